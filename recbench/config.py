@@ -1,0 +1,260 @@
+"""Compose, validate and fingerprint run configs (Hydra + OmegaConf).
+
+Everything here runs before anything is written to MLflow: a bad config value stops the
+run with one line naming the bad value, the valid choices and the closest match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from hydra.errors import HydraException
+from hydra.utils import get_object
+from omegaconf import DictConfig, OmegaConf
+
+from recbench.errors import RecbenchError, closest, unknown_choice
+from recbench.evaluation.metrics import parse_metric
+from recbench.models.lightning import TRAINER_DEFAULTS
+from recbench.paths import CONFIG_DIR
+
+#: Config groups (folders of ``configs/``) and the top-level keys a run config may hold.
+GROUPS = ("dataset", "split", "model", "metrics", "trainer", "tracking", "experiment")
+TOP_LEVEL = {"name", "seed", "verbose", "dataset", "split", "model", "metrics", "trainer",
+             "tracking"}
+BUILT = ("dataset", "split", "model")  # groups holding a ``_target_`` to construct
+METRICS_KEYS = {"ranking", "names", "ks", "valid_metric", "chunk_size"}
+TRACKING_KEYS = {"uri", "artifact_root"}
+#: Keys that never change results; left out of the config hash.
+NOT_HASHED = ("tracking", "verbose")
+
+
+def group_options(group: str) -> list[str]:
+    """Names of the options of a config group: the YAML files in ``configs/<group>/``."""
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def check_group_choice(group: str, value: str) -> None:
+    """Raise the standard one-line error if ``value`` is not an option of ``group``."""
+    if value not in (None, "null") and value not in group_options(group):
+        raise unknown_choice(group, value, group_options(group))
+
+
+# --------------------------------------------------------------------------- composing
+def _parse_overrides(overrides: list[str]):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_overrides(overrides)
+    except HydraException as err:
+        raise RecbenchError(f"bad override: {str(err).splitlines()[0]}") from None
+
+
+def _override_values(override) -> list[str]:
+    """The values an override takes: several for a sweep (``a,b,c``), else one."""
+    if override.is_sweep_override():
+        return [str(v) for v in override.sweep_string_iterator()]
+    return [override.get_value_element_as_str()]
+
+
+def compose(overrides: Iterable[str] = (), *, hydra_config: bool = False) -> DictConfig:
+    """Compose ``configs/run.yaml`` with Hydra overrides (sweep values are not allowed here).
+
+    Raises:
+        RecbenchError: an unknown group option or a misspelt key, as one line.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    overrides = list(overrides)
+    for o in _parse_overrides(overrides):
+        group = o.key_or_group.lstrip("+~")
+        if group in GROUPS and not o.is_delete():
+            for value in _override_values(o):
+                check_group_choice(group, value)
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return hydra_compose("run", overrides=overrides, return_hydra_config=hydra_config)
+    except HydraException as err:
+        raise _explain(err, overrides) from None
+
+
+def _explain(err: Exception, overrides: list[str]) -> RecbenchError:
+    """Turn a Hydra composition error into one line with a close-match hint."""
+    text = str(err)
+    first = text.splitlines()[0]
+    if "not in struct" in text or "Could not override" in text or "Could not append" in text:
+        for o in overrides:
+            key = o.split("=", 1)[0].lstrip("+~")
+            if f"'{key}'" in text:
+                parent, _, leaf = key.rpartition(".")
+                try:
+                    with_defaults = compose([o2 for o2 in overrides if o2 != o])
+                    node = OmegaConf.select(with_defaults, parent) if parent else with_defaults
+                except RecbenchError:
+                    node = None
+                keys = list(node.keys()) if isinstance(node, DictConfig) else []
+                hint = closest(leaf, keys)
+                return RecbenchError(
+                    f"unknown config key '{key}'."
+                    + (f" Did you mean '{parent + '.' if parent else ''}{hint}'?" if hint else "")
+                    + (f" Valid keys of '{parent or 'the run config'}': {', '.join(map(str, keys))}."
+                       if keys else " Use +key=value to add a new key."))
+    return RecbenchError(f"bad config: {first}")
+
+
+def sweep_dimensions(cli_overrides: list[str], sweeper_params: dict | None) -> dict[str, list[str]]:
+    """Sweep values per key: the experiment's ``hydra.sweeper.params`` overlaid by the CLI's."""
+    dims: dict[str, list[str]] = {}
+    for key, value in (sweeper_params or {}).items():
+        dims[key] = _override_values(_parse_overrides([f"{key}={value}"])[0])
+    for o in _parse_overrides(cli_overrides):
+        dims[o.input_line.split("=", 1)[0]] = _override_values(o)
+    return dims
+
+
+def validate_sweep(overrides: list[str]) -> int:
+    """Check every value of every sweep dimension before a (multi)run starts.
+
+    Composes once per value (varying one dimension at a time, others at their first value)
+    and validates each result, so a typo in the 4th model of a sweep fails before run 1.
+
+    Returns:
+        The number of runs the sweep will launch.
+    """
+    for o in _parse_overrides(overrides):  # group options first: cheapest, clearest
+        group = o.key_or_group.lstrip("+~")
+        if group in GROUPS and not o.is_delete():
+            for value in _override_values(o):
+                check_group_choice(group, value)
+    first = [f"{o.input_line.split('=', 1)[0]}={_override_values(o)[0]}"
+             for o in _parse_overrides(overrides)]
+    base = compose(first, hydra_config=True)
+    dims = sweep_dimensions(overrides, OmegaConf.to_container(base.hydra.sweeper.params)
+                            if base.hydra.sweeper.get("params") else None)
+    first_of = {k: v[0] for k, v in dims.items()}
+    n_runs = 1
+    checked = False
+    for key, values in dims.items():
+        n_runs *= len(values)
+        for value in values:
+            check = {**first_of, key: value}
+            cfg = compose([f"{k}={v}" for k, v in check.items()])
+            validate(cfg)
+            checked = True
+    if not checked:
+        validate(compose(first))
+    return n_runs
+
+
+# --------------------------------------------------------------------------- validating
+def _check_keys(node: Any, allowed: Iterable[str], where: str) -> None:
+    allowed = set(allowed)
+    if not isinstance(node, DictConfig):
+        raise RecbenchError(f"config '{where}' must be a mapping, got {node!r}.")
+    for key in node.keys():
+        if key not in allowed:
+            hint = closest(str(key), allowed)
+            raise RecbenchError(
+                f"unknown config key '{where}.{key}'."
+                + (f" Did you mean '{where}.{hint}'?" if hint else "")
+                + f" Valid keys: {', '.join(sorted(allowed))}.")
+
+
+def target_parameters(node: DictConfig, where: str) -> tuple[Any, set[str]]:
+    """The object named by ``node._target_`` and the keyword arguments it accepts."""
+    if "_target_" not in node:
+        raise RecbenchError(f"config '{where}' has no _target_ (the class or function to build).")
+    try:
+        target = get_object(node._target_)
+    except Exception:
+        raise RecbenchError(f"{where}._target_ '{node._target_}' cannot be imported; "
+                            f"check the module and class name.") from None
+    params = inspect.signature(target).parameters
+    return target, {n for n, p in params.items()
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check a composed run config; raise a one-line :class:`RecbenchError` on the first problem."""
+    _check_keys(cfg, TOP_LEVEL, "run")
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
+        raise RecbenchError(f"seed must be an integer, got {cfg.seed!r}.")
+    for group in BUILT:
+        node = cfg[group]
+        _, params = target_parameters(node, group)
+        _check_keys(node, params | {"name", "_target_"}, group)
+    _check_keys(cfg.metrics, METRICS_KEYS, "metrics")
+    if cfg.metrics.ranking != "full":
+        raise RecbenchError(f"metrics.ranking '{cfg.metrics.ranking}' is not supported; "
+                            f"use 'full' (sampled metrics are not implemented).")
+    for name in metric_names(cfg):
+        parse_metric(name)
+    parse_metric(cfg.metrics.valid_metric)
+    if not isinstance(cfg.metrics.chunk_size, int) or cfg.metrics.chunk_size < 1:
+        raise RecbenchError(f"metrics.chunk_size must be a positive integer, "
+                            f"got {cfg.metrics.chunk_size!r}.")
+    _check_keys(cfg.trainer, TRAINER_DEFAULTS, "trainer")
+    _check_keys(cfg.tracking, TRACKING_KEYS, "tracking")
+
+
+def metric_names(cfg: DictConfig) -> list[str]:
+    """``["precision@5", ..., "f1@20"]``: every metric at every K of ``cfg.metrics``."""
+    names = list(cfg.metrics.names)
+    ks = list(cfg.metrics.ks)
+    if not names or not ks:
+        raise RecbenchError("metrics.names and metrics.ks must both be non-empty lists.")
+    for k in ks:
+        if not isinstance(k, int) or k < 1:
+            raise RecbenchError(f"metrics.ks must hold positive integers, got {k!r}.")
+    return [f"{n}@{k}" for n in names for k in ks]
+
+
+def build(cfg: DictConfig, group: str) -> Any:
+    """Construct the object of a ``dataset`` / ``split`` / ``model`` config node.
+
+    For ``dataset`` this returns a zero-argument loader (loading happens later, inside the
+    tracked run); ``split`` and ``model`` nodes are constructed right away, so bad
+    hyper-parameters fail before anything is logged.
+    """
+    node = cfg[group]
+    target, _ = target_parameters(node, group)
+    kwargs = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items()
+              if k not in ("name", "_target_")}
+    if group == "dataset":
+        return lambda: target(**kwargs)
+    try:
+        return target(**kwargs)
+    except (ValueError, TypeError) as err:
+        raise RecbenchError(f"{group} '{node.name}': {err}") from None
+
+
+# --------------------------------------------------------------------------- fingerprints
+def resolved(cfg: DictConfig) -> dict:
+    """The resolved config as plain containers, without Hydra's own node."""
+    data = OmegaConf.to_container(cfg, resolve=True)
+    data.pop("hydra", None)
+    return data
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """sha256 of the resolved config minus settings that do not change results (tracking)."""
+    data = resolved(cfg)
+    for key in NOT_HASHED:
+        data.pop(key, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, str]:
+    """``{"model": {"l2": 500}} -> {"model.l2": "500"}`` (lists are JSON-encoded)."""
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = json.dumps(value) if isinstance(value, list) else str(value)
+    return flat

@@ -1,0 +1,103 @@
+"""The loaded data set: implicit-feedback interactions with contiguous integer ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """User-item interactions after preprocessing.
+
+    Attributes:
+        name: data set name, e.g. ``"ml-100k"``.
+        user: ``(n,) int64`` contiguous user index in ``[0, n_users)``.
+        item: ``(n,) int64`` contiguous item index in ``[0, n_items)``.
+        timestamp: ``(n,) float64`` seconds since epoch, or None when unknown.
+        rating: ``(n,) float32`` explicit rating, or None when the data is implicit.
+        user_ids: ``(n_users,)`` raw user id of each index (maps results back to raw ids).
+        item_ids: ``(n_items,)`` raw item id of each index.
+        source_sha256: sha256 of the raw bytes the data was read from.
+    """
+
+    name: str
+    user: np.ndarray
+    item: np.ndarray
+    timestamp: np.ndarray | None
+    rating: np.ndarray | None
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    source_sha256: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    def to_csr(self, mask: np.ndarray | None = None) -> sp.csr_matrix:
+        """Binary ``(n_users, n_items) float32`` CSR matrix of the (masked) interactions."""
+        u, i = (self.user, self.item) if mask is None else (self.user[mask], self.item[mask])
+        m = sp.csr_matrix(
+            (np.ones(len(u), dtype=np.float32), (u, i)), shape=(self.n_users, self.n_items)
+        )
+        m.sum_duplicates()
+        m.data[:] = 1.0
+        return m
+
+
+def _sorted_unique(raw: pd.Series) -> np.ndarray:
+    """Unique raw ids in a deterministic order: numeric order if all ids are integers, else lexical."""
+    uniq = pd.unique(raw.astype(str))
+    try:
+        order = np.argsort(uniq.astype(np.int64), kind="stable")
+    except ValueError:
+        order = np.argsort(uniq, kind="stable")
+    return uniq[order]
+
+
+def from_frame(
+    frame: pd.DataFrame, *, name: str, source_sha256: str, min_rating: float | None = None
+) -> Interactions:
+    """Build :class:`Interactions` from a frame with columns user, item[, rating, timestamp].
+
+    Each row is one positive interaction. Rows with ``rating < min_rating`` are dropped
+    (when ``min_rating`` is set). Raw ids are remapped to contiguous ints in sorted raw-id
+    order, so the same input always gives the same mapping.
+    """
+    from recbench.errors import RecbenchError
+
+    if min_rating is not None:
+        if "rating" not in frame:
+            raise RecbenchError(f"dataset '{name}' has no rating column; remove dataset.min_rating.")
+        frame = frame[frame["rating"] >= min_rating]
+    if frame.empty:
+        raise RecbenchError(
+            f"dataset '{name}' is empty after filtering with min_rating={min_rating}; lower it."
+        )
+    user_ids = _sorted_unique(frame["user"])
+    item_ids = _sorted_unique(frame["item"])
+    user = pd.Index(user_ids).get_indexer(frame["user"].astype(str)).astype(np.int64)
+    item = pd.Index(item_ids).get_indexer(frame["item"].astype(str)).astype(np.int64)
+    ts = frame["timestamp"].to_numpy(np.float64) if "timestamp" in frame else None
+    rating = frame["rating"].to_numpy(np.float32) if "rating" in frame else None
+    return Interactions(
+        name=name,
+        user=user,
+        item=item,
+        timestamp=ts,
+        rating=rating,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        source_sha256=source_sha256,
+    )

@@ -1,0 +1,30 @@
+"""User-facing errors: one line that names the problem and the fix."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class RecbenchError(Exception):
+    """An error caused by user input (config, files, CLI arguments).
+
+    The CLI prints ``error: <message>`` on one line and exits with status 2,
+    never a traceback.
+    """
+
+
+def closest(value: str, choices: Iterable[str]) -> str | None:
+    """Return the choice most similar to ``value``, or None if nothing is close."""
+    matches = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def unknown_choice(kind: str, value: str, choices: Iterable[str]) -> RecbenchError:
+    """Build the standard "unknown X" error: bad value, valid choices, closest match."""
+    choices = sorted(str(c) for c in choices)
+    hint = closest(value, choices)
+    did_you_mean = f" Did you mean '{hint}'?" if hint else ""
+    return RecbenchError(
+        f"unknown {kind} '{value}'.{did_you_mean} Valid choices: {', '.join(choices)}."
+    )

@@ -1,0 +1,92 @@
+"""Score an external ranking in TREC format with recbench's metrics.
+
+qrels: ``qid 0 docid rel`` (whitespace separated); a doc is relevant when ``rel > 0``.
+run:   ``qid Q0 docid rank score tag``; the rank column is ignored and each query's docs
+       are ordered by score, highest first, ties broken by docid in descending string order
+       — exactly as trec_eval does, so results agree with trec_eval / pytrec_eval.
+
+Means are over the queries of the qrels with at least one relevant doc; a query missing
+from the run scores 0 on every metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from recbench.errors import RecbenchError
+from recbench.evaluation.metrics import parse_metric, per_user_metrics
+
+
+def _read_columns(path: Path, n: int, what: str) -> pd.DataFrame:
+    """Read a whitespace-separated file with exactly ``n`` columns, all as strings."""
+    if not Path(path).is_file():
+        raise RecbenchError(f"{what} file not found: {path}")
+    try:
+        frame = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, engine="c",
+                            keep_default_na=False, na_values=[], names=range(n))
+        ok = not (frame.isna() | (frame == "")).any(axis=None)
+    except pd.errors.ParserError:
+        ok = False
+    if not ok:
+        lineno, text = _first_bad_line(path, n)
+        raise RecbenchError(f"{path}:{lineno}: expected {n} columns in a {what} line: '{text}'")
+    return frame
+
+
+def _first_bad_line(path: Path, n: int) -> tuple[int, str]:
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if len(line.split()) != n:
+                return lineno, line.strip()
+    return 0, ""
+
+
+def _numeric(frame: pd.DataFrame, col: int, path: Path, what: str) -> pd.Series:
+    values = pd.to_numeric(frame[col], errors="coerce")
+    if values.isna().any():
+        row = int(values.isna().to_numpy().argmax())
+        raise RecbenchError(f"{path}:{row + 1}: {what} '{frame[col].iloc[row]}' is not a number.")
+    return values
+
+
+def read_qrels(path: Path) -> pd.DataFrame:
+    """Frame ``qid, docid, rel`` (strings, strings, float) of a TREC qrels file."""
+    frame = _read_columns(path, 4, "qrels")
+    return pd.DataFrame({"qid": frame[0], "docid": frame[2],
+                         "rel": _numeric(frame, 3, path, "relevance")})
+
+
+def read_run(path: Path) -> pd.DataFrame:
+    """Frame ``qid, docid, pos``: each query's docs ordered as trec_eval orders them.
+
+    ``pos`` is the 0-based position after sorting by score desc, ties by docid desc.
+    """
+    frame = _read_columns(path, 6, "run")
+    run = pd.DataFrame({"qid": frame[0], "docid": frame[2],
+                        "score": _numeric(frame, 4, path, "score")})
+    run = run.sort_values(["qid", "score", "docid"], ascending=[True, False, False],
+                          kind="stable")
+    run["pos"] = run.groupby("qid", sort=False).cumcount()
+    return run[["qid", "docid", "pos"]]
+
+
+def evaluate_trec(qrels: pd.DataFrame, run: pd.DataFrame,
+                  metrics: Sequence[str]) -> dict[str, float]:
+    """Mean of each metric over qrels queries with >= 1 relevant doc (missing run => 0)."""
+    k_max = max(parse_metric(m)[1] for m in metrics)
+    relevant = qrels[qrels["rel"] > 0].drop_duplicates(["qid", "docid"])
+    queries = pd.Index(sorted(relevant["qid"].unique()))
+    if len(queries) == 0:
+        raise RecbenchError("the qrels file has no query with a relevant document (rel > 0).")
+    top = run[run["pos"] < k_max].merge(relevant[["qid", "docid"]], on=["qid", "docid"])
+    hits = torch.zeros(len(queries), k_max, dtype=torch.bool)
+    rows = torch.from_numpy(queries.get_indexer(top["qid"]).astype(np.int64))
+    hits[rows, torch.from_numpy(top["pos"].to_numpy(np.int64))] = True
+    n_rel = torch.from_numpy(relevant.groupby("qid").size().reindex(queries).to_numpy())
+    values = per_user_metrics(hits, n_rel, list(metrics))
+    return {m: float(values[m].mean()) for m in metrics}

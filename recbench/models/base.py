@@ -1,0 +1,86 @@
+"""The one interface every model implements: ``fit(train, valid)`` then ``score(users)``."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+#: ``log(metrics, step)``: receives per-epoch values such as ``{"train_loss": 0.3}``.
+LogFn = Callable[[dict[str, float], int], None]
+
+
+@dataclass
+class FitContext:
+    """What the runner hands ``fit`` besides the data.
+
+    Attributes:
+        seed: seed for everything random inside fit (init, sampling, shuffling).
+        valid_metric: metric used for early stopping / model selection, e.g. ``"ndcg@10"``.
+        chunk_size: users per chunk when a model evaluates itself on validation data.
+        trainer: settings for the Lightning Trainer (neural models only).
+        log: callback receiving per-epoch curves; None to drop them.
+    """
+
+    seed: int = 0
+    valid_metric: str = "ndcg@10"
+    chunk_size: int = 1024
+    trainer: dict = field(default_factory=dict)
+    log: LogFn | None = None
+
+
+def check_interactions(matrix: sp.spmatrix, name: str = "train") -> sp.csr_matrix:
+    """Validate a user-item matrix at the model boundary; return it as CSR float32."""
+    if not sp.issparse(matrix):
+        raise TypeError(f"{name} must be a scipy.sparse matrix (n_users, n_items), "
+                        f"got {type(matrix).__name__}")
+    matrix = sp.csr_matrix(matrix, dtype=np.float32)
+    if matrix.ndim != 2 or min(matrix.shape) == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D matrix, got shape {matrix.shape}")
+    if matrix.nnz and (matrix.data.min() < 0 or not np.isfinite(matrix.data).all()):
+        raise ValueError(f"{name} must hold finite non-negative values")
+    return matrix
+
+
+class Recommender(ABC):
+    """Base class of all models.
+
+    Subclasses implement :meth:`_fit` and :meth:`score`; :meth:`fit` validates inputs and
+    records ``n_users`` / ``n_items``.
+    """
+
+    n_users: int
+    n_items: int
+
+    def fit(self, train: sp.spmatrix, valid: sp.spmatrix | None = None,
+            ctx: FitContext | None = None) -> "Recommender":
+        """Fit on ``train`` (binary ``(n_users, n_items)``); ``valid`` may drive early stopping."""
+        train = check_interactions(train, "train")
+        if valid is not None:
+            valid = check_interactions(valid, "valid")
+            if valid.shape != train.shape:
+                raise ValueError(f"valid shape {valid.shape} != train shape {train.shape}")
+        self.n_users, self.n_items = train.shape
+        self._fit(train, valid, ctx or FitContext())
+        return self
+
+    @abstractmethod
+    def _fit(self, train: sp.csr_matrix, valid: sp.csr_matrix | None, ctx: FitContext) -> None:
+        """Model-specific training."""
+
+    @abstractmethod
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores of all items for ``users`` (``(B,) int64``): ``(B, n_items) float32``."""
+
+    @abstractmethod
+    def n_parameters(self) -> int:
+        """Number of learned values (embeddings, weights, similarity entries)."""
+
+
+def rows_dense(matrix: sp.csr_matrix, users: torch.Tensor) -> torch.Tensor:
+    """Dense ``(B, n_cols) float32`` tensor of ``matrix[users]``."""
+    return torch.from_numpy(matrix[users.numpy()].toarray().astype(np.float32, copy=False))

@@ -1,0 +1,86 @@
+"""MF-BPR (Rendle et al., UAI 2009): matrix factorisation trained with the BPR pairwise loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch.utils.data import IterableDataset
+
+from recbench.models.lightning import NeuralRecommender, RecModule
+from recbench.models.sampling import UniformNegativeSampler
+
+
+class PairBatches(IterableDataset):
+    """One epoch of shuffled (user, positive, negative) batches, negatives drawn uniformly.
+
+    Yields ``(users, positives, negatives)``, each ``(batch_size,) int64`` (the last batch
+    may be shorter). Deterministic given the generator's seed.
+    """
+
+    def __init__(self, train: sp.csr_matrix, batch_size: int, generator: torch.Generator):
+        coo = train.tocoo()
+        self.users = torch.from_numpy(coo.row.astype(np.int64))
+        self.items = torch.from_numpy(coo.col.astype(np.int64))
+        self.batch_size, self.generator = batch_size, generator
+        self.sampler = UniformNegativeSampler(train, generator)
+
+    def __len__(self) -> int:
+        return -(-len(self.users) // self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.users), generator=self.generator)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            users = self.users[idx]
+            yield users, self.items[idx], self.sampler.sample(users)[:, 0]
+
+
+class MFModule(RecModule):
+    """User and item embeddings ``(n, dim)``; score = dot product."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, lr: float, reg: float):
+        super().__init__()
+        self.user_emb = torch.nn.Embedding(n_users, dim)
+        self.item_emb = torch.nn.Embedding(n_items, dim)
+        torch.nn.init.normal_(self.user_emb.weight, std=0.1)
+        torch.nn.init.normal_(self.item_emb.weight, std=0.1)
+        self.lr, self.reg = lr, reg
+
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        return self.user_emb(users.to(self.device)) @ self.item_emb.weight.T
+
+    def training_step(self, batch, batch_idx):
+        users, pos, neg = batch
+        u, i, j = self.user_emb(users), self.item_emb(pos), self.item_emb(neg)
+        diff = (u * i).sum(1) - (u * j).sum(1)
+        reg = (u.pow(2).sum(1) + i.pow(2).sum(1) + j.pow(2).sum(1)).mean()
+        return self.record_loss(-F.logsigmoid(diff).mean() + self.reg * reg)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+class BPR(NeuralRecommender):
+    """MF-BPR with uniform negative sampling (one negative per positive) and Adam.
+
+    Args:
+        dim: embedding size.
+        lr: Adam learning rate.
+        reg: L2 weight on the batch's user / positive / negative embeddings.
+        batch_size: (user, pos, neg) triples per step.
+    """
+
+    def __init__(self, dim: int = 64, lr: float = 1e-3, reg: float = 1e-4, batch_size: int = 2048):
+        if dim < 1 or lr <= 0 or reg < 0 or batch_size < 1:
+            raise ValueError(f"BPR needs dim >= 1, lr > 0, reg >= 0, batch_size >= 1; got "
+                             f"dim={dim}, lr={lr}, reg={reg}, batch_size={batch_size}")
+        self.dim, self.lr, self.reg, self.batch_size = int(dim), float(lr), float(reg), int(batch_size)
+
+    def build_module(self, n_users: int, n_items: int) -> MFModule:
+        return MFModule(n_users, n_items, self.dim, self.lr, self.reg)
+
+    def train_loader(self, train: sp.csr_matrix, generator: torch.Generator):
+        return torch.utils.data.DataLoader(PairBatches(train, self.batch_size, generator),
+                                           batch_size=None)

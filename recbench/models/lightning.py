@@ -1,0 +1,145 @@
+"""The one Lightning glue all neural models share: Trainer setup, validation, best weights.
+
+A neural model is a :class:`NeuralRecommender` (the recbench interface) that builds a
+:class:`RecModule` (a ``LightningModule``) in :meth:`NeuralRecommender.build_module` and a
+training ``DataLoader`` in :meth:`NeuralRecommender.train_loader`. Each epoch the module
+ranks all items for the validation users (train items masked), logs the validation metric,
+and keeps a copy of the best weights; early stopping watches the same metric and the best
+weights are restored before the model is tested.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+from abc import abstractmethod
+
+import pytorch_lightning as pl
+import scipy.sparse as sp
+import torch
+from pytorch_lightning.callbacks import EarlyStopping
+
+from recbench.errors import RecbenchError
+from recbench.evaluation.ranker import evaluate
+from recbench.models.base import FitContext, Recommender
+
+#: Trainer settings a config may set (``configs/trainer/*.yaml``) and their defaults.
+TRAINER_DEFAULTS = {
+    "max_epochs": 100,
+    "patience": 10,          # epochs without improvement of the validation metric
+    "accelerator": "cpu",    # "auto" picks a GPU when present
+    "devices": 1,
+    "progress_bar": True,
+    "deterministic": True,
+}
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's banners and warnings that do not apply to our single-process loaders."""
+    for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*IterableDataset. has .__len__. defined.*")
+    warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+
+
+class RecModule(pl.LightningModule):
+    """LightningModule base: subclasses define ``forward``-style ``score`` and ``training_step``."""
+
+    def __init__(self):
+        super().__init__()
+        self.valid_data: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
+        self.ctx = FitContext()
+        self.best_value = float("-inf")
+        self.best_epoch = -1
+        self.best_state: dict | None = None
+        self._loss_sum = torch.zeros((), dtype=torch.float64)
+        self._loss_batches = 0
+
+    @abstractmethod
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        """``(B,) int64 -> (B, n_items) float32`` scores."""
+
+    def record_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """Call from ``training_step`` with the batch loss; returns it."""
+        self._loss_sum += loss.detach().to(torch.float64)
+        self._loss_batches += 1
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        epoch = self.current_epoch
+        values = {"train_loss": float(self._loss_sum / max(self._loss_batches, 1))}
+        self._loss_sum.zero_()
+        self._loss_batches = 0
+        if self.valid_data is not None:
+            valid, train = self.valid_data
+            self.eval()
+            _, per_user = evaluate(self.score, valid, [train], [self.ctx.valid_metric],
+                                   self.ctx.chunk_size)
+            self.train()
+            value = float(per_user[self.ctx.valid_metric].mean())
+            if not torch.isfinite(torch.tensor(values["train_loss"])):
+                raise FloatingPointError(f"training loss became {values['train_loss']} "
+                                         f"at epoch {epoch}")
+            values["valid_" + self.ctx.valid_metric] = value
+            self.log("valid_metric", value, prog_bar=True)
+            if value > self.best_value:
+                self.best_value, self.best_epoch = value, epoch
+                self.best_state = copy.deepcopy(self.state_dict())
+        if self.ctx.log is not None:
+            self.ctx.log(values, epoch)
+
+
+class NeuralRecommender(Recommender):
+    """A recbench model trained by a Lightning ``Trainer``."""
+
+    module: RecModule
+
+    @abstractmethod
+    def build_module(self, n_users: int, n_items: int) -> RecModule:
+        """Create the LightningModule (called inside fit, after seeding)."""
+
+    @abstractmethod
+    def train_loader(self, train: sp.csr_matrix, generator: torch.Generator):
+        """The training DataLoader (or iterable of batches) for one epoch."""
+
+    def _fit(self, train, valid, ctx: FitContext) -> None:
+        settings = {**TRAINER_DEFAULTS, **dict(ctx.trainer)}
+        unknown = set(settings) - set(TRAINER_DEFAULTS)
+        if unknown:
+            raise RecbenchError(f"unknown trainer setting(s) {sorted(unknown)}; "
+                                f"valid: {sorted(TRAINER_DEFAULTS)}")
+        quiet_lightning()
+        pl.seed_everything(ctx.seed, workers=True, verbose=False)
+        generator = torch.Generator().manual_seed(ctx.seed)
+        self.module = self.build_module(self.n_users, self.n_items)
+        self.module.ctx = ctx
+        self.module.valid_data = (valid, train) if valid is not None and valid.nnz else None
+        callbacks = []
+        if self.module.valid_data is not None:
+            callbacks.append(EarlyStopping(monitor="valid_metric", mode="max",
+                                           patience=settings["patience"],
+                                           check_on_train_epoch_end=True))
+        trainer = pl.Trainer(
+            max_epochs=settings["max_epochs"], accelerator=settings["accelerator"],
+            devices=settings["devices"], deterministic=settings["deterministic"],
+            enable_progress_bar=settings["progress_bar"], callbacks=callbacks,
+            logger=False, enable_checkpointing=False, enable_model_summary=False,
+            num_sanity_val_steps=0, limit_val_batches=0,
+        )
+        trainer.fit(self.module, train_dataloaders=self.train_loader(train, generator))
+        if self.module.best_state is not None:
+            self.module.load_state_dict(self.module.best_state)
+        self.best_epoch = self.module.best_epoch
+        self.epochs_trained = trainer.current_epoch
+        self.module.best_state = None
+        self.module.valid_data = None
+        self.module.eval()
+        self.module.cpu()
+
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.module.score(users)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())

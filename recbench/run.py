@@ -1,0 +1,79 @@
+"""One run: validate -> load -> split -> fit -> evaluate -> track. Thin on purpose."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from recbench.config import build, metric_names, resolved, validate
+from recbench.evaluation.ranker import evaluate
+from recbench.models.base import FitContext
+from recbench.splits.base import build_split
+from recbench.tracking.run_tracker import RunTracker
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced: MLflow run id and mean metrics (``test_ndcg@10``, ...)."""
+
+    run_id: str
+    metrics: dict[str, float]
+
+
+def configure_logging(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric",
+                 "mlflow", "alembic"):
+        logging.getLogger(name).setLevel(level)
+
+
+def run(cfg: DictConfig) -> RunResult:
+    """Execute one run of a composed config and log it to MLflow.
+
+    Everything that can be checked without data (config keys, metric names, model
+    hyper-parameters) is checked before the MLflow run is created.
+    """
+    validate(cfg)
+    metrics = metric_names(cfg)
+    load_data = build(cfg, "dataset")
+    protocol = build(cfg, "split")
+    model = build(cfg, "model")
+    configure_logging(cfg.verbose)
+
+    tracker = RunTracker.start(cfg)
+    with tracker.guard():
+        data = load_data()
+        split_config = {k: resolved(cfg)[k] for k in ("dataset", "split")}
+        split = build_split(data, protocol.assign(data), split_config)
+        tracker.set_tags({"split_fingerprint": split.fingerprint["sha256"]})
+        tracker.log_dict(split.fingerprint, "split_fingerprint.json")
+
+        ctx = FitContext(seed=cfg.seed, valid_metric=cfg.metrics.valid_metric,
+                         chunk_size=cfg.metrics.chunk_size, trainer=dict(cfg.trainer),
+                         log=tracker.log_metrics)
+        started = time.perf_counter()
+        model.fit(split.train, split.valid, ctx)
+        fit_time = time.perf_counter() - started
+
+        started = time.perf_counter()
+        _, valid_values = evaluate(model.score, split.valid, [split.train], metrics,
+                                   cfg.metrics.chunk_size)
+        users, test_values = evaluate(model.score, split.test, [split.train, split.valid],
+                                      metrics, cfg.metrics.chunk_size)
+        eval_time = time.perf_counter() - started
+
+        summary = {f"valid_{m}": float(np.mean(v)) for m, v in valid_values.items()}
+        summary |= {f"test_{m}": float(np.mean(v)) for m, v in test_values.items()}
+        summary |= {"fit_time_s": fit_time, "eval_time_s": eval_time,
+                    "n_parameters": float(model.n_parameters())}
+        if getattr(model, "best_epoch", None) is not None:
+            summary["best_epoch"] = float(model.best_epoch)
+        tracker.log_metrics(summary)
+        per_user = pd.DataFrame({"user": data.user_ids[users], **test_values})
+        tracker.log_frame(per_user, "per_user_test_metrics.parquet")
+    return RunResult(tracker.run_id, summary)

@@ -1,0 +1,92 @@
+"""One MLflow run per (config, seed): params, tags, curves, metrics, artifacts, failure status."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+from mlflow.entities import Metric, Param, RunTag
+from omegaconf import DictConfig, OmegaConf
+
+from recbench.config import config_hash, flatten, resolved
+from recbench.tracking.environment import environment
+from recbench.tracking.store import client_for, get_or_create_experiment, resolve_store
+
+MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
+
+
+def metric_key(name: str) -> str:
+    """MLflow metric key for a recbench metric name: ``"test_ndcg@10" -> "test_ndcg_10"``."""
+    return name.replace("@", "_")
+
+
+class RunTracker:
+    """An open MLflow run for one resolved config.
+
+    Use :meth:`start` to create it (logs params, tags, config and environment), then
+    ``with tracker.guard():`` around the work: on an exception the run ends FAILED with
+    ``traceback.txt`` saved as an artifact (everything already logged stays), on Ctrl-C it
+    ends KILLED, otherwise FINISHED.
+    """
+
+    def __init__(self, client, run_id: str):
+        self.client, self.run_id = client, run_id
+
+    @classmethod
+    def start(cls, cfg: DictConfig) -> "RunTracker":
+        uri, artifact_root = resolve_store(cfg.tracking.uri, cfg.tracking.artifact_root)
+        client = client_for(uri, artifact_root)
+        experiment_id = get_or_create_experiment(client, cfg.name, artifact_root)
+        tags = {
+            "recbench.experiment": cfg.name,
+            "dataset": cfg.dataset.name,
+            "model": cfg.model.name,
+            "split": cfg.split.name,
+            "seed": str(cfg.seed),
+            "config_hash": config_hash(cfg),
+        }
+        run = client.create_run(experiment_id, run_name=f"{cfg.model.name}-seed{cfg.seed}",
+                                tags=tags)
+        tracker = cls(client, run.info.run_id)
+        params = [Param(k, v[:MAX_PARAM_LENGTH]) for k, v in flatten(resolved(cfg)).items()]
+        for start in range(0, len(params), 100):
+            client.log_batch(tracker.run_id, params=params[start:start + 100])
+        client.log_text(tracker.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        client.log_dict(tracker.run_id, environment(), "environment.json")
+        return tracker
+
+    def log_metrics(self, values: dict[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        metrics = [Metric(metric_key(k), float(v), now, step) for k, v in values.items()]
+        self.client.log_batch(self.run_id, metrics=metrics)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_dict(self, data: dict, name: str) -> None:
+        self.client.log_dict(self.run_id, data, name)
+
+    def log_frame(self, frame: pd.DataFrame, name: str) -> None:
+        """Save a frame as a parquet artifact called ``name``."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp, name)
+            frame.to_parquet(path, index=False)
+            self.client.log_artifact(self.run_id, str(path))
+
+    @contextmanager
+    def guard(self):
+        try:
+            yield self
+        except KeyboardInterrupt:
+            self.client.set_terminated(self.run_id, "KILLED")
+            raise
+        except BaseException:
+            self.client.log_text(self.run_id, traceback.format_exc(), "traceback.txt")
+            self.client.set_terminated(self.run_id, "FAILED")
+            raise
+        else:
+            self.client.set_terminated(self.run_id, "FINISHED")
