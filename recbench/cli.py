@@ -1,0 +1,165 @@
+"""The ``recbench`` command: run | evaluate | leaderboard | ui.
+
+``recbench run`` hands its arguments to Hydra (overrides, ``-m`` for sweeps) after checking
+every value of every sweep dimension, so a typo fails in one line before anything runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import traceback
+
+from recbench.errors import RecbenchError
+
+HYDRA_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--version",
+                    "--shell-completion", "-sc", "--resolve", "-p", "--package"}
+DEFAULT_EVAL_METRICS = "ndcg@10,recall@10,precision@10,map@10,mrr@10,hit@10,f1@10"
+DEFAULT_METRICS = ("ndcg@10", "recall@10", "map@10")  # leaderboard columns
+
+
+# ------------------------------------------------------------------------------ run
+class _Sweep:
+    """Outcome of the jobs Hydra launched in this process."""
+
+    failures: list[str] = []
+    done: int = 0
+
+
+def _job(cfg) -> None:
+    """Hydra task function: one run; failures are reported and the sweep goes on."""
+    from recbench.run import run
+
+    label = f"{cfg.model.name} seed={cfg.seed}"
+    try:
+        result = run(cfg)
+    except RecbenchError as err:
+        _Sweep.failures.append(label)
+        print(f"error: {label}: {err}", file=sys.stderr)
+        return
+    except Exception as err:  # the run is FAILED in MLflow with traceback.txt
+        _Sweep.failures.append(label)
+        if cfg.verbose:
+            traceback.print_exc()
+        print(f"run failed: {label}: {type(err).__name__}: {err} "
+              f"(marked FAILED in MLflow; traceback saved as artifact traceback.txt)",
+              file=sys.stderr)
+        return
+    _Sweep.done += 1
+    shown = " ".join(f"{m}={result.metrics['test_' + m]:.4f}" for m in DEFAULT_METRICS
+                     if "test_" + m in result.metrics)
+    print(f"done: {label} [{cfg.name}] test {shown} (fit {result.metrics['fit_time_s']:.1f}s, "
+          f"eval {result.metrics['eval_time_s']:.1f}s) run {result.run_id}", flush=True)
+
+
+def cmd_run(overrides: list[str]) -> int:
+    import hydra
+    from hydra.core.global_hydra import GlobalHydra
+
+    from recbench.config import validate_sweep
+    from recbench.paths import CONFIG_DIR
+
+    if not any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in overrides):
+        # alias: experiment=NAME selects experiments/NAME.yaml (configs/experiment links there)
+        plain = [o for o in overrides if not o.startswith("-")]
+        n_runs = validate_sweep(plain)
+        if n_runs > 1 and not ({"-m", "--multirun"} & set(overrides)):
+            overrides = ["-m", *overrides]
+    _Sweep.failures, _Sweep.done = [], 0
+    GlobalHydra.instance().clear()
+    task = hydra.main(config_path=str(CONFIG_DIR), config_name="run", version_base="1.3")(_job)
+    saved = sys.argv
+    sys.argv = ["recbench run", *overrides]
+    try:
+        task()
+    finally:
+        sys.argv = saved
+        GlobalHydra.instance().clear()
+    if _Sweep.failures:
+        print(f"{len(_Sweep.failures)} run(s) failed: {', '.join(_Sweep.failures)}; "
+              f"{_Sweep.done} finished.", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ------------------------------------------------------------------------------ others
+def cmd_evaluate(args) -> int:
+    from recbench.evaluation.metrics import parse_metric
+    from recbench.evaluation.trec import evaluate_trec, read_qrels, read_run
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    for m in metrics:
+        parse_metric(m)
+    result = evaluate_trec(read_qrels(args.qrels), read_run(args.run), metrics)
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from recbench.report.leaderboard import (
+        build_leaderboard, finished_runs, print_leaderboard, write_leaderboard)
+    from recbench.tracking.store import client_for
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    client = client_for(args.tracking_uri)
+    table = build_leaderboard(finished_runs(client, args.experiment), metrics)
+    print_leaderboard(table, metrics, args.experiment)
+    for path in write_leaderboard(table, metrics, args.experiment, args.out_dir):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    from recbench.tracking.store import resolve_store
+
+    uri, artifact_root = resolve_store(args.tracking_uri, None)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", args.host, "--port", str(args.port)]
+    if artifact_root:
+        command += ["--default-artifact-root", artifact_root]
+    print(f"MLflow UI on http://{args.host}:{args.port} over {uri} (Ctrl-C to stop)", flush=True)
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recbench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run one config or a sweep: recbench run [-m] [key=value ...]",
+                   add_help=False)
+    ev = sub.add_parser("evaluate", help="score a TREC run file against a qrels file")
+    ev.add_argument("--qrels", required=True, help="qrels: qid 0 docid rel")
+    ev.add_argument("--run", required=True, help="run: qid Q0 docid rank score tag")
+    ev.add_argument("--metrics", default=DEFAULT_EVAL_METRICS, help="comma-separated metric@k")
+    lb = sub.add_parser("leaderboard", help="leaderboard of an MLflow experiment")
+    lb.add_argument("--experiment", required=True)
+    lb.add_argument("--metrics", default=",".join(DEFAULT_METRICS))
+    lb.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
+    lb.add_argument("--out-dir", default="results")
+    ui = sub.add_parser("ui", help="MLflow UI over the store (binds 127.0.0.1)")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `recbench` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv[:1] == ["run"]:  # everything after `run` belongs to Hydra
+            return cmd_run(argv[1:])
+        args = parser().parse_args(argv)
+        return {"evaluate": cmd_evaluate, "leaderboard": cmd_leaderboard, "ui": cmd_ui}[
+            args.command](args)
+    except RecbenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
