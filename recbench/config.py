@@ -240,10 +240,14 @@ def resolved(cfg: DictConfig) -> dict:
     return data
 
 
-def config_hash(cfg: DictConfig) -> str:
-    """sha256 of the resolved config minus settings that do not change results (tracking)."""
+def config_hash(cfg: DictConfig, *, seed: bool = True) -> str:
+    """sha256 of the resolved config minus settings that do not change results (tracking).
+
+    With ``seed=False`` the run seed is left out too: runs that differ only by seed share
+    this hash, which is how leaderboards group seeds of one configuration.
+    """
     data = resolved(cfg)
-    for key in NOT_HASHED:
+    for key in NOT_HASHED + (() if seed else ("seed",)):
         data.pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 

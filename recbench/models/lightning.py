@@ -81,7 +81,7 @@ class RecModule(pl.LightningModule):
             if not torch.isfinite(torch.tensor(values["train_loss"])):
                 raise FloatingPointError(f"training loss became {values['train_loss']} "
                                          f"at epoch {epoch}")
-            values["valid_" + self.ctx.valid_metric] = value
+            values["epoch_valid_" + self.ctx.valid_metric] = value
             self.log("valid_metric", value, prog_bar=True)
             if value > self.best_value:
                 self.best_value, self.best_epoch = value, epoch

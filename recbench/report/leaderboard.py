@@ -62,10 +62,9 @@ def build_leaderboard(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     rows = []
     for (dataset, split, model), group in runs.groupby(keys, sort=False):
         valid_key = metric_key("valid_" + group["valid_metric"].iloc[0])
-        by_config = group.groupby("tag.config_hash")
-        best = by_config[valid_key].mean().idxmax() if valid_key in group else group[
-            "tag.config_hash"].iloc[-1]
-        chosen = group[group["tag.config_hash"] == best]
+        by_config = group.groupby("tag.seedless_config_hash")
+        best = by_config[valid_key].mean().idxmax()
+        chosen = group[group["tag.seedless_config_hash"] == best]
         row = {"dataset": dataset, "split": split, "model": model, "seeds": len(chosen),
                "configs_tried": by_config.ngroups, "config_hash": best[:12]}
         for m in metrics:

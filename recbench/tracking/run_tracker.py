@@ -47,7 +47,8 @@ class RunTracker:
             "model": cfg.model.name,
             "split": cfg.split.name,
             "seed": str(cfg.seed),
-            "config_hash": config_hash(cfg),
+            "config_hash": config_hash(cfg),  # identifies (config, seed)
+            "seedless_config_hash": config_hash(cfg, seed=False),  # groups seeds of a config
         }
         run = client.create_run(experiment_id, run_name=f"{cfg.model.name}-seed{cfg.seed}",
                                 tags=tags)

@@ -1,0 +1,54 @@
+"""Shared fixtures: the embedded data set, a split of it, an isolated MLflow store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recbench.data import load_ml100k
+from recbench.data.interactions import Interactions
+from recbench.splits import RandomRatioSplit, build_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def ml100k():
+    return load_ml100k()
+
+
+@pytest.fixture(scope="session")
+def ml100k_split(ml100k):
+    return build_split(ml100k, RandomRatioSplit().assign(ml100k), {"test": True})
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """An empty MLflow store in tmp_path; the test runs with tmp_path as working directory."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return {"uri": uri, "overrides": [f"tracking.uri={uri}",
+                                      f"tracking.artifact_root={tmp_path / 'mlartifacts'}",
+                                      "trainer.progress_bar=false"]}
+
+
+def make_interactions(user, item, timestamp=None, name="toy") -> Interactions:
+    """Interactions from raw index arrays (ids are their own raw ids)."""
+    user, item = np.asarray(user, dtype=np.int64), np.asarray(item, dtype=np.int64)
+    return Interactions(
+        name=name, user=user, item=item,
+        timestamp=None if timestamp is None else np.asarray(timestamp, dtype=np.float64),
+        rating=None, user_ids=np.arange(user.max() + 1).astype(str),
+        item_ids=np.arange(item.max() + 1).astype(str), source_sha256="0" * 64)
+
+
+def recbench_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the installed `recbench` console script in a separate process."""
+    exe = Path(sys.executable).with_name("recbench")
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONHASHSEED": "0"})

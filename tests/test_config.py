@@ -1,0 +1,64 @@
+"""Config composition and validation: one-line errors with the closest match."""
+
+from __future__ import annotations
+
+import pytest
+
+from recbench.config import build, compose, config_hash, group_options, validate, validate_sweep
+from recbench.errors import RecbenchError
+
+
+def error_of(overrides) -> str:
+    with pytest.raises(RecbenchError) as info:
+        validate_sweep(overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_default_config_composes_and_validates():
+    cfg = compose()
+    validate(cfg)
+    assert (cfg.dataset.name, cfg.split.name, cfg.model.name) == ("ml-100k", "random_ratio", "ease")
+    assert cfg.metrics.ranking == "full"
+    assert set(group_options("model")) >= {"mostpop", "itemknn", "ease", "bpr"}
+
+
+def test_experiment_sets_name_and_sweeps_four_models():
+    cfg = compose(["experiment=ml100k_baselines"], hydra_config=True)
+    assert cfg.name == "ml100k_baselines"
+    assert cfg.hydra.sweeper.params.model == "mostpop,itemknn,ease,bpr"
+    assert validate_sweep(["experiment=ml100k_baselines"]) == 4
+    assert validate_sweep(["model=ease,bpr", "seed=1,2,3"]) == 6
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (["model=eas"], "unknown model 'eas'. Did you mean 'ease'? Valid choices: bpr, ease, itemknn, mostpop."),
+    (["dataset=ml100k"], "Did you mean 'ml-100k'?"),
+    (["split=random"], "unknown split 'random'. Did you mean 'random_ratio'?"),
+    (["experiment=ml100k_baseline"], "Did you mean 'ml100k_baselines'?"),
+    (["model=ease,bprr"], "unknown model 'bprr'. Did you mean 'bpr'?"),
+    (["model.l22=3"], "unknown config key 'model.l22'. Did you mean 'model.l2'?"),
+    (["sed=3"], "unknown config key 'sed'. Did you mean 'seed'?"),
+    (["metrics.names=[ndgc]"], "unknown metric 'ndgc'. Did you mean 'ndcg'?"),
+    (["metrics.valid_metric=recal@10"], "unknown metric 'recal'. Did you mean 'recall'?"),
+    (["model=ease", "+model.lambda=3"], "unknown config key 'model.lambda'"),
+    (["+trainer.max_epoch=3"], "Did you mean 'trainer.max_epochs'?"),
+    (["metrics.ranking=sampled"], "use 'full'"),
+    (["seed=abc"], "seed must be an integer"),
+])
+def test_bad_values_fail_in_one_line(overrides, expected):
+    assert expected in error_of(overrides)
+
+
+def test_bad_hyper_parameter_value_fails_at_build():
+    cfg = compose(["model=ease", "model.l2=-1"])
+    with pytest.raises(RecbenchError, match="model 'ease': EASE l2 must be > 0"):
+        build(cfg, "model")
+
+
+def test_config_hash_ignores_tracking_but_not_hyper_parameters():
+    base = config_hash(compose())
+    assert config_hash(compose(["tracking.uri=sqlite:///elsewhere.db"])) == base
+    assert config_hash(compose(["model.l2=100"])) != base
+    assert config_hash(compose(["seed=1"])) != base

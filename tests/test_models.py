@@ -1,0 +1,108 @@
+"""Models against independent references on tiny matrices, and against MostPop on ml-100k."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recbench.evaluation import evaluate
+from recbench.models.base import FitContext
+from recbench.models.bpr import BPR
+from recbench.models.ease import EASE
+from recbench.models.itemknn import ItemKNN
+from recbench.models.mostpop import MostPop
+from recbench.models.sampling import UniformNegativeSampler
+
+
+@pytest.fixture
+def tiny():
+    rng = np.random.default_rng(0)
+    return sp.csr_matrix(rng.random((30, 12)) < 0.35, dtype=np.float32)
+
+
+def all_scores(model, n_users):
+    return model.score(torch.arange(n_users)).numpy()
+
+
+def test_mostpop_scores_popularity(tiny):
+    scores = all_scores(MostPop().fit(tiny), 30)
+    np.testing.assert_array_equal(scores, np.tile(tiny.toarray().sum(0), (30, 1)))
+
+
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-5), ("float32", 1e-3)])
+def test_ease_matches_linear_solve(tiny, dtype, tol):
+    """EASE's B minimises ||X - XB||^2 + l2 ||B||^2 s.t. diag(B) = 0 (Steck 2019, eq. 8):
+    column j solves (G_{-j,-j} + l2 I) b = G_{-j,j} with G = X^T X."""
+    x, l2 = tiny.toarray().astype(np.float64), 3.0
+    g = x.T @ x
+    n = g.shape[0]
+    expected = np.zeros((n, n))
+    for j in range(n):
+        rest = [i for i in range(n) if i != j]
+        expected[rest, j] = np.linalg.solve(g[np.ix_(rest, rest)] + l2 * np.eye(n - 1), g[rest, j])
+    model = EASE(l2=l2, dtype=dtype).fit(tiny)
+    np.testing.assert_allclose(model.weights.numpy(), expected, atol=tol)
+    np.testing.assert_allclose(all_scores(model, 30), x @ expected, atol=tol * 10)
+
+
+@pytest.mark.parametrize("k,shrink,block", [(3, 0.0, 5), (100, 2.0, 1), (5, 0.5, 64)])
+def test_itemknn_matches_brute_force(tiny, k, shrink, block):
+    x = tiny.toarray().astype(np.float64)
+    n = x.shape[1]
+    norms = np.linalg.norm(x, axis=0)
+    expected = np.zeros((n, n))
+    for i in range(n):  # target item
+        sims = [(x[:, j] @ x[:, i] / (norms[j] * norms[i] + shrink + 1e-12), j)
+                for j in range(n) if j != i]
+        sims.sort(key=lambda t: (-t[0], t[1]))
+        for s, j in sims[:k]:
+            if s > 0:
+                expected[j, i] = s
+    model = ItemKNN(k=k, shrink=shrink, block_size=block).fit(tiny)
+    np.testing.assert_allclose(model.similarity.toarray(), expected, atol=1e-6)
+    np.testing.assert_allclose(all_scores(model, 30), x @ expected, atol=1e-5)
+
+
+def test_sampler_never_returns_positives(tiny):
+    sampler = UniformNegativeSampler(tiny, torch.Generator().manual_seed(0))
+    users = torch.arange(30).repeat(50)
+    negatives = sampler.sample(users, n=3)
+    dense = torch.from_numpy(tiny.toarray() > 0)
+    assert not dense[users[:, None].expand(-1, 3), negatives].any()
+    assert negatives.unique().numel() > 6  # spread over items
+
+
+def test_bad_hyper_parameters_and_inputs_are_refused(tiny):
+    with pytest.raises(ValueError, match="l2 must be > 0"):
+        EASE(l2=0)
+    with pytest.raises(ValueError, match="k >= 1"):
+        ItemKNN(k=0)
+    with pytest.raises(TypeError, match="scipy.sparse"):
+        MostPop().fit(tiny.toarray())
+    with pytest.raises(ValueError, match="shape"):
+        MostPop().fit(tiny, sp.csr_matrix((3, 3), dtype=np.float32))
+
+
+def test_every_model_beats_mostpop_on_ml100k(ml100k_split):
+    s = ml100k_split
+
+    def ndcg(model):
+        _, values = evaluate(model.score, s.test, [s.train, s.valid], ["ndcg@10"])
+        return values["ndcg@10"].mean()
+
+    history = []
+    ctx = FitContext(seed=0, trainer={"max_epochs": 25, "progress_bar": False},
+                     log=lambda values, step: history.append((step, values)))
+    base = ndcg(MostPop().fit(s.train))
+    bpr = BPR().fit(s.train, s.valid, ctx)
+    results = {"itemknn": ndcg(ItemKNN().fit(s.train)), "ease": ndcg(EASE().fit(s.train)),
+               "bpr": ndcg(bpr)}
+    assert all(v > base + 0.05 for v in results.values()), (base, results)
+    # per-epoch curves were reported, and the best epoch's weights were restored
+    assert [step for step, _ in history] == list(range(25))
+    valid_curve = [v["epoch_valid_ndcg@10"] for _, v in history]
+    assert bpr.best_epoch == int(np.argmax(valid_curve))
+    _, restored = evaluate(bpr.score, s.valid, [s.train], ["ndcg@10"])
+    assert restored["ndcg@10"].mean() == pytest.approx(max(valid_curve), abs=1e-9)

@@ -1,0 +1,76 @@
+"""Chunked full ranking: masking, tie-breaking, chunk-size invariance, bad scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recbench.evaluation import evaluate, topk_items
+
+
+def test_topk_breaks_ties_by_lower_item_and_skips_masked():
+    scores = torch.tensor([[1.0, 3.0, 3.0, -0.0, 0.0, 3.0]])
+    masked = torch.tensor([[False, False, True, False, False, False]])
+    items, valid = topk_items(scores, masked, 10)
+    # 3.0 ties: items 1, 5 (2 masked); then 1.0; then -0.0 == 0.0 tie: items 3, 4
+    assert items[0, :5].tolist() == [1, 5, 0, 3, 4]
+    assert valid[0].tolist() == [True] * 5 + [False]
+    assert items.shape == (1, 6)  # K capped at n_items
+
+
+def test_negative_and_infinite_scores_keep_float_order():
+    scores = torch.tensor([[-2.5, float("inf"), -1e30, 7.0, float("-inf"), -2.5]])
+    items, valid = topk_items(scores, torch.zeros_like(scores, dtype=torch.bool), 6)
+    assert items[0].tolist() == [1, 3, 0, 5, 2, 4]
+    assert valid.all()
+
+
+def _random_problem(seed=0, n_users=80, n_items=25):
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(size=(n_users, n_items)).astype(np.float32)
+    train = sp.csr_matrix(rng.random((n_users, n_items)) < 0.4, dtype=np.float32)
+    test = sp.csr_matrix((rng.random((n_users, n_items)) < 0.2) & (train.toarray() == 0),
+                         dtype=np.float32)
+    return scores, train, test
+
+
+def test_chunk_size_does_not_change_results():
+    scores, train, test = _random_problem()
+    fn = lambda u: torch.from_numpy(scores[u.numpy()])  # noqa: E731
+    names = ["ndcg@5", "recall@10", "map@30"]
+    base_users, base = evaluate(fn, test, [train], names, chunk_size=1000)
+    for chunk in (1, 3, 17):
+        users, values = evaluate(fn, test, [train], names, chunk_size=chunk)
+        np.testing.assert_array_equal(users, base_users)
+        for n in names:
+            np.testing.assert_array_equal(values[n], base[n])
+
+
+def test_masked_items_never_count_as_hits():
+    """A model that scores the train items highest must not be rewarded for them."""
+    _, train, test = _random_problem(1)
+    cheat = lambda u: torch.from_numpy(train[u.numpy()].toarray() * 100)  # noqa: E731
+    oracle = lambda u: torch.from_numpy(test[u.numpy()].toarray())  # noqa: E731
+    _, cheated = evaluate(cheat, test, [train], ["recall@50"], chunk_size=8)
+    _, perfect = evaluate(oracle, test, [train], ["recall@50", "ndcg@3"], chunk_size=8)
+    assert np.all(perfect["recall@50"] == 1.0) and np.all(perfect["ndcg@3"] == 1.0)
+    # with train masked the cheat ranks the rest by item id; it cannot be perfect
+    assert cheated["recall@50"].mean() == pytest.approx(1.0)  # K > candidates: all retrieved
+    _, cheated5 = evaluate(cheat, test, [train], ["ndcg@3"], chunk_size=8)
+    assert cheated5["ndcg@3"].mean() < 0.9
+
+
+def test_only_users_with_truth_are_evaluated_and_nan_is_refused():
+    scores, train, test = _random_problem(2)
+    test = test.tolil()
+    test[0, :] = 0
+    test = test.tocsr()
+    test.eliminate_zeros()
+    users, _ = evaluate(lambda u: torch.from_numpy(scores[u.numpy()]), test, [train], ["hit@1"])
+    assert 0 not in users and len(users) == int((np.diff(test.indptr) > 0).sum())
+    with pytest.raises(FloatingPointError, match="NaN"):
+        evaluate(lambda u: torch.full((len(u), 25), float("nan")), test, [train], ["hit@1"])
+    with pytest.raises(ValueError, match="expected"):
+        evaluate(lambda u: torch.zeros(len(u), 3), test, [train], ["hit@1"])
