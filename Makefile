@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install run test test-all ui leaderboard clean
+.PHONY: install run test test-all ui screenshot clean
 
 install: $(STAMP)
 
@@ -31,3 +31,8 @@ ui: $(STAMP)
 
 clean:
 	rm -rf outputs multirun .pytest_cache
+
+# MLflow UI screenshot for the README (needs Debian's chromium: apt-get install chromium)
+screenshot: $(STAMP)
+	$(PIP) install "playwright==1.65.2"
+	$(BIN)/python docs/mlflow_screenshot.py

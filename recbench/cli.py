@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
+import os
 import sys
 import traceback
 
@@ -120,10 +120,7 @@ def cmd_ui(args) -> int:
     if artifact_root:
         command += ["--default-artifact-root", artifact_root]
     print(f"MLflow UI on http://{args.host}:{args.port} over {uri} (Ctrl-C to stop)", flush=True)
-    try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
-        return 0
+    os.execv(sys.executable, command)  # become the server: signals reach it directly
 
 
 def parser() -> argparse.ArgumentParser:

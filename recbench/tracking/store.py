@@ -38,4 +38,6 @@ def get_or_create_experiment(client: MlflowClient, name: str, artifact_root: str
     if found is not None:
         return found.experiment_id
     location = Path(artifact_root, name).as_uri() if artifact_root else None
-    return client.create_experiment(name, artifact_location=location)
+    # MLflow 3's UI opens experiments of this kind on the training-runs table (not GenAI traces)
+    return client.create_experiment(name, artifact_location=location,
+                                    tags={"mlflow.experimentKind": "custom_model_development"})

@@ -1,0 +1,57 @@
+"""`recbench ui` serves the MLflow UI over the embedded store, bound to 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from recbench.cli import main
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening_addresses(port: int) -> set[str]:
+    """IPv4 addresses with a socket LISTENing on ``port`` (from /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
+def test_ui_lists_our_experiment_on_localhost_only(store, tmp_path):
+    # embedded default store: run from tmp_path with no tracking.uri
+    assert main(["run", "model=mostpop", "name=ui_test", "trainer.progress_bar=false"]) == 0
+    assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlartifacts" / "ui_test").is_dir()
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).with_name("recbench")), "ui", "--port",
+                               str(port)], cwd=tmp_path, start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=ui_test"
+        deadline, body = time.time() + 120, None
+        while time.time() < deadline and body is None:
+            try:
+                body = json.load(urllib.request.urlopen(url, timeout=2))
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(0.5)
+        assert body is not None, "UI did not answer within 120 s"
+        assert body["experiment"]["name"] == "ui_test"
+        assert listening_addresses(port) == {"127.0.0.1"}  # loopback only, never 0.0.0.0
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
