@@ -124,7 +124,8 @@ def cmd_ui(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="recbench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="recbench", description="Benchmark recommender systems: "
+                                "full-ranking evaluation, tracked in MLflow.")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run one config or a sweep: recbench run [-m] [key=value ...]",
                    add_help=False)
