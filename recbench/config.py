@@ -221,9 +221,9 @@ def build(cfg: DictConfig, group: str) -> Any:
     hyper-parameters fail before anything is logged.
     """
     node = cfg[group]
-    target, _ = target_parameters(node, group)
+    target, params = target_parameters(node, group)
     kwargs = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items()
-              if k not in ("name", "_target_")}
+              if k != "_target_" and (k != "name" or "name" in params)}
     if group == "dataset":
         return lambda: target(**kwargs)
     try:

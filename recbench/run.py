@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from recbench.config import build, metric_names, resolved, validate
 from recbench.evaluation.ranker import evaluate
 from recbench.models.base import FitContext
-from recbench.splits.base import build_split
+from recbench.splits.make import make_split
 from recbench.tracking.run_tracker import RunTracker
 
 
@@ -47,11 +47,13 @@ def run(cfg: DictConfig) -> RunResult:
 
     tracker = RunTracker.start(cfg)
     with tracker.guard():
-        data = load_data()
-        split_config = {k: resolved(cfg)[k] for k in ("dataset", "split")}
-        split = build_split(data, protocol.assign(data), split_config)
+        plain = resolved(cfg)
+        split = make_split(plain["dataset"], plain["split"], load_data, protocol)
+        data = split.data
         tracker.set_tags({"split_fingerprint": split.fingerprint["sha256"]})
         tracker.log_dict(split.fingerprint, "split_fingerprint.json")
+        tracker.log_dict(split.leakage, "leakage.json")
+        tracker.log_metrics({f"leakage_{k}": v for k, v in split.leakage.items()})
 
         ctx = FitContext(seed=cfg.seed, valid_metric=cfg.metrics.valid_metric,
                          chunk_size=cfg.metrics.chunk_size, trainer=dict(cfg.trainer),
@@ -59,11 +61,14 @@ def run(cfg: DictConfig) -> RunResult:
         started = time.perf_counter()
         model.fit(split.train, split.valid, ctx)
         fit_time = time.perf_counter() - started
+        if split.fold_in.nnz:  # cold users: their fold-in is input at scoring time only
+            model.set_history(split.train + split.fold_in)
 
         started = time.perf_counter()
-        _, valid_values = evaluate(model.score, split.valid, [split.train], metrics,
+        seen = [split.train, split.fold_in]
+        _, valid_values = evaluate(model.score, split.valid, seen, metrics,
                                    cfg.metrics.chunk_size)
-        users, test_values = evaluate(model.score, split.test, [split.train, split.valid],
+        users, test_values = evaluate(model.score, split.test, [*seen, split.valid],
                                       metrics, cfg.metrics.chunk_size)
         eval_time = time.perf_counter() - started
 

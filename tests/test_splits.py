@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recbench.errors import RecbenchError
-from recbench.splits import LeaveOneOutSplit, RandomRatioSplit, build_split
+from recbench.splits import LeaveKOutSplit as LeaveOneOutSplit, RandomRatioSplit, build_split
 from tests.conftest import make_interactions
 
 

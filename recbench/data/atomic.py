@@ -56,3 +56,18 @@ def read_atomic_inter(path: Path) -> pd.DataFrame:
                 )
             frame[col] = values
     return frame
+
+
+def read_atomic_features(path: Path, id_column: str) -> pd.DataFrame:
+    """Read a RecBole ``.item`` / ``.user`` file: one row per raw id, typed header stripped.
+
+    Returns a frame indexed by the raw id (string), other columns as strings.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RecbenchError(f"feature file not found: {path}; fix dataset.features.")
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    frame.columns = [c.split(":", 1)[0] for c in frame.columns]
+    if id_column not in frame:
+        raise RecbenchError(f"{path}:1: no {id_column} column in {list(frame.columns)}.")
+    return frame.set_index(id_column)

@@ -8,6 +8,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+#: Parts of a split, as stored per interaction (``Interactions.part``, split assignments).
+TRAIN, VALID, TEST = 0, 1, 2
+
 
 @dataclass(frozen=True)
 class Interactions:
@@ -22,6 +25,11 @@ class Interactions:
         user_ids: ``(n_users,)`` raw user id of each index (maps results back to raw ids).
         item_ids: ``(n_items,)`` raw item id of each index.
         source_sha256: sha256 of the raw bytes the data was read from.
+        part: ``(n,) int8`` predefined part of each interaction (0 train, 2 test) when the
+            data set ships its own split files, else None.
+        timestamp_kind: ``"seconds"`` (real times), ``"ordinal"`` (positions in a sequence:
+            order is known, durations are not) or None (no time information).
+        user_features, item_features: side information indexed by contiguous id, or None.
     """
 
     name: str
@@ -33,6 +41,10 @@ class Interactions:
     item_ids: np.ndarray
     source_sha256: str
     meta: dict = field(default_factory=dict)
+    part: np.ndarray | None = None
+    timestamp_kind: str | None = None
+    user_features: pd.DataFrame | None = None
+    item_features: pd.DataFrame | None = None
 
     @property
     def n_users(self) -> int:
@@ -66,38 +78,36 @@ def _sorted_unique(raw: pd.Series) -> np.ndarray:
     return uniq[order]
 
 
-def from_frame(
-    frame: pd.DataFrame, *, name: str, source_sha256: str, min_rating: float | None = None
-) -> Interactions:
-    """Build :class:`Interactions` from a frame with columns user, item[, rating, timestamp].
+def from_frame(frame: pd.DataFrame, *, name: str, source_sha256: str,
+               min_rating: float | None = None, timestamp_kind: str | None = None,
+               meta: dict | None = None) -> Interactions:
+    """Build :class:`Interactions` from a frame with columns user, item[, rating, timestamp, part].
 
     Each row is one positive interaction. Rows with ``rating < min_rating`` are dropped
     (when ``min_rating`` is set). Raw ids are remapped to contiguous ints in sorted raw-id
     order, so the same input always gives the same mapping.
     """
-    from recbench.errors import RecbenchError
+    from recbench.data.preprocess import apply_min_rating
 
-    if min_rating is not None:
-        if "rating" not in frame:
-            raise RecbenchError(f"dataset '{name}' has no rating column; remove dataset.min_rating.")
-        frame = frame[frame["rating"] >= min_rating]
+    frame = apply_min_rating(frame, min_rating, name)
     if frame.empty:
-        raise RecbenchError(
-            f"dataset '{name}' is empty after filtering with min_rating={min_rating}; lower it."
-        )
-    user_ids = _sorted_unique(frame["user"])
-    item_ids = _sorted_unique(frame["item"])
-    user = pd.Index(user_ids).get_indexer(frame["user"].astype(str)).astype(np.int64)
-    item = pd.Index(item_ids).get_indexer(frame["item"].astype(str)).astype(np.int64)
-    ts = frame["timestamp"].to_numpy(np.float64) if "timestamp" in frame else None
-    rating = frame["rating"].to_numpy(np.float32) if "rating" in frame else None
+        from recbench.errors import RecbenchError
+        raise RecbenchError(f"dataset '{name}' has no interactions.")
+    users_raw, items_raw = frame["user"].astype(str), frame["item"].astype(str)
+    user_ids, item_ids = _sorted_unique(users_raw), _sorted_unique(items_raw)
+    user = pd.Index(user_ids).get_indexer(users_raw).astype(np.int64)
+    item = pd.Index(item_ids).get_indexer(items_raw).astype(np.int64)
+    has_ts = "timestamp" in frame
     return Interactions(
         name=name,
         user=user,
         item=item,
-        timestamp=ts,
-        rating=rating,
+        timestamp=frame["timestamp"].to_numpy(np.float64) if has_ts else None,
+        rating=frame["rating"].to_numpy(np.float32) if "rating" in frame else None,
         user_ids=user_ids,
         item_ids=item_ids,
         source_sha256=source_sha256,
+        meta=dict(meta or {}),
+        part=frame["part"].to_numpy(np.int8) if "part" in frame else None,
+        timestamp_kind=(timestamp_kind or "seconds") if has_ts else None,
     )

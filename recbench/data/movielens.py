@@ -1,12 +1,10 @@
-"""MovieLens-100K, embedded: read from the atomic files shipped inside the recbole wheel."""
+"""MovieLens-100K, embedded: the atomic files shipped inside the recbole wheel."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
-from recbench.data.atomic import read_atomic_inter, sha256_file
-from recbench.data.interactions import Interactions, from_frame
 from recbench.errors import RecbenchError
 
 
@@ -18,17 +16,20 @@ def recbole_example_dir(name: str) -> Path:
     spec = importlib.util.find_spec("recbole")
     if spec is None or not spec.submodule_search_locations:
         raise RecbenchError("package 'recbole' is not installed; run `make install`.")
-    return Path(list(spec.submodule_search_locations)[0]) / "dataset_example" / name
+    path = Path(list(spec.submodule_search_locations)[0]) / "dataset_example" / name
+    if not path.is_dir():
+        raise RecbenchError(f"recbole ships no example data set '{name}' (looked in {path}).")
+    return path
 
 
-def load_ml100k(min_rating: float | None = None) -> Interactions:
-    """Load MovieLens-100K as implicit feedback: each rating is one positive interaction.
+def load_ml100k(min_rating: float | None = None):
+    """MovieLens-100K as implicit feedback (each rating one interaction), with features.
 
-    Args:
-        min_rating: keep only ratings ``>= min_rating`` (1..5); None keeps all 100,000.
+    The same as ``dataset=ml-100k``; see ``configs/dataset/ml-100k.yaml``.
     """
-    path = recbole_example_dir("ml-100k") / "ml-100k.inter"
-    frame = read_atomic_inter(path)
-    data = from_frame(frame, name="ml-100k", source_sha256=sha256_file(path), min_rating=min_rating)
-    data.meta["path"] = str(path)
-    return data
+    from recbench.data.loader import load_dataset
+
+    return load_dataset(name="ml-100k", format="atomic", root="recbole:ml-100k",
+                        files={"all": "ml-100k.inter"},
+                        features={"user": "ml-100k.user", "item": "ml-100k.item"},
+                        min_rating=min_rating)

@@ -55,6 +55,7 @@ class Recommender(ABC):
 
     n_users: int
     n_items: int
+    history: sp.csr_matrix  #: interactions read at scoring time (train by default)
 
     def fit(self, train: sp.spmatrix, valid: sp.spmatrix | None = None,
             ctx: FitContext | None = None) -> "Recommender":
@@ -65,8 +66,17 @@ class Recommender(ABC):
             if valid.shape != train.shape:
                 raise ValueError(f"valid shape {valid.shape} != train shape {train.shape}")
         self.n_users, self.n_items = train.shape
+        self.history = train
         self._fit(train, valid, ctx or FitContext())
         return self
+
+    def set_history(self, history: sp.spmatrix) -> None:
+        """Replace the interactions models read at scoring time (e.g. train + cold users'
+        fold-in) without refitting; models that score from learned user vectors ignore it."""
+        history = check_interactions(history, "history")
+        if history.shape != (self.n_users, self.n_items):
+            raise ValueError(f"history shape {history.shape} != {(self.n_users, self.n_items)}")
+        self.history = history
 
     @abstractmethod
     def _fit(self, train: sp.csr_matrix, valid: sp.csr_matrix | None, ctx: FitContext) -> None:
@@ -81,6 +91,13 @@ class Recommender(ABC):
         """Number of learned values (embeddings, weights, similarity entries)."""
 
 
-def rows_dense(matrix: sp.csr_matrix, users: torch.Tensor) -> torch.Tensor:
-    """Dense ``(B, n_cols) float32`` tensor of ``matrix[users]``."""
-    return torch.from_numpy(matrix[users.numpy()].toarray().astype(np.float32, copy=False))
+def sparse_rows_times(matrix: sp.csr_matrix, users: torch.Tensor, weights) -> torch.Tensor:
+    """``matrix[users] @ weights`` as a dense ``(B, n_cols) float32`` tensor.
+
+    The rows stay sparse, so the cost is ``nnz(rows) * n_cols`` rather than
+    ``B * n_rows * n_cols``. ``weights`` is a scipy sparse or numpy dense matrix.
+    """
+    product = matrix[users.numpy()] @ weights
+    if sp.issparse(product):
+        product = product.toarray()
+    return torch.from_numpy(np.asarray(product, dtype=np.float32))

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 import torch
 
 from recbench.evaluation.ranker import topk_items
-from recbench.models.base import FitContext, Recommender
+from recbench.models.base import FitContext, Recommender, sparse_rows_times
 
 
 class ItemKNN(Recommender):
@@ -30,7 +30,6 @@ class ItemKNN(Recommender):
         self.k, self.shrink, self.block_size = int(k), float(shrink), int(block_size)
 
     def _fit(self, train, valid, ctx: FitContext) -> None:
-        self.train = train
         n = self.n_items
         norms = np.sqrt(np.asarray(train.multiply(train).sum(axis=0)).ravel())
         k = min(self.k, n - 1) if n > 1 else 0
@@ -56,8 +55,7 @@ class ItemKNN(Recommender):
               np.concatenate(cols) if cols else np.zeros(0, int))), shape=(n, n))
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
-        scores = self.train[users.numpy()] @ self.similarity
-        return torch.from_numpy(scores.toarray().astype(np.float32, copy=False))
+        return sparse_rows_times(self.history, users, self.similarity)
 
     def n_parameters(self) -> int:
         return int(self.similarity.nnz)

@@ -9,9 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from recbench.data.interactions import Interactions
+from recbench.data.interactions import TEST, TRAIN, VALID, Interactions
 
-TRAIN, VALID, TEST = 0, 1, 2
+#: Fold-in: interactions of held-out (cold) users that models may read at scoring time but
+#: never train on; they are masked from the ranking like train items.
+FOLD_IN = 3
+
+__all__ = ["TRAIN", "VALID", "TEST", "FOLD_IN", "Split", "build_split", "fingerprint",
+           "rank_within_user", "ratio_sizes", "order_keys"]
 
 
 @dataclass(frozen=True)
@@ -20,15 +25,22 @@ class Split:
 
     Attributes:
         train, valid, test: binary ``(n_users, n_items) float32`` CSR matrices; disjoint.
+        fold_in: interactions of cold users readable at scoring time, never trained on
+            (empty except under the cold-user protocol).
         data: the interactions the split was made from (ids map back to raw ids).
+        assign: ``(len(data),) int8`` part of each interaction (TRAIN/VALID/TEST/FOLD_IN).
         fingerprint: ``{"sha256": ..., "data_sha256": ..., "config": {...}, "stats": {...}}``.
+        leakage: the leakage report (:func:`recbench.splits.leakage.leakage_report`).
     """
 
     train: sp.csr_matrix
     valid: sp.csr_matrix
     test: sp.csr_matrix
+    fold_in: sp.csr_matrix
     data: Interactions
+    assign: np.ndarray
     fingerprint: dict
+    leakage: dict
 
     @property
     def n_users(self) -> int:
@@ -54,19 +66,24 @@ def build_split(data: Interactions, assign: np.ndarray, config: dict) -> Split:
         assign: ``(len(data),) int8`` part of each interaction.
         config: the resolved data + split config; hashed into the fingerprint.
     """
-    train, valid, test = (data.to_csr(assign == part) for part in (TRAIN, VALID, TEST))
+    from recbench.splits.leakage import leakage_report
+
+    train, valid, test, fold_in = (data.to_csr(assign == part)
+                                   for part in (TRAIN, VALID, TEST, FOLD_IN))
     stats = {
         "n_users": data.n_users,
         "n_items": data.n_items,
         "n_train": int(train.nnz),
         "n_valid": int(valid.nnz),
         "n_test": int(test.nnz),
+        "n_fold_in": int(fold_in.nnz),
         "n_valid_users": int((np.diff(valid.indptr) > 0).sum()),
         "n_test_users": int((np.diff(test.indptr) > 0).sum()),
     }
     fp = {"sha256": fingerprint(data, config), "data_sha256": data.source_sha256,
           "config": config, "stats": stats}
-    return Split(train=train, valid=valid, test=test, data=data, fingerprint=fp)
+    return Split(train=train, valid=valid, test=test, fold_in=fold_in, data=data,
+                 assign=assign, fingerprint=fp, leakage=leakage_report(data, assign))
 
 
 def rank_within_user(user: np.ndarray, *sort_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,3 +99,40 @@ def rank_within_user(user: np.ndarray, *sort_keys: np.ndarray) -> tuple[np.ndarr
     rank = np.empty(len(user), dtype=np.int64)
     rank[order] = np.arange(len(user)) - starts[user[order]]
     return rank, counts[user]
+
+
+def order_keys(data: Interactions, order: str, seed: int) -> tuple[np.ndarray, ...]:
+    """Sort keys (last primary) ordering each user's interactions by ``order``.
+
+    ``"time"``: by timestamp, equal times by a seeded random tie-break; ``"random"``: seeded
+    shuffle.
+    """
+    from recbench.errors import RecbenchError, unknown_choice
+
+    tiebreak = np.random.default_rng(seed).random(len(data))
+    if order == "random":
+        return (tiebreak,)
+    if order != "time":
+        raise unknown_choice("split order", order, ("time", "random"))
+    if data.timestamp is None:
+        raise RecbenchError(f"dataset '{data.name}' has no timestamps or order; use a random "
+                            f"protocol (split=random_ratio) or order=random.")
+    return tiebreak, data.timestamp
+
+
+def ratio_sizes(count: np.ndarray, ratio: float, eligible: np.ndarray) -> np.ndarray:
+    """Per-user size of a held-out part: ``floor(ratio * n)`` but at least 1 (eligible users)."""
+    if ratio == 0:
+        return np.zeros_like(count)
+    return np.where(eligible, np.maximum(np.floor(ratio * count + 1e-9), 1), 0).astype(np.int64)
+
+
+def check_ratios(ratios, what: str = "split.ratios") -> list[float]:
+    """Validate ``[train, valid, test]`` fractions."""
+    from recbench.errors import RecbenchError
+
+    ratios = [float(r) for r in ratios]
+    if len(ratios) != 3 or min(ratios) < 0 or abs(sum(ratios) - 1) > 1e-9 or ratios[0] <= 0:
+        raise RecbenchError(f"{what} must be three non-negative fractions [train, valid, test] "
+                            f"summing to 1 with train > 0, got {ratios}.")
+    return ratios

@@ -1,52 +1,64 @@
-"""Per-user random ratio split (e.g. 80/10/10), seeded."""
+"""Random ratio split (e.g. 80/10/10), per user or global; and its temporal per-user twin."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from recbench.data.interactions import Interactions
-from recbench.errors import RecbenchError
-from recbench.splits.base import TEST, TRAIN, VALID, rank_within_user
+from recbench.errors import RecbenchError, unknown_choice
+from recbench.splits.base import (TEST, TRAIN, VALID, check_ratios, order_keys, rank_within_user,
+                                  ratio_sizes)
 
 
 class RandomRatioSplit:
-    """Shuffle each user's interactions with ``seed`` and cut them by ``ratios``.
+    """Cut interactions by ``ratios`` after a seeded shuffle (or by time, ``order="time"``).
 
-    Per user with ``n >= min_user_interactions`` interactions: valid and test get
-    ``floor(ratio * n)`` each, but at least 1; train gets the rest. Users with fewer
-    interactions stay train-only (they are never evaluated). Same rule as RecBole's RS split.
+    ``scope="user"``: per user with ``n >= min_user_interactions`` interactions, valid and
+    test get ``floor(ratio * n)`` each but at least 1, train the rest (RecBole's RS rule);
+    users with fewer interactions stay train-only. With ``order="time"`` each user's latest
+    interactions are test and the ones before them valid (per-user temporal ratio).
+    ``scope="global"``: the whole interaction list is shuffled and cut once.
 
     Args:
         ratios: ``[train, valid, test]`` fractions summing to 1.
-        seed: seed of the shuffle; fixed independently of the run seed, so every model and
-            every run seed is evaluated on the same test set (paired comparisons).
-        min_user_interactions: users below this stay train-only.
+        seed: seed of the shuffle (and of tie-breaks among equal timestamps); fixed
+            independently of the run seed, so every model and run seed is tested on the
+            same interactions (paired comparisons).
+        min_user_interactions: users below this stay train-only (scope=user).
+        scope: ``"user"`` or ``"global"``.
+        order: ``"random"`` or ``"time"``.
     """
 
+    promises: frozenset[str] = frozenset()
+
     def __init__(self, ratios: list[float] = (0.8, 0.1, 0.1), seed: int = 2024,
-                 min_user_interactions: int = 3):
-        ratios = [float(r) for r in ratios]
-        if len(ratios) != 3 or min(ratios) < 0 or abs(sum(ratios) - 1) > 1e-9 or ratios[0] <= 0:
-            raise RecbenchError(
-                f"split.ratios must be three non-negative fractions [train, valid, test] summing "
-                f"to 1 with train > 0, got {ratios}."
-            )
+                 min_user_interactions: int = 3, scope: str = "user", order: str = "random"):
+        self.ratios = check_ratios(ratios)
         if min_user_interactions < 1:
             raise RecbenchError("split.min_user_interactions must be >= 1.")
-        self.ratios, self.seed, self.min_user_interactions = ratios, int(seed), min_user_interactions
+        if scope not in ("user", "global"):
+            raise unknown_choice("split scope", scope, ("user", "global"))
+        if order not in ("random", "time"):
+            raise unknown_choice("split order", order, ("random", "time"))
+        if scope == "global" and order == "time":
+            raise RecbenchError("a global split by time is split=temporal_global (a cutoff).")
+        self.seed, self.min_user_interactions = int(seed), min_user_interactions
+        self.scope, self.order = scope, order
+        if order == "time":
+            self.promises = frozenset({"time_user"})
 
     def assign(self, data: Interactions) -> np.ndarray:
         """``(len(data),) int8``: 0 train, 1 valid, 2 test for each interaction."""
-        rng = np.random.default_rng(self.seed)
-        rank, count = rank_within_user(data.user, rng.random(len(data)))
-        eligible = count >= self.min_user_interactions
-
-        def part_size(ratio: float) -> np.ndarray:
-            if ratio == 0:
-                return np.zeros_like(count)
-            return np.where(eligible, np.maximum(np.floor(ratio * count + 1e-9), 1), 0).astype(int)
-
-        n_valid, n_test = part_size(self.ratios[1]), part_size(self.ratios[2])
+        if self.scope == "global":
+            rank = np.empty(len(data), dtype=np.int64)
+            rank[np.random.default_rng(self.seed).permutation(len(data))] = np.arange(len(data))
+            count = np.full(len(data), len(data))
+            eligible = np.ones(len(data), dtype=bool)
+        else:
+            rank, count = rank_within_user(data.user, *order_keys(data, self.order, self.seed))
+            eligible = count >= self.min_user_interactions
+        n_valid = ratio_sizes(count, self.ratios[1], eligible)
+        n_test = ratio_sizes(count, self.ratios[2], eligible)
         n_train = count - n_valid - n_test
         return np.where(rank < n_train, TRAIN, np.where(rank < n_train + n_valid, VALID, TEST)
                         ).astype(np.int8)

@@ -1,0 +1,54 @@
+"""On-disk cache of loaded data + split assignment, keyed by the split fingerprint.
+
+A cache entry is one ``.npz`` (no pickles: ``allow_pickle=False``) holding the
+interaction arrays, the id maps and the per-interaction assignment, plus the JSON
+metadata. It is written to a temporary file and renamed, so a crash never leaves a
+half-written entry. The key is the sha256 of the raw file digests and the resolved
+dataset + split config, so a changed input or config never reuses a stale entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from recbench.data.interactions import Interactions
+
+ARRAYS = ("user", "item", "timestamp", "rating", "part", "user_ids", "item_ids")
+
+
+def save(path: Path, data: Interactions, assign: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {k: getattr(data, k) for k in ARRAYS if getattr(data, k) is not None}
+    arrays["user_ids"] = arrays["user_ids"].astype(str)
+    arrays["item_ids"] = arrays["item_ids"].astype(str)
+    meta = {"name": data.name, "source_sha256": data.source_sha256,
+            "timestamp_kind": data.timestamp_kind, "meta": data.meta}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".part-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, assign=assign, meta=np.array(json.dumps(meta, default=str)), **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> tuple[Interactions, np.ndarray] | None:
+    """The cached (data, assignment), or None when absent or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            arrays = {k: z[k] if k in z else None for k in ARRAYS}
+            assign = z["assign"]
+    except (OSError, ValueError, KeyError):
+        return None
+    data = Interactions(name=meta["name"], source_sha256=meta["source_sha256"],
+                        timestamp_kind=meta["timestamp_kind"], meta=meta["meta"], **arrays)
+    return data, assign

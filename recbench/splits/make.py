@@ -1,0 +1,62 @@
+"""Load a data set and split it, through the fingerprint-keyed cache; report leakage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+
+from omegaconf import DictConfig
+
+from recbench.data.interactions import Interactions
+from recbench.splits import cache
+from recbench.splits.base import Split, build_split, fingerprint
+from recbench.splits.leakage import broken_promises
+
+
+def _raw_digest(dataset_cfg: dict) -> str:
+    """Identity of the raw input: file hashes for file-based data, else the config itself."""
+    if dataset_cfg.get("_target_") == "recbench.data.load_dataset":
+        from recbench.data.loader import source_digest
+        return source_digest(dataset_cfg["root"], dataset_cfg["files"])
+    return hashlib.sha256(json.dumps(dataset_cfg, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def make_split(dataset_cfg: dict, split_cfg: dict, load: Callable[[], Interactions], protocol,
+               use_cache: bool = True) -> Split:
+    """Split a data set, reusing the cached result of an identical input + config.
+
+    Args:
+        dataset_cfg, split_cfg: the resolved ``dataset`` and ``split`` config nodes; they (and
+            the raw bytes) define the fingerprint and the cache key.
+        load: zero-argument loader of the data set.
+        protocol: an object with ``assign(data) -> (n,) int8`` and ``promises``.
+        use_cache: read/write the cache (data sets with side features bypass it).
+    """
+    config = {"dataset": dataset_cfg, "split": split_cfg}
+    use_cache = use_cache and not dataset_cfg.get("features")
+    data = assign = None
+    if use_cache:
+        from recbench.data.loader import cache_dir
+        key = hashlib.sha256(json.dumps({"raw": _raw_digest(dataset_cfg), "config": config},
+                                        sort_keys=True, default=str).encode()).hexdigest()
+        path = cache_dir() / "splits" / f"{key}.npz"
+        hit = cache.load(path)
+        if hit is not None:
+            data, assign = hit
+    if data is None:
+        data = load()
+        assign = protocol.assign(data)
+        if use_cache:
+            cache.save(path, data, assign)
+    split = build_split(data, assign, config)
+    split.fingerprint["cache"] = "hit" if use_cache and hit is not None else (
+        "miss" if use_cache else "off")
+    for line in broken_promises(getattr(protocol, "promises", frozenset()), split.leakage):
+        print(f"warning: split '{split_cfg.get('name')}' promises no such leakage, but {line}.",
+              file=sys.stderr)
+    return split
+
+
+__all__ = ["make_split", "fingerprint"]
