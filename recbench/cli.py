@@ -1,4 +1,4 @@
-"""The ``recbench`` command: run | evaluate | leaderboard | ui.
+"""The ``recbench`` command: run | evaluate | leaderboard | data | ui.
 
 ``recbench run`` hands its arguments to Hydra (overrides, ``-m`` for sweeps) after checking
 every value of every sweep dimension, so a typo fails in one line before anything runs.
@@ -111,6 +111,34 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_data(args) -> int:
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from recbench.config import build, compose, group_options
+    from recbench.data.describe import describe, to_markdown, write_description
+
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    if args.action == "list":
+        from omegaconf import OmegaConf
+        from recbench.paths import CONFIG_DIR
+        rows = ["| dataset | format | root | files | about |", "|---|---|---|---|---|"]
+        for name in group_options("dataset"):
+            node = OmegaConf.load(CONFIG_DIR / "dataset" / f"{name}.yaml")
+            about = (CONFIG_DIR / "dataset" / f"{name}.yaml").read_text().splitlines()[0]
+            files = ", ".join(f"{k}: {v}" for k, v in (node.get("files") or {}).items())
+            rows.append(f"| {name} | {node.get('format', 'generated')} | {node.get('root', '-')} "
+                        f"| {files or '-'} | {about.lstrip('# ')} |")
+        console.print(Markdown("\n".join(rows)))
+        return 0
+    overrides = args.overrides or ["dataset=ml-100k"]
+    cfg = compose(overrides)
+    stats = describe(build(cfg, "dataset")())
+    console.print(Markdown(to_markdown(stats)))
+    print(f"wrote {write_description(stats, args.out_dir)}")
+    return 0
+
+
 def cmd_ui(args) -> int:
     from recbench.tracking.store import resolve_store
 
@@ -138,6 +166,10 @@ def parser() -> argparse.ArgumentParser:
     lb.add_argument("--metrics", default=",".join(DEFAULT_METRICS))
     lb.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
     lb.add_argument("--out-dir", default="results")
+    data = sub.add_parser("data", help="list data sets, or describe one (dataset=NAME ...)")
+    data.add_argument("action", choices=["list", "describe"])
+    data.add_argument("overrides", nargs="*", help="config overrides, e.g. dataset=gowalla_m1")
+    data.add_argument("--out-dir", default="results")
     ui = sub.add_parser("ui", help="MLflow UI over the store (binds 127.0.0.1)")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -152,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["run"]:  # everything after `run` belongs to Hydra
             return cmd_run(argv[1:])
         args = parser().parse_args(argv)
-        return {"evaluate": cmd_evaluate, "leaderboard": cmd_leaderboard, "ui": cmd_ui}[
+        return {"evaluate": cmd_evaluate, "leaderboard": cmd_leaderboard, "ui": cmd_ui,
+                "data": cmd_data}[
             args.command](args)
     except RecbenchError as err:
         print(f"error: {err}", file=sys.stderr)

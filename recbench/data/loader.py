@@ -106,7 +106,7 @@ def load_dataset(name: str, format: str, root: str, files: dict[str, str],
                             f"{{train: FILE, test: FILE}}, got {dict(files)}.")
     directory = resolve_root(root, dict(files))
     frames = []
-    for part, filename in sorted(files.items()):
+    for part, filename in ((p, files[p]) for p in PARTS if p in files):  # all | train, test
         frame = _read(directory / filename, format, columns, sep, header, ordered)
         if PARTS[part] is not None:
             frame["part"] = PARTS[part]
