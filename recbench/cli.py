@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 import sys
 import traceback
 
@@ -103,6 +104,11 @@ def cmd_leaderboard(args) -> int:
     from recbench.tracking.store import client_for
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    if not metrics:
+        raise RecbenchError("no metrics given; e.g. --metrics ndcg@10,recall@10.")
+    if args.tracking_uri is None and not Path("mlflow.db").exists():
+        raise RecbenchError(f"no MLflow store here ({Path.cwd() / 'mlflow.db'}); run an "
+                            f"experiment first, or pass --tracking-uri.")
     client = client_for(args.tracking_uri)
     table = build_leaderboard(finished_runs(client, args.experiment), metrics)
     print_leaderboard(table, metrics, args.experiment)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,7 +30,7 @@ BUILT = ("dataset", "split", "model")  # groups holding a ``_target_`` to constr
 METRICS_KEYS = {"ranking", "names", "ks", "valid_metric", "chunk_size"}
 TRACKING_KEYS = {"uri", "artifact_root"}
 #: Keys that never change results; left out of the config hash.
-NOT_HASHED = ("tracking", "verbose")
+NOT_HASHED = ("tracking", "verbose", "trainer.progress_bar", "metrics.chunk_size")
 
 
 def group_options(group: str) -> list[str]:
@@ -80,6 +81,8 @@ def compose(overrides: Iterable[str] = (), *, hydra_config: bool = False) -> Dic
             return hydra_compose("run", overrides=overrides, return_hydra_config=hydra_config)
     except HydraException as err:
         raise _explain(err, overrides) from None
+    except (ValueError, KeyError) as err:
+        raise RecbenchError(f"bad override {overrides}: {str(err).splitlines()[0]}") from None
 
 
 def _explain(err: Exception, overrides: list[str]) -> RecbenchError:
@@ -142,12 +145,18 @@ def validate_sweep(overrides: list[str]) -> int:
         n_runs *= len(values)
         for value in values:
             check = {**first_of, key: value}
-            cfg = compose([f"{k}={v}" for k, v in check.items()])
-            validate(cfg)
+            check_buildable(compose([f"{k}={v}" for k, v in check.items()]))
             checked = True
     if not checked:
-        validate(compose(first))
+        check_buildable(compose(first))
     return n_runs
+
+
+def check_buildable(cfg: DictConfig) -> None:
+    """Validate a config and construct its split and model (hyper-parameter checks)."""
+    validate(cfg)
+    build(cfg, "split")
+    build(cfg, "model")
 
 
 # --------------------------------------------------------------------------- validating
@@ -180,9 +189,34 @@ def target_parameters(node: DictConfig, where: str) -> tuple[Any, set[str]]:
 
 def validate(cfg: DictConfig) -> None:
     """Check a composed run config; raise a one-line :class:`RecbenchError` on the first problem."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        _validate(cfg)
+    except OmegaConfBaseException as err:
+        raise RecbenchError(f"bad config: {str(err).splitlines()[0]}") from None
+
+
+#: trainer key -> (type, minimum) accepted
+TRAINER_TYPES = {"max_epochs": (int, 1), "patience": (int, 0), "devices": ((int, str), None),
+                 "accelerator": (str, None), "progress_bar": (bool, None),
+                 "deterministic": (bool, None)}
+
+
+def _validate(cfg: DictConfig) -> None:
     _check_keys(cfg, TOP_LEVEL, "run")
-    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
-        raise RecbenchError(f"seed must be an integer, got {cfg.seed!r}.")
+    missing = TOP_LEVEL - {"verbose"} - set(cfg.keys())
+    if missing:
+        raise RecbenchError(f"the run config lacks {sorted(missing)}; do not delete them (~key).")
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or not 0 <= cfg.seed < 2**32:
+        raise RecbenchError(f"seed must be an integer in [0, 2**32), got {cfg.seed!r}.")
+    if not isinstance(cfg.name, str) or not re.fullmatch(r"[\w.\-]+", cfg.name):
+        raise RecbenchError(f"name must be a non-empty word (letters, digits, _ . -), "
+                            f"got {cfg.name!r}.")
+    min_rating = cfg.dataset.get("min_rating")
+    if min_rating is not None and (isinstance(min_rating, bool)
+                                   or not isinstance(min_rating, (int, float))):
+        raise RecbenchError(f"dataset.min_rating must be a number or null, got {min_rating!r}.")
     for group in BUILT:
         node = cfg[group]
         _, params = target_parameters(node, group)
@@ -193,24 +227,34 @@ def validate(cfg: DictConfig) -> None:
                             f"use 'full' (sampled metrics are not implemented).")
     for name in metric_names(cfg):
         parse_metric(name)
-    parse_metric(cfg.metrics.valid_metric)
+    if parse_metric(cfg.metrics.valid_metric) not in [parse_metric(m) for m in metric_names(cfg)]:
+        raise RecbenchError(f"metrics.valid_metric '{cfg.metrics.valid_metric}' must be one of "
+                            f"the logged metrics (metrics.names x metrics.ks).")
     if not isinstance(cfg.metrics.chunk_size, int) or cfg.metrics.chunk_size < 1:
         raise RecbenchError(f"metrics.chunk_size must be a positive integer, "
                             f"got {cfg.metrics.chunk_size!r}.")
     _check_keys(cfg.trainer, TRAINER_DEFAULTS, "trainer")
+    for key, value in cfg.trainer.items():
+        kind, minimum = TRAINER_TYPES[key]
+        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind) or (
+                minimum is not None and value < minimum):
+            raise RecbenchError(f"trainer.{key} must be {getattr(kind, '__name__', kind)}"
+                                f"{f' >= {minimum}' if minimum is not None else ''}, got {value!r}.")
     _check_keys(cfg.tracking, TRACKING_KEYS, "tracking")
 
 
 def metric_names(cfg: DictConfig) -> list[str]:
     """``["precision@5", ..., "f1@20"]``: every metric at every K of ``cfg.metrics``."""
-    names = list(cfg.metrics.names)
-    ks = list(cfg.metrics.ks)
-    if not names or not ks:
-        raise RecbenchError("metrics.names and metrics.ks must both be non-empty lists.")
+    from omegaconf import ListConfig
+
+    names, ks = cfg.metrics.names, cfg.metrics.ks
+    if not isinstance(names, ListConfig) or not isinstance(ks, ListConfig) or not names or not ks:
+        raise RecbenchError("metrics.names and metrics.ks must both be non-empty lists, "
+                            "e.g. metrics.ks=[10,20].")
     for k in ks:
-        if not isinstance(k, int) or k < 1:
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise RecbenchError(f"metrics.ks must hold positive integers, got {k!r}.")
-    return [f"{n}@{k}" for n in names for k in ks]
+    return list(dict.fromkeys(f"{n}@{k}" for n in names for k in ks))  # duplicates once
 
 
 def build(cfg: DictConfig, group: str) -> Any:
@@ -248,7 +292,8 @@ def config_hash(cfg: DictConfig, *, seed: bool = True) -> str:
     """
     data = resolved(cfg)
     for key in NOT_HASHED + (() if seed else ("seed",)):
-        data.pop(key, None)
+        parent, _, leaf = key.rpartition(".")
+        (data.get(parent, {}) if parent else data).pop(leaf, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 

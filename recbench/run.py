@@ -72,7 +72,7 @@ def run(cfg: DictConfig) -> RunResult:
                                       metrics, cfg.metrics.chunk_size)
         eval_time = time.perf_counter() - started
 
-        summary = {f"valid_{m}": float(np.mean(v)) for m, v in valid_values.items()}
+        summary = {f"valid_{m}": float(np.mean(v)) for m, v in valid_values.items() if len(v)}
         summary |= {f"test_{m}": float(np.mean(v)) for m, v in test_values.items()}
         summary |= {"fit_time_s": fit_time, "eval_time_s": eval_time,
                     "n_parameters": float(model.n_parameters())}

@@ -46,6 +46,16 @@ def test_experiment_sets_name_and_sweeps_four_models():
     (["+trainer.max_epoch=3"], "Did you mean 'trainer.max_epochs'?"),
     (["metrics.ranking=sampled"], "use 'full'"),
     (["seed=abc"], "seed must be an integer"),
+    (["seed=-1"], "seed must be an integer in [0, 2**32)"),
+    (["metrics.ks=5"], "metrics.names and metrics.ks must both be non-empty lists"),
+    (["split=null"], "bad override"),
+    (["~model"], "the run config lacks ['model']"),
+    (["name="], "name must be a non-empty word"),
+    (["model=bpr", "trainer.max_epochs=abc"], "trainer.max_epochs must be int >= 1, got 'abc'"),
+    (["metrics.valid_metric=ndcg@50"], "must be one of the logged metrics"),
+    (["model.l2=500,-1"], "model 'ease': EASE l2 must be > 0, got -1"),
+    (["dataset.min_rating=abc"], "dataset.min_rating must be a number or null"),
+    (["split.ratios=[0.9,0.2,0.1]"], "summing to 1"),
 ])
 def test_bad_values_fail_in_one_line(overrides, expected):
     assert expected in error_of(overrides)
@@ -60,5 +70,6 @@ def test_bad_hyper_parameter_value_fails_at_build():
 def test_config_hash_ignores_tracking_but_not_hyper_parameters():
     base = config_hash(compose())
     assert config_hash(compose(["tracking.uri=sqlite:///elsewhere.db"])) == base
+    assert config_hash(compose(["metrics.chunk_size=7", "trainer.progress_bar=false"])) == base
     assert config_hash(compose(["model.l2=100"])) != base
     assert config_hash(compose(["seed=1"])) != base

@@ -27,6 +27,13 @@ def test_negative_and_infinite_scores_keep_float_order():
     assert valid.all()
 
 
+def test_masked_items_rank_below_real_minus_infinity():
+    scores = torch.tensor([[5.0, float("-inf"), 1.0]])
+    masked = torch.tensor([[True, False, False]])
+    items, valid = topk_items(scores, masked, 3)
+    assert items[0].tolist() == [2, 1, 0] and valid[0].tolist() == [True, True, False]
+
+
 def _random_problem(seed=0, n_users=80, n_items=25):
     rng = np.random.default_rng(seed)
     scores = rng.normal(size=(n_users, n_items)).astype(np.float32)

@@ -28,6 +28,13 @@ def test_random_ratio_small_users_stay_train_only():
     assert (s.train[1].nnz, s.valid[1].nnz, s.test[1].nnz) == (1, 1, 1)
 
 
+def test_random_ratio_always_leaves_train_data():
+    data = make_interactions(user=[0, 1, 1, 2, 2, 2], item=[0, 0, 1, 0, 1, 2])
+    a = RandomRatioSplit(min_user_interactions=1).assign(data)
+    assert a.tolist()[:3] == [0, 0, 0]  # 1 and 2 interactions: too few to hold any out
+    assert sorted(a[3:].tolist()) == [0, 1, 2]
+
+
 def test_random_ratio_is_seeded(ml100k):
     a = RandomRatioSplit(seed=1).assign(ml100k)
     np.testing.assert_array_equal(a, RandomRatioSplit(seed=1).assign(ml100k))

@@ -56,6 +56,19 @@ def test_evaluate_agrees_with_pytrec_eval(tmp_path, capsys, seed):
         assert ours[name] == pytest.approx(expected, abs=1e-6), name
 
 
+def test_scores_compare_as_trec_eval_floats_and_duplicates_are_refused(tmp_path, capsys):
+    (tmp_path / "qrels.txt").write_text("q 0 b 1\n")
+    # equal as C floats (trec_eval), so the tie goes to the larger docid: b first
+    (tmp_path / "run.txt").write_text("q Q0 a 1 1.0000000001 t\nq Q0 b 2 1.0 t\n")
+    assert main(["evaluate", "--qrels", str(tmp_path / "qrels.txt"), "--run",
+                 str(tmp_path / "run.txt"), "--metrics", "precision@1"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"precision@1": 1.0}
+    (tmp_path / "run.txt").write_text("q Q0 a 1 3 t\nq Q0 a 2 2 t\nq Q0 b 3 1 t\n")
+    assert main(["evaluate", "--qrels", str(tmp_path / "qrels.txt"), "--run",
+                 str(tmp_path / "run.txt")]) == 2
+    assert "doc 'a' appears twice for query 'q'" in capsys.readouterr().err
+
+
 def test_evaluate_bad_input_is_one_line(tmp_path, capsys):
     (tmp_path / "qrels.txt").write_text("q1 0 d1 1\nq1 0 d2\n")
     (tmp_path / "run.txt").write_text("q1 Q0 d1 1 0.5 t\n")

@@ -42,7 +42,7 @@ def topk_items(scores: torch.Tensor, masked: torch.Tensor, k: int) -> tuple[torc
     bits = s.view(torch.int32)
     ordered = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # int32 with the same order as the floats
     tiebreak = (n_items - 1) - torch.arange(n_items, dtype=torch.int64)
-    key = (ordered.to(torch.int64) << 32) | tiebreak
+    key = ((ordered.to(torch.int64) << 32) | tiebreak).masked_fill(masked, torch.iinfo(torch.int64).min)
     items = key.topk(k, dim=1, sorted=True).indices
     return items, ~masked.gather(1, items)
 
@@ -72,7 +72,7 @@ def evaluate(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_m
     for start in range(0, len(users), chunk_size):
         chunk = users[start:start + chunk_size]
         with torch.no_grad():
-            scores = score_fn(torch.from_numpy(chunk))
+            scores = score_fn(torch.from_numpy(chunk)).detach().to("cpu", torch.float32)
         if scores.shape != (len(chunk), n_items):
             raise ValueError(f"score_fn returned shape {tuple(scores.shape)}, "
                              f"expected {(len(chunk), n_items)}")

@@ -28,10 +28,13 @@ def _read_columns(path: Path, n: int, what: str) -> pd.DataFrame:
         raise RecbenchError(f"{what} file not found: {path}")
     try:
         frame = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, engine="c",
-                            keep_default_na=False, na_values=[], names=range(n))
+                            keep_default_na=False, na_values=[], names=range(n),
+                            index_col=False, encoding="utf-8")
         ok = not (frame.isna() | (frame == "")).any(axis=None)
     except pd.errors.ParserError:
         ok = False
+    except UnicodeDecodeError:
+        raise RecbenchError(f"{path}: not a UTF-8 text file.") from None
     if not ok:
         lineno, text = _first_bad_line(path, n)
         raise RecbenchError(f"{path}:{lineno}: expected {n} columns in a {what} line: '{text}'")
@@ -49,8 +52,8 @@ def _first_bad_line(path: Path, n: int) -> tuple[int, str]:
 def _numeric(frame: pd.DataFrame, col: int, path: Path, what: str) -> pd.Series:
     values = pd.to_numeric(frame[col], errors="coerce")
     if values.isna().any():
-        row = int(values.isna().to_numpy().argmax())
-        raise RecbenchError(f"{path}:{row + 1}: {what} '{frame[col].iloc[row]}' is not a number.")
+        bad = frame[col].iloc[int(values.isna().to_numpy().argmax())]
+        raise RecbenchError(f"{path}: {what} '{bad}' is not a number.")
     return values
 
 
@@ -67,8 +70,14 @@ def read_run(path: Path) -> pd.DataFrame:
     ``pos`` is the 0-based position after sorting by score desc, ties by docid desc.
     """
     frame = _read_columns(path, 6, "run")
+    # trec_eval keeps scores as C floats: compare them in float32 to rank exactly as it does
     run = pd.DataFrame({"qid": frame[0], "docid": frame[2],
-                        "score": _numeric(frame, 4, path, "score")})
+                        "score": _numeric(frame, 4, path, "score").astype(np.float32)})
+    repeated = run.duplicated(["qid", "docid"])
+    if repeated.any():
+        row = run[repeated].iloc[0]
+        raise RecbenchError(f"{path}: doc '{row.docid}' appears twice for query '{row.qid}'; "
+                            f"a run must rank each doc once (trec_eval refuses duplicates too).")
     run = run.sort_values(["qid", "score", "docid"], ascending=[True, False, False],
                           kind="stable")
     run["pos"] = run.groupby("qid", sort=False).cumcount()
@@ -78,6 +87,8 @@ def read_run(path: Path) -> pd.DataFrame:
 def evaluate_trec(qrels: pd.DataFrame, run: pd.DataFrame,
                   metrics: Sequence[str]) -> dict[str, float]:
     """Mean of each metric over qrels queries with >= 1 relevant doc (missing run => 0)."""
+    if not metrics:
+        raise RecbenchError("no metrics given; e.g. --metrics ndcg@10,recall@20.")
     k_max = max(parse_metric(m)[1] for m in metrics)
     relevant = qrels[qrels["rel"] > 0].drop_duplicates(["qid", "docid"])
     queries = pd.Index(sorted(relevant["qid"].unique()))

@@ -63,9 +63,11 @@ def build_leaderboard(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     for (dataset, split, model), group in runs.groupby(keys, sort=False):
         valid_key = metric_key("valid_" + group["valid_metric"].iloc[0])
         by_config = group.groupby("tag.seedless_config_hash")
-        best = by_config[valid_key].mean().idxmax()
+        means = by_config[valid_key].mean() if valid_key in group else by_config.size() * 0.0
+        best = means.fillna(float("-inf")).idxmax()  # no validation data: any config, say so
         chosen = group[group["tag.seedless_config_hash"] == best]
         row = {"dataset": dataset, "split": split, "model": model, "seeds": len(chosen),
+               "chosen_on": "validation" if means.notna().any() else "none (no valid data)",
                "configs_tried": by_config.ngroups, "config_hash": best[:12]}
         for m in metrics:
             col = metric_key("test_" + m)

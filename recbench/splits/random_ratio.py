@@ -56,7 +56,8 @@ class RandomRatioSplit:
             eligible = np.ones(len(data), dtype=bool)
         else:
             rank, count = rank_within_user(data.user, *order_keys(data, self.order, self.seed))
-            eligible = count >= self.min_user_interactions
+            held_out = (self.ratios[1] > 0) + (self.ratios[2] > 0)
+            eligible = count >= max(self.min_user_interactions, held_out + 1)  # keep >= 1 train
         n_valid = ratio_sizes(count, self.ratios[1], eligible)
         n_test = ratio_sizes(count, self.ratios[2], eligible)
         n_train = count - n_valid - n_test

@@ -38,9 +38,17 @@ class RunTracker:
 
     @classmethod
     def start(cls, cfg: DictConfig) -> "RunTracker":
+        from mlflow.exceptions import MlflowException
+
+        from recbench.errors import RecbenchError
+
         uri, artifact_root = resolve_store(cfg.tracking.uri, cfg.tracking.artifact_root)
-        client = client_for(uri, artifact_root)
-        experiment_id = get_or_create_experiment(client, cfg.name, artifact_root)
+        try:
+            client = client_for(uri, artifact_root)
+            experiment_id = get_or_create_experiment(client, cfg.name, artifact_root)
+        except MlflowException as err:
+            raise RecbenchError(f"cannot use the MLflow store {uri}: "
+                                f"{str(err).splitlines()[0]}; fix tracking.uri.") from None
         tags = {
             "recbench.experiment": cfg.name,
             "dataset": cfg.dataset.name,
@@ -53,11 +61,12 @@ class RunTracker:
         run = client.create_run(experiment_id, run_name=f"{cfg.model.name}-seed{cfg.seed}",
                                 tags=tags)
         tracker = cls(client, run.info.run_id)
-        params = [Param(k, v[:MAX_PARAM_LENGTH]) for k, v in flatten(resolved(cfg)).items()]
-        for start in range(0, len(params), 100):
-            client.log_batch(tracker.run_id, params=params[start:start + 100])
-        client.log_text(tracker.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-        client.log_dict(tracker.run_id, environment(), "environment.json")
+        with tracker.guard(finish=False):  # a failure here still ends the run as FAILED
+            params = [Param(k, v[:MAX_PARAM_LENGTH]) for k, v in flatten(resolved(cfg)).items()]
+            for start in range(0, len(params), 100):
+                client.log_batch(tracker.run_id, params=params[start:start + 100])
+            client.log_text(tracker.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+            client.log_dict(tracker.run_id, environment(), "environment.json")
         return tracker
 
     def log_metrics(self, values: dict[str, float], step: int = 0) -> None:
@@ -79,7 +88,9 @@ class RunTracker:
             self.client.log_artifact(self.run_id, str(path))
 
     @contextmanager
-    def guard(self):
+    def guard(self, finish: bool = True):
+        """End the run FAILED (with traceback.txt) or KILLED on an exception; FINISHED at the
+        end of the block when ``finish``."""
         try:
             yield self
         except KeyboardInterrupt:
@@ -90,4 +101,5 @@ class RunTracker:
             self.client.set_terminated(self.run_id, "FAILED")
             raise
         else:
-            self.client.set_terminated(self.run_id, "FINISHED")
+            if finish:
+                self.client.set_terminated(self.run_id, "FINISHED")
