@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install run test test-all ui screenshot clean
+.PHONY: install run test test-all ui screenshot bench clean
 
 install: $(STAMP)
 
@@ -36,3 +36,7 @@ clean:
 screenshot: $(STAMP)
 	$(PIP) install "playwright==1.65.2"
 	$(BIN)/python docs/mlflow_screenshot.py
+
+# Benchmarks write their tables to results/bench/ (timings are not unit tests)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/data_bench.py

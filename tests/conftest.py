@@ -31,6 +31,7 @@ def ml100k_split(ml100k):
 def store(tmp_path, monkeypatch):
     """An empty MLflow store in tmp_path; the test runs with tmp_path as working directory."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "cache"))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     return {"uri": uri, "overrides": [f"tracking.uri={uri}",
                                       f"tracking.artifact_root={tmp_path / 'mlartifacts'}",

@@ -110,3 +110,20 @@ def test_same_config_and_seed_in_two_processes_gives_identical_metrics(tmp_path)
                      for r in runs)
     assert len(first) == 42 and first == second
     assert runs[0].data.tags["config_hash"] == runs[1].data.tags["config_hash"]
+
+
+def test_cold_user_and_predefined_protocols_end_to_end(store, capsys):
+    assert main(["run", "-m", "model=ease,mostpop", "split=cold_user", *store["overrides"]]) == 0
+    assert main(["run", "dataset=amazonelectronics_m1", "split=predefined", "model=itemknn",
+                 *store["overrides"]]) == 0
+    client, runs = runs_of(store["uri"])
+    assert [r.info.status for r in runs] == ["FINISHED"] * 3
+    ease, mostpop, knn = (r.data for r in runs)
+    # cold test users are scored from their fold-in history, never trained on
+    assert ease.metrics["leakage_test_users_without_train"] == 0
+    assert ease.metrics["test_ndcg_10"] > mostpop.metrics["test_ndcg_10"] + 0.05
+    assert knn.tags["dataset"] == "amazonelectronics_m1" and knn.tags["split"] == "predefined"
+    assert knn.metrics["leakage_n_test"] == 4044  # the published test file, untouched
+    leakage = json.loads(Path(client.download_artifacts(runs[2].info.run_id,
+                                                        "leakage.json")).read_text())
+    assert leakage["pairs_in_train_and_test"] == knn.metrics["leakage_pairs_in_train_and_test"]

@@ -145,3 +145,23 @@ def test_predefined_parts_are_read(tmp_path):
     assert np.bincount(data.part).tolist() == [4, 0, 2]
     rows = data.item_ids[data.item] == "3"
     assert dict(zip(data.user_ids[data.user[rows]], data.part[rows])) == {"1": TRAIN, "0": TEST}
+
+
+def test_changed_raw_file_never_reuses_the_cache(tmp_path, monkeypatch):
+    from recbench.splits import RandomRatioSplit
+    from recbench.splits.make import make_split
+
+    monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "cache"))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "all.txt").write_text("0 1 2 3 4\n1 2 3 4 5\n")
+    cfg = {"_target_": "recbench.data.load_dataset", "name": "toy", "format": "adjacency",
+           "root": str(raw), "files": {"all": "all.txt"}}
+    load = lambda: load_dataset(**{k: v for k, v in cfg.items() if k != "_target_"})  # noqa: E731
+    first = make_split(cfg, {"name": "r"}, load, RandomRatioSplit())
+    assert make_split(cfg, {"name": "r"}, load, RandomRatioSplit()).fingerprint["cache"] == "hit"
+    (raw / "all.txt").write_text("0 1 2 3 4\n1 2 3 4 6\n")  # one item changed
+    changed = make_split(cfg, {"name": "r"}, load, RandomRatioSplit())
+    assert changed.fingerprint["cache"] == "miss"
+    assert changed.fingerprint["sha256"] != first.fingerprint["sha256"]
+    assert "6" in changed.data.item_ids and "6" not in first.data.item_ids

@@ -145,8 +145,7 @@ def test_broken_promise_is_printed(ml100k, capsys):
     class Liar(RandomRatioSplit):
         promises = frozenset({"time_global"})
 
-    make_split({"name": "ml-100k", "features": {"item": "x"}}, {"name": "liar"},
-               lambda: ml100k, Liar())
+    make_split({"name": "ml-100k"}, {"name": "liar"}, lambda: ml100k, Liar(), use_cache=False)
     err = capsys.readouterr().err
     assert "warning: split 'liar' promises no such leakage" in err
     assert "older than the newest training interaction" in err

@@ -121,13 +121,15 @@ def load_dataset(name: str, format: str, root: str, files: dict[str, str],
                       timestamp_kind="ordinal" if ordered else "seconds",
                       meta={"path": str(directory), "raw_rows": n_raw, "rows": len(frame)})
     if features:
-        data = _with_features(data, directory, features)
+        data = with_features(data, root, features)
     return data
 
 
-def _with_features(data: Interactions, directory: Path, features: dict[str, str]) -> Interactions:
+def with_features(data: Interactions, root: str, features: dict[str, str]) -> Interactions:
+    """Attach RecBole atomic user / item feature tables, aligned to the contiguous ids."""
     from dataclasses import replace
 
+    directory = resolve_root(root, {})
     found = {}
     for kind, filename in features.items():
         if kind not in ("user", "item"):

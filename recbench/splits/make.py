@@ -32,10 +32,9 @@ def make_split(dataset_cfg: dict, split_cfg: dict, load: Callable[[], Interactio
             the raw bytes) define the fingerprint and the cache key.
         load: zero-argument loader of the data set.
         protocol: an object with ``assign(data) -> (n,) int8`` and ``promises``.
-        use_cache: read/write the cache (data sets with side features bypass it).
+        use_cache: read/write the cache.
     """
     config = {"dataset": dataset_cfg, "split": split_cfg}
-    use_cache = use_cache and not dataset_cfg.get("features")
     data = assign = None
     if use_cache:
         from recbench.data.loader import cache_dir
@@ -45,6 +44,9 @@ def make_split(dataset_cfg: dict, split_cfg: dict, load: Callable[[], Interactio
         hit = cache.load(path)
         if hit is not None:
             data, assign = hit
+            if dataset_cfg.get("features"):  # side tables are not cached: re-read them
+                from recbench.data.loader import with_features
+                data = with_features(data, dataset_cfg["root"], dataset_cfg["features"])
     if data is None:
         data = load()
         assign = protocol.assign(data)
