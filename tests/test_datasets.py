@@ -44,6 +44,8 @@ def test_gowalla_m1_statistics_match_the_published_ones(capsys, tmp_path):
     for row in ("| users | 29,858 |", "| items | 40,981 |", "| train | 810,128 |",
                 "| test | 217,242 |"):
         assert row in md
+    index = (tmp_path / "datasets" / "README.md").read_text()
+    assert "| [gowalla_m1](gowalla_m1.md) | 29,858 | 40,981 | 1,027,370 | 810,128 | 217,242 |" in index
 
 
 def test_ml100k_has_features():

@@ -56,7 +56,30 @@ def to_markdown(stats: dict) -> str:
 
 
 def write_description(stats: dict, out_dir: Path) -> Path:
+    """Write ``<out_dir>/datasets/<name>.md`` and refresh the folder's README index."""
     path = Path(out_dir) / "datasets" / f"{stats['name']}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(to_markdown(stats))
+    _write_index(path.parent)
     return path
+
+
+def _write_index(folder: Path) -> None:
+    import re
+
+    rows = ["# Data sets", "", "Written by `recbench data describe dataset=NAME` (counts after "
+            "the data set's preprocessing).", "",
+            "| data set | users | items | interactions | train | test | density | time |",
+            "|---|---|---|---|---|---|---|---|"]
+    for page in sorted(folder.glob("*.md")):
+        if page.name == "README.md":
+            continue
+        text = page.read_text()
+
+        def cell(key: str) -> str:
+            found = re.search(rf"^\| {key} \| ([^|]+) \|$", text, re.M)
+            return found.group(1).strip() if found else "-"
+        rows.append(f"| [{page.stem}]({page.name}) | " + " | ".join(
+            cell(k) for k in ("users", "items", "interactions", "train", "test", "density",
+                              "time span")) + " |")
+    (folder / "README.md").write_text("\n".join(rows) + "\n")
