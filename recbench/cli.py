@@ -139,6 +139,17 @@ def cmd_data(args) -> int:
         return 0
     overrides = args.overrides or ["dataset=ml-100k"]
     cfg = compose(overrides)
+    if args.action == "split":
+        from recbench.config import resolved
+        from recbench.splits.make import make_split
+        plain = resolved(cfg)
+        split = make_split(plain["dataset"], plain["split"], build(cfg, "dataset"),
+                           build(cfg, "split"))
+        report = {"dataset": cfg.dataset.name, "split": cfg.split.name,
+                  "fingerprint": split.fingerprint["sha256"], "cache": split.fingerprint["cache"],
+                  **split.fingerprint["stats"], "leakage": split.leakage}
+        print(json.dumps(report, indent=2))
+        return 0
     stats = describe(build(cfg, "dataset")())
     console.print(Markdown(to_markdown(stats)))
     print(f"wrote {write_description(stats, args.out_dir)}")
@@ -172,8 +183,9 @@ def parser() -> argparse.ArgumentParser:
     lb.add_argument("--metrics", default=",".join(DEFAULT_METRICS))
     lb.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
     lb.add_argument("--out-dir", default="results")
-    data = sub.add_parser("data", help="list data sets, or describe one (dataset=NAME ...)")
-    data.add_argument("action", choices=["list", "describe"])
+    data = sub.add_parser("data", help="list data sets; describe one or show its split and "
+                                       "leakage (dataset=NAME split=NAME ...)")
+    data.add_argument("action", choices=["list", "describe", "split"])
     data.add_argument("overrides", nargs="*", help="config overrides, e.g. dataset=gowalla_m1")
     data.add_argument("--out-dir", default="results")
     ui = sub.add_parser("ui", help="MLflow UI over the store (binds 127.0.0.1)")
