@@ -128,11 +128,6 @@ def validate_sweep(overrides: list[str]) -> int:
     Returns:
         The number of runs the sweep will launch.
     """
-    for o in _parse_overrides(overrides):  # group options first: cheapest, clearest
-        group = o.key_or_group.lstrip("+~")
-        if group in GROUPS and not o.is_delete():
-            for value in _override_values(o):
-                check_group_choice(group, value)
     first = [f"{o.input_line.split('=', 1)[0]}={_override_values(o)[0]}"
              for o in _parse_overrides(overrides)]
     base = compose(first, hydra_config=True)

@@ -69,6 +69,13 @@ def test_good_checksum_downloads_once(server, tmp_path):
     assert server.hits == ["/data.bin"]
 
 
+def test_unknown_checksum_is_reported_for_pinning(server, tmp_path, capsys):
+    dest = tmp_path / "data.bin"
+    assert download(server.url("/data.bin"), dest, None, progress=False) == dest
+    assert dest.read_bytes() == BODY
+    assert f"has sha256 {SHA}" in capsys.readouterr().err
+
+
 def test_stale_file_is_replaced(server, tmp_path):
     dest = tmp_path / "data.bin"
     dest.write_bytes(b"old and wrong")

@@ -13,6 +13,7 @@ import http.client
 import os
 import secrets
 import shutil
+import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -61,6 +62,9 @@ def download(url: str, dest: Path, sha256: str | None, *, progress: bool = True,
                 f"checksum mismatch for {url}: expected {expected}, got {actual}; the file "
                 f"changed upstream or the transfer was corrupted. Nothing was written to {dest}."
             )
+    if expected is None:  # still recorded: the split fingerprint hashes the file's bytes
+        print(f"warning: no published sha256 for {url}; the downloaded file has sha256 "
+              f"{actual}. Pin it in recbench/data/downloads.py.", file=sys.stderr)
     return dest
 
 

@@ -79,17 +79,13 @@ def _sorted_unique(raw: pd.Series) -> np.ndarray:
 
 
 def from_frame(frame: pd.DataFrame, *, name: str, source_sha256: str,
-               min_rating: float | None = None, timestamp_kind: str | None = None,
-               meta: dict | None = None) -> Interactions:
+               timestamp_kind: str | None = None, meta: dict | None = None) -> Interactions:
     """Build :class:`Interactions` from a frame with columns user, item[, rating, timestamp, part].
 
-    Each row is one positive interaction. Rows with ``rating < min_rating`` are dropped
-    (when ``min_rating`` is set). Raw ids are remapped to contiguous ints in sorted raw-id
-    order, so the same input always gives the same mapping.
+    Each row is one positive interaction (preprocessing has already run). Raw ids are
+    remapped to contiguous ints in sorted raw-id order, so the same input always gives the
+    same mapping.
     """
-    from recbench.data.preprocess import apply_min_rating
-
-    frame = apply_min_rating(frame, min_rating, name)
     if frame.empty:
         from recbench.errors import RecbenchError
         raise RecbenchError(f"dataset '{name}' has no interactions.")
