@@ -44,6 +44,7 @@ def test_ease_matches_linear_solve(tiny, dtype, tol):
         expected[rest, j] = np.linalg.solve(g[np.ix_(rest, rest)] + l2 * np.eye(n - 1), g[rest, j])
     model = EASE(l2=l2, dtype=dtype).fit(tiny)
     np.testing.assert_allclose(model.weights, expected, atol=tol)
+    assert model.weights.flags["C_CONTIGUOUS"]  # scoring must not copy the n x n matrix
     np.testing.assert_allclose(all_scores(model, 30), x @ expected, atol=tol * 10)
 
 

@@ -41,6 +41,9 @@ class EASE(Recommender):
         del gram
         weights = torch.cholesky_inverse(factor)  # P = (X^T X + l2 I)^-1
         del factor
+        # LAPACK returns P column-major; P is symmetric, so its transpose is the same matrix
+        # in row-major order, which sparse @ dense needs (else scipy copies it every chunk)
+        weights = weights if weights.is_contiguous() else weights.T
         weights.div_(-weights.diagonal().clone())  # B = -P / diag(P), column-wise
         weights.diagonal().zero_()
         self.weights = weights.to(torch.float32).numpy()
