@@ -52,4 +52,5 @@ def recbench_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run the installed `recbench` console script in a separate process."""
     exe = Path(sys.executable).with_name("recbench")
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PYTHONHASHSEED": "0"})
+                          timeout=600, env={**os.environ, "PYTHONHASHSEED": "0",
+                                            "RECBENCH_CACHE": str(Path(cwd) / "cache")})

@@ -98,7 +98,8 @@ def test_leaderboard_from_the_store(store, tmp_path, capsys):
 
 
 def test_same_config_and_seed_in_two_processes_gives_identical_metrics(tmp_path):
-    """Repeatability: two separate processes, same config + seed => identical test metrics."""
+    """Repeatability: two separate processes, same config + seed => identical test metrics
+    (the first process splits from raw and fills the split cache, the second reads it)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ["run", "model=bpr", "trainer.max_epochs=4", "seed=11", "trainer.progress_bar=false",
             f"tracking.uri={uri}", f"tracking.artifact_root={tmp_path / 'art'}"]
@@ -110,6 +111,8 @@ def test_same_config_and_seed_in_two_processes_gives_identical_metrics(tmp_path)
                      for r in runs)
     assert len(first) == 42 and first == second
     assert runs[0].data.tags["config_hash"] == runs[1].data.tags["config_hash"]
+    assert runs[0].data.tags["split_fingerprint"] == runs[1].data.tags["split_fingerprint"]
+    assert len(list((tmp_path / "cache" / "splits").glob("*.npz"))) == 1
 
 
 def test_cold_user_and_predefined_protocols_end_to_end(store, capsys):
