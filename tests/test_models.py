@@ -107,3 +107,12 @@ def test_every_model_beats_mostpop_on_ml100k(ml100k_split):
     assert bpr.best_epoch == int(np.argmax(valid_curve))
     _, restored = evaluate(bpr.score, s.valid, [s.train], ["ndcg@10"])
     assert restored["ndcg@10"].mean() == pytest.approx(max(valid_curve), abs=1e-9)
+
+
+def test_diverging_training_fails_loudly_and_keeps_its_curve(ml100k_split):
+    s, history = ml100k_split, []
+    ctx = FitContext(seed=0, trainer={"max_epochs": 5, "progress_bar": False},
+                     log=lambda values, step: history.append(values["train_loss"]))
+    with pytest.raises(FloatingPointError, match="training loss became nan"):
+        BPR(lr=1e38, reg=1.0).fit(s.train, s.valid, ctx)
+    assert history and np.isnan(history[-1])

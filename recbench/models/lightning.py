@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import warnings
 from abc import abstractmethod
 
@@ -71,6 +72,10 @@ class RecModule(pl.LightningModule):
         values = {"train_loss": float(self._loss_sum / max(self._loss_batches, 1))}
         self._loss_sum.zero_()
         self._loss_batches = 0
+        if not math.isfinite(values["train_loss"]):  # diverged: keep the curve, fail the run
+            if self.ctx.log is not None:
+                self.ctx.log(values, epoch)
+            raise FloatingPointError(f"training loss became {values['train_loss']} at epoch {epoch}")
         if self.valid_data is not None:
             valid, train = self.valid_data
             self.eval()
@@ -78,9 +83,6 @@ class RecModule(pl.LightningModule):
                                    self.ctx.chunk_size)
             self.train()
             value = float(per_user[self.ctx.valid_metric].mean())
-            if not torch.isfinite(torch.tensor(values["train_loss"])):
-                raise FloatingPointError(f"training loss became {values['train_loss']} "
-                                         f"at epoch {epoch}")
             values["epoch_valid_" + self.ctx.valid_metric] = value
             self.log("valid_metric", value, prog_bar=True)
             if value > self.best_value:
