@@ -1,4 +1,4 @@
-"""The ``recbench`` command: run | evaluate | leaderboard | data | ui.
+"""The ``recbench`` command: run | evaluate | leaderboard | runs | data | ui.
 
 ``recbench run`` hands its arguments to Hydra (overrides, ``-m`` for sweeps) after checking
 every value of every sweep dimension, so a typo fails in one line before anything runs.
@@ -27,6 +27,7 @@ class _Sweep:
 
     failures: list[str] = []
     done: int = 0
+    skipped: int = 0
 
 
 def _job(cfg) -> None:
@@ -36,6 +37,11 @@ def _job(cfg) -> None:
     label = f"{cfg.model.name} seed={cfg.seed}"
     try:
         result = run(cfg)
+        if result.skipped:
+            _Sweep.skipped += 1
+            print(f"skip: {label} [{cfg.name}] already FINISHED as run {result.run_id} "
+                  f"(--rerun runs it again)", flush=True)
+            return
     except RecbenchError as err:
         _Sweep.failures.append(label)
         print(f"error: {label}: {err}", file=sys.stderr)
@@ -56,28 +62,39 @@ def _job(cfg) -> None:
 
 
 def cmd_run(overrides: list[str]) -> int:
+    """``recbench run [--rerun] [-m] [overrides]``: one run, or a sweep under a parent run."""
     import hydra
     from hydra.core.global_hydra import GlobalHydra
 
     from recbench.config import validate_sweep
     from recbench.paths import CONFIG_DIR
+    from recbench.tracking.sweep import RERUN_ENV, end_parent, start_parent
 
+    if "--rerun" in overrides:
+        overrides = [o for o in overrides if o != "--rerun"]
+        os.environ[RERUN_ENV] = "1"
+    parent = None
     if not any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in overrides):
-        # alias: experiment=NAME selects experiments/NAME.yaml (configs/experiment links there)
         plain = [o for o in overrides if not o.startswith("-")]
-        n_runs = validate_sweep(plain)
-        if n_runs > 1 and not ({"-m", "--multirun"} & set(overrides)):
-            overrides = ["-m", *overrides]
-    _Sweep.failures, _Sweep.done = [], 0
+        n_runs, first = validate_sweep(plain)
+        if n_runs > 1 or {"-m", "--multirun"} & set(overrides):
+            overrides = overrides if {"-m", "--multirun"} & set(overrides) else ["-m", *overrides]
+            parent = start_parent(first, plain, n_runs)
+    _Sweep.failures, _Sweep.done, _Sweep.skipped = [], 0, 0
     GlobalHydra.instance().clear()
     task = hydra.main(config_path=str(CONFIG_DIR), config_name="run", version_base="1.3")(_job)
     saved = sys.argv
     sys.argv = ["recbench run", *overrides]
+    status = "KILLED"
     try:
         task()
+        status = "FAILED" if _Sweep.failures and not _Sweep.done else "FINISHED"
     finally:
         sys.argv = saved
         GlobalHydra.instance().clear()
+        os.environ.pop(RERUN_ENV, None)
+        if parent is not None:
+            end_parent(*parent, n_runs, status)
     if _Sweep.failures:
         print(f"{len(_Sweep.failures)} run(s) failed: {', '.join(_Sweep.failures)}; "
               f"{_Sweep.done} finished.", file=sys.stderr)
@@ -114,6 +131,51 @@ def cmd_leaderboard(args) -> int:
     print_leaderboard(table, metrics, args.experiment)
     for path in write_leaderboard(table, metrics, args.experiment, args.out_dir):
         print(f"wrote {path}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    """``recbench runs``: a table of runs (all experiments, or one), optionally by status."""
+    from datetime import datetime
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from recbench.tracking.store import client_for
+
+    if args.tracking_uri is None and not Path("mlflow.db").exists():
+        raise RecbenchError(f"no MLflow store here ({Path.cwd() / 'mlflow.db'}); run an "
+                            f"experiment first, or pass --tracking-uri.")
+    client = client_for(args.tracking_uri)
+    experiments = {e.experiment_id: e.name for e in client.search_experiments()}
+    if args.experiment:
+        wanted = [i for i, n in experiments.items() if n == args.experiment]
+        if not wanted:
+            from recbench.errors import unknown_choice
+            raise unknown_choice("experiment", args.experiment, experiments.values())
+    else:
+        wanted = list(experiments)
+    status = args.status.upper() if args.status else None
+    if status and status not in ("RUNNING", "FINISHED", "FAILED", "KILLED", "SCHEDULED"):
+        from recbench.errors import unknown_choice
+        raise unknown_choice("status", args.status, ("RUNNING", "FINISHED", "FAILED", "KILLED"))
+    runs = client.search_runs(wanted, f"attributes.status = '{status}'" if status else "",
+                              max_results=args.limit, order_by=["attributes.start_time DESC"])
+    table = Table(title=f"recbench runs ({len(runs)} shown)")
+    for col in ("experiment", "run", "status", "model", "dataset", "split", "seed",
+                "test_ndcg_10", "parent", "started"):
+        table.add_column(col, justify="right" if col in ("seed", "test_ndcg_10") else "left")
+    for r in runs:
+        tags, ndcg = r.data.tags, r.data.metrics.get("test_ndcg_10")
+        is_sweep = tags.get("recbench.sweep") == "true"
+        table.add_row(experiments.get(r.info.experiment_id, "?"), r.info.run_id[:12],
+                      r.info.status, "(sweep)" if is_sweep else tags.get("model", "-"),
+                      tags.get("dataset", "-"), tags.get("split", "-"), tags.get("seed", "-"),
+                      f"{ndcg:.4f}" if ndcg is not None else "-",
+                      tags.get("mlflow.parentRunId", "-")[:12],
+                      datetime.fromtimestamp(r.info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S"))
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console.print(table)
     return 0
 
 
@@ -183,6 +245,11 @@ def parser() -> argparse.ArgumentParser:
     lb.add_argument("--metrics", default=",".join(DEFAULT_METRICS))
     lb.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
     lb.add_argument("--out-dir", default="results")
+    runs = sub.add_parser("runs", help="list runs of the MLflow store (filter by experiment, status)")
+    runs.add_argument("--experiment", default=None)
+    runs.add_argument("--status", default=None, help="RUNNING, FINISHED, FAILED or KILLED")
+    runs.add_argument("--limit", type=int, default=100)
+    runs.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
     data = sub.add_parser("data", help="list data sets; describe one or show its split and "
                                        "leakage (dataset=NAME split=NAME ...)")
     data.add_argument("action", choices=["list", "describe", "split"])
@@ -200,10 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv[:1] == ["run"]:  # everything after `run` belongs to Hydra
-            return cmd_run(argv[1:])
+            try:
+                return cmd_run(argv[1:])
+            except KeyboardInterrupt:
+                print("interrupted: the current run is marked KILLED in MLflow; run the same "
+                      "command again to finish the missing runs.", file=sys.stderr)
+                return 130
         args = parser().parse_args(argv)
         return {"evaluate": cmd_evaluate, "leaderboard": cmd_leaderboard, "ui": cmd_ui,
-                "data": cmd_data}[
+                "data": cmd_data, "runs": cmd_runs}[
             args.command](args)
     except RecbenchError as err:
         print(f"error: {err}", file=sys.stderr)

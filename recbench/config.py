@@ -119,14 +119,15 @@ def sweep_dimensions(cli_overrides: list[str], sweeper_params: dict | None) -> d
     return dims
 
 
-def validate_sweep(overrides: list[str]) -> int:
+def validate_sweep(overrides: list[str]) -> tuple[int, DictConfig]:
     """Check every value of every sweep dimension before a (multi)run starts.
 
     Composes once per value (varying one dimension at a time, others at their first value)
     and validates each result, so a typo in the 4th model of a sweep fails before run 1.
 
     Returns:
-        The number of runs the sweep will launch.
+        ``(n_runs, cfg)``: how many runs the sweep will launch, and the config of the first
+        (with Hydra's node), e.g. to name the sweep's parent run.
     """
     first = [f"{o.input_line.split('=', 1)[0]}={_override_values(o)[0]}"
              for o in _parse_overrides(overrides)]
@@ -144,7 +145,7 @@ def validate_sweep(overrides: list[str]) -> int:
             checked = True
     if not checked:
         check_buildable(compose(first))
-    return n_runs
+    return n_runs, base
 
 
 def check_buildable(cfg: DictConfig) -> None:

@@ -14,7 +14,7 @@ from recbench.config import build, metric_names, resolved, validate
 from recbench.evaluation.ranker import evaluate
 from recbench.models.base import FitContext
 from recbench.splits.make import make_split
-from recbench.tracking.run_tracker import RunTracker
+from recbench.tracking.run_tracker import AlreadyFinished, RunTracker
 
 
 @dataclass
@@ -23,6 +23,7 @@ class RunResult:
 
     run_id: str
     metrics: dict[str, float]
+    skipped: bool = False  #: an identical FINISHED run existed; nothing was run
 
 
 def configure_logging(verbose: bool) -> None:
@@ -36,7 +37,9 @@ def run(cfg: DictConfig) -> RunResult:
     """Execute one run of a composed config and log it to MLflow.
 
     Everything that can be checked without data (config keys, metric names, model
-    hyper-parameters) is checked before the MLflow run is created.
+    hyper-parameters) is checked before the MLflow run is created. A config (and seed)
+    that already has a FINISHED run is not run again (``RunResult.skipped``) unless
+    ``RECBENCH_RERUN=1`` (``recbench run --rerun``).
     """
     validate(cfg)
     metrics = metric_names(cfg)
@@ -45,7 +48,10 @@ def run(cfg: DictConfig) -> RunResult:
     model = build(cfg, "model")
     configure_logging(cfg.verbose)
 
-    tracker = RunTracker.start(cfg)
+    try:
+        tracker = RunTracker.start(cfg)
+    except AlreadyFinished as done:
+        return RunResult(done.args[0], {}, skipped=True)
     with tracker.guard():
         plain = resolved(cfg)
         split = make_split(plain["dataset"], plain["split"], load_data, protocol)

@@ -13,10 +13,12 @@ from recbench.cli import main
 from tests.conftest import recbench_cli
 
 
-def runs_of(uri: str, experiment: str = "default"):
+def runs_of(uri: str, experiment: str = "default", sweeps: bool = False):
+    """(client, runs in start order); sweep parent runs only with ``sweeps=True``."""
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
-    return client, client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+    return client, [r for r in runs if (r.data.tags.get("recbench.sweep") == "true") == sweeps]
 
 
 def test_sweep_logs_everything(store, capsys):
@@ -27,6 +29,10 @@ def test_sweep_logs_everything(store, capsys):
     assert out.count("done: ") == 2
     client, runs = runs_of(store["uri"])
     assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
+    _, [parent] = runs_of(store["uri"], sweeps=True)  # one parent run per sweep
+    assert parent.info.status == "FINISHED" and parent.data.metrics["n_finished"] == 2
+    assert parent.data.params["n_runs"] == "2"
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
     bpr = next(r for r in runs if r.data.tags["model"] == "bpr")
     tags, params, metrics = bpr.data.tags, bpr.data.params, bpr.data.metrics
     assert (tags["dataset"], tags["split"], tags["seed"]) == ("ml-100k", "random_ratio", "5")
@@ -101,7 +107,7 @@ def test_same_config_and_seed_in_two_processes_gives_identical_metrics(tmp_path)
     """Repeatability: two separate processes, same config + seed => identical test metrics
     (the first process splits from raw and fills the split cache, the second reads it)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    args = ["run", "model=bpr", "trainer.max_epochs=4", "seed=11", "trainer.progress_bar=false",
+    args = ["run", "--rerun", "model=bpr", "trainer.max_epochs=4", "seed=11", "trainer.progress_bar=false",
             f"tracking.uri={uri}", f"tracking.artifact_root={tmp_path / 'art'}"]
     for _ in range(2):
         done = recbench_cli(*args, cwd=tmp_path)
@@ -130,3 +136,72 @@ def test_cold_user_and_predefined_protocols_end_to_end(store, capsys):
     leakage = json.loads(Path(client.download_artifacts(runs[2].info.run_id,
                                                         "leakage.json")).read_text())
     assert leakage["pairs_in_train_and_test"] == knn.metrics["leakage_pairs_in_train_and_test"]
+
+
+def test_rerunning_a_sweep_runs_only_what_is_missing(store, capsys):
+    sweep = ["run", "-m", "model=mostpop,itemknn", "seed=1", *store["overrides"]]
+    assert main(["run", "model=mostpop", "seed=1", *store["overrides"]]) == 0
+    # a run of itemknn whose process died (SIGKILL): left RUNNING with a dead pid
+    client, [first] = runs_of(store["uri"])
+    from recbench.config import compose, config_hash
+    stale_hash = config_hash(compose(["model=itemknn", "seed=1", *store["overrides"]]))
+    stale = client.create_run(first.info.experiment_id, tags={
+        "config_hash": stale_hash, "recbench.host": __import__("platform").node(),
+        "recbench.pid": "999999999"})
+    capsys.readouterr()
+    assert main(sweep) == 0
+    out = capsys.readouterr().out
+    assert out.count("skip: mostpop seed=1") == 1 and out.count("done: itemknn seed=1") == 1
+    assert client.get_run(stale.info.run_id).info.status == "KILLED"
+    assert main(sweep) == 0
+    assert capsys.readouterr().out.count("skip: ") == 2  # nothing left to do
+    assert main(["run", "--rerun", *sweep[1:]]) == 0
+    assert capsys.readouterr().out.count("done: ") == 2
+    _, runs = runs_of(store["uri"])
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    assert len(finished) == 4  # 1 + 1 + 0 + 2: no duplicate run without --rerun
+    _, parents = runs_of(store["uri"], sweeps=True)
+    assert [p.data.metrics["n_skipped"] for p in parents] == [1, 2, 0]
+
+
+def test_ctrl_c_ends_the_current_run_killed_and_exits_cleanly(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cmd = [str(Path(sys.executable).with_name("recbench")), "run", "-m", "model=bpr,mostpop",
+           "trainer.max_epochs=1000", "trainer.patience=1000", "trainer.progress_bar=false",
+           f"tracking.uri={uri}", f"tracking.artifact_root={tmp_path / 'art'}"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**__import__("os").environ,
+                                            "RECBENCH_CACHE": str(tmp_path / "cache")})
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until BPR is training (its curve has points)
+        time.sleep(1)
+        try:
+            client, runs = runs_of(uri)
+        except Exception:
+            continue
+        if runs and client.get_metric_history(runs[0].info.run_id, "train_loss"):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: the current run is marked KILLED" in err and "Traceback" not in err
+    _, runs = runs_of(uri)
+    assert [(r.data.tags["model"], r.info.status) for r in runs] == [("bpr", "KILLED")]
+    _, [parent] = runs_of(uri, sweeps=True)
+    assert parent.info.status == "KILLED"
+
+
+def test_runs_lists_and_filters(store, capsys):
+    main(["run", "-m", "model=mostpop", "model._target_=tests.boom.Exploding,"
+          "recbench.models.mostpop.MostPop", *store["overrides"]])
+    capsys.readouterr()
+    assert main(["runs", "--status", "failed", "--tracking-uri", store["uri"]]) == 0
+    out = capsys.readouterr().out
+    assert "recbench runs (1 shown)" in out and "FAILED" in out and "FINISHED" not in out
+    assert main(["runs", "--experiment", "default", "--tracking-uri", store["uri"]]) == 0
+    assert "(3 shown)" in capsys.readouterr().out  # two runs and the sweep's parent

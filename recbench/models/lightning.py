@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import signal
 import warnings
 from abc import abstractmethod
 
@@ -129,7 +130,15 @@ class NeuralRecommender(Recommender):
             logger=False, enable_checkpointing=False, enable_model_summary=False,
             num_sanity_val_steps=0, limit_val_batches=0,
         )
-        trainer.fit(self.module, train_dataloaders=self.train_loader(train, generator))
+        try:
+            trainer.fit(self.module, train_dataloaders=self.train_loader(train, generator))
+        except SystemExit:
+            # Lightning turns Ctrl-C into a "graceful shutdown" that ignores further SIGINTs
+            # and calls exit(1); give the caller the KeyboardInterrupt it should have seen
+            if trainer.interrupted:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt from None
+            raise
         if self.module.best_state is not None:
             self.module.load_state_dict(self.module.best_state)
         self.best_epoch = self.module.best_epoch

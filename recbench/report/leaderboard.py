@@ -37,6 +37,8 @@ def finished_runs(client, experiment: str) -> pd.DataFrame:
         page = client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'",
                                   max_results=1000, page_token=token)
         for r in page:
+            if r.data.tags.get("recbench.sweep") == "true":
+                continue  # a sweep's parent run: no model, no metrics of its own
             rows.append({"run_id": r.info.run_id, "start_time": r.info.start_time,
                          **{f"tag.{k}": v for k, v in r.data.tags.items()},
                          "valid_metric": r.data.params.get("metrics.valid_metric", "ndcg@10"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 import traceback
@@ -14,14 +15,35 @@ from omegaconf import DictConfig, OmegaConf
 
 from recbench.config import config_hash, flatten, resolved
 from recbench.tracking.environment import environment
+from recbench.tracking.sweep import (RERUN_ENV, finished_run, kill_stale_runs,
+                                     process_tags)
 from recbench.tracking.store import client_for, get_or_create_experiment, resolve_store
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 
 
+class AlreadyFinished(Exception):
+    """This exact config (and seed) already has a FINISHED run; ``args[0]`` is its id."""
+
+
 def metric_key(name: str) -> str:
     """MLflow metric key for a recbench metric name: ``"test_ndcg@10" -> "test_ndcg_10"``."""
     return name.replace("@", "_")
+
+
+def open_experiment(cfg: DictConfig):
+    """``(client, experiment_id)`` of the MLflow experiment named ``cfg.name`` (created if new)."""
+    from mlflow.exceptions import MlflowException
+
+    from recbench.errors import RecbenchError
+
+    uri, artifact_root = resolve_store(cfg.tracking.uri, cfg.tracking.artifact_root)
+    try:
+        client = client_for(uri, artifact_root)
+        return client, get_or_create_experiment(client, cfg.name, artifact_root)
+    except MlflowException as err:
+        raise RecbenchError(f"cannot use the MLflow store {uri}: "
+                            f"{str(err).splitlines()[0]}; fix tracking.uri.") from None
 
 
 class RunTracker:
@@ -38,18 +60,9 @@ class RunTracker:
 
     @classmethod
     def start(cls, cfg: DictConfig) -> "RunTracker":
-        from mlflow.exceptions import MlflowException
-
-        from recbench.errors import RecbenchError
-
-        uri, artifact_root = resolve_store(cfg.tracking.uri, cfg.tracking.artifact_root)
-        try:
-            client = client_for(uri, artifact_root)
-            experiment_id = get_or_create_experiment(client, cfg.name, artifact_root)
-        except MlflowException as err:
-            raise RecbenchError(f"cannot use the MLflow store {uri}: "
-                                f"{str(err).splitlines()[0]}; fix tracking.uri.") from None
+        client, experiment_id = open_experiment(cfg)
         tags = {
+            **process_tags(),
             "recbench.experiment": cfg.name,
             "dataset": cfg.dataset.name,
             "model": cfg.model.name,
@@ -58,6 +71,11 @@ class RunTracker:
             "config_hash": config_hash(cfg),  # identifies (config, seed)
             "seedless_config_hash": config_hash(cfg, seed=False),  # groups seeds of a config
         }
+        kill_stale_runs(client, experiment_id, tags["config_hash"])
+        if os.environ.get(RERUN_ENV) != "1":
+            done = finished_run(client, experiment_id, tags["config_hash"])
+            if done is not None:
+                raise AlreadyFinished(done)
         run = client.create_run(experiment_id, run_name=f"{cfg.model.name}-seed{cfg.seed}",
                                 tags=tags)
         tracker = cls(client, run.info.run_id)

@@ -1,0 +1,95 @@
+"""Sweep bookkeeping in MLflow: a parent run per sweep, resume by config hash, stale runs.
+
+Processes a sweep launches (sequential or parallel) learn about it through environment
+variables, so the same rules hold for every Hydra launcher:
+
+- ``RECBENCH_PARENT_RUN_ID``: child runs get the ``mlflow.parentRunId`` tag;
+- ``RECBENCH_RERUN=1``: run configs again even when a FINISHED run with the same config
+  hash exists (otherwise they are skipped: re-running a sweep only runs what is missing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+PARENT_ENV = "RECBENCH_PARENT_RUN_ID"
+RERUN_ENV = "RECBENCH_RERUN"
+
+
+def finished_run(client: MlflowClient, experiment_id: str, config_hash: str) -> str | None:
+    """Id of a FINISHED run of this exact config (and seed), or None."""
+    found = client.search_runs([experiment_id], f"tags.config_hash = '{config_hash}' and "
+                               f"attributes.status = 'FINISHED'", max_results=1)
+    return found[0].info.run_id if found else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def kill_stale_runs(client: MlflowClient, experiment_id: str, config_hash: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of this config whose process (on this host) is gone.
+
+    Runs record ``recbench.host`` and ``recbench.pid`` when they start; a run from a dead
+    process (SIGKILL, power loss) would otherwise stay RUNNING forever.
+    """
+    killed = []
+    for run in client.search_runs([experiment_id], f"tags.config_hash = '{config_hash}' and "
+                                  f"attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        pid = tags.get("recbench.pid")
+        if tags.get("recbench.host") == platform.node() and pid and pid.isdigit() \
+                and int(pid) != os.getpid() and not _alive(int(pid)):
+            client.set_terminated(run.info.run_id, "KILLED")
+            killed.append(run.info.run_id)
+    return killed
+
+
+def process_tags() -> dict[str, str]:
+    """Tags that tie a run to its process and sweep."""
+    tags = {"recbench.host": platform.node(), "recbench.pid": str(os.getpid())}
+    parent = os.environ.get(PARENT_ENV)
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    return tags
+
+
+def start_parent(cfg, overrides: list[str], n_runs: int) -> tuple[MlflowClient, str]:
+    """Create the parent run of a sweep in ``cfg``'s experiment; export its id to children."""
+    from recbench.tracking.run_tracker import open_experiment
+
+    client, experiment_id = open_experiment(cfg)
+    launcher = cfg.hydra.launcher.get("_target_", "basic") if "hydra" in cfg else "basic"
+    run = client.create_run(experiment_id, run_name=f"sweep-{n_runs}-runs", tags={
+        **process_tags(), "recbench.sweep": "true", "recbench.experiment": cfg.name})
+    client.log_param(run.info.run_id, "overrides", json.dumps(overrides)[:6000])
+    client.log_param(run.info.run_id, "n_runs", n_runs)
+    client.log_param(run.info.run_id, "launcher", launcher)
+    os.environ[PARENT_ENV] = run.info.run_id
+    return client, run.info.run_id
+
+
+def end_parent(client: MlflowClient, parent_id: str, n_runs: int, status: str) -> dict[str, int]:
+    """Count the children by status, log the counts on the parent and end it."""
+    os.environ.pop(PARENT_ENV, None)
+    experiment_id = client.get_run(parent_id).info.experiment_id
+    children = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+    counts = {s: sum(r.info.status == s for r in children) for s in ("FINISHED", "FAILED", "KILLED")}
+    counts["skipped"] = n_runs - len(children)
+    now = int(time.time() * 1000)
+    client.log_batch(parent_id, metrics=[Metric(f"n_{k.lower()}", v, now, 0)
+                                         for k, v in counts.items()])
+    client.set_terminated(parent_id, status)
+    return counts
