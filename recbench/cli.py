@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 from pathlib import Path
 import sys
 import traceback
@@ -23,11 +24,27 @@ DEFAULT_METRICS = ("ndcg@10", "recall@10", "map@10")  # leaderboard columns
 
 # ------------------------------------------------------------------------------ run
 class _Sweep:
-    """Outcome of the jobs Hydra launched in this process."""
+    """Outcomes of the jobs of one `recbench run`, whichever process ran them.
 
-    failures: list[str] = []
-    done: int = 0
-    skipped: int = 0
+    Each job appends ``outcome<TAB>label`` to a file of its own in the folder named by its
+    ``sweep.outcomes`` config value, so parallel and remote launchers report back like the
+    sequential one.
+    """
+
+    @classmethod
+    def record(cls, folder: str | None, outcome: str, label: str) -> None:
+        if folder:
+            with open(Path(folder, f"{os.getpid()}.tsv"), "a", encoding="utf-8") as f:
+                f.write(f"{outcome}\t{label}\n")
+
+    @classmethod
+    def read(cls, folder: str) -> dict[str, list[str]]:
+        outcomes: dict[str, list[str]] = {"done": [], "skipped": [], "failed": []}
+        for path in sorted(Path(folder).glob("*.tsv")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                outcome, _, label = line.partition("\t")
+                outcomes.setdefault(outcome, []).append(label)
+        return outcomes
 
 
 def _job(cfg) -> None:
@@ -38,23 +55,23 @@ def _job(cfg) -> None:
     try:
         result = run(cfg)
         if result.skipped:
-            _Sweep.skipped += 1
+            _Sweep.record(cfg.sweep.outcomes, "skipped", label)
             print(f"skip: {label} [{cfg.name}] already FINISHED as run {result.run_id} "
                   f"(--rerun runs it again)", flush=True)
             return
     except RecbenchError as err:
-        _Sweep.failures.append(label)
+        _Sweep.record(cfg.sweep.outcomes, "failed", label)
         print(f"error: {label}: {err}", file=sys.stderr)
         return
     except Exception as err:  # the run is FAILED in MLflow with traceback.txt
-        _Sweep.failures.append(label)
+        _Sweep.record(cfg.sweep.outcomes, "failed", label)
         if cfg.verbose:
             traceback.print_exc()
         print(f"run failed: {label}: {type(err).__name__}: {err} "
               f"(marked FAILED in MLflow; traceback saved as artifact traceback.txt)",
               file=sys.stderr)
         return
-    _Sweep.done += 1
+    _Sweep.record(cfg.sweep.outcomes, "done", label)
     shown = " ".join(f"{m}={result.metrics['test_' + m]:.4f}" for m in DEFAULT_METRICS
                      if "test_" + m in result.metrics)
     print(f"done: {label} [{cfg.name}] test {shown} (fit {result.metrics['fit_time_s']:.1f}s, "
@@ -68,11 +85,10 @@ def cmd_run(overrides: list[str]) -> int:
 
     from recbench.config import validate_sweep
     from recbench.paths import CONFIG_DIR
-    from recbench.tracking.sweep import RERUN_ENV, end_parent, start_parent
+    from recbench.tracking.sweep import end_parent, start_parent
 
-    if "--rerun" in overrides:
-        overrides = [o for o in overrides if o != "--rerun"]
-        os.environ[RERUN_ENV] = "1"
+    rerun = "--rerun" in overrides
+    overrides = [o for o in overrides if o != "--rerun"]
     parent = None
     if not any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in overrides):
         plain = [o for o in overrides if not o.startswith("-")]
@@ -80,24 +96,28 @@ def cmd_run(overrides: list[str]) -> int:
         if n_runs > 1 or {"-m", "--multirun"} & set(overrides):
             overrides = overrides if {"-m", "--multirun"} & set(overrides) else ["-m", *overrides]
             parent = start_parent(first, plain, n_runs)
-    _Sweep.failures, _Sweep.done, _Sweep.skipped = [], 0, 0
     GlobalHydra.instance().clear()
     task = hydra.main(config_path=str(CONFIG_DIR), config_name="run", version_base="1.3")(_job)
     saved = sys.argv
-    sys.argv = ["recbench run", *overrides]
     status = "KILLED"
-    try:
-        task()
-        status = "FAILED" if _Sweep.failures and not _Sweep.done else "FINISHED"
-    finally:
-        sys.argv = saved
-        GlobalHydra.instance().clear()
-        os.environ.pop(RERUN_ENV, None)
+    with tempfile.TemporaryDirectory(prefix="recbench-outcomes-") as folder:
+        sys.argv = ["recbench run", *overrides, f"sweep.outcomes={folder}",
+                    f"sweep.rerun={str(rerun).lower()}"]
         if parent is not None:
-            end_parent(*parent, n_runs, status)
-    if _Sweep.failures:
-        print(f"{len(_Sweep.failures)} run(s) failed: {', '.join(_Sweep.failures)}; "
-              f"{_Sweep.done} finished.", file=sys.stderr)
+            sys.argv.append(f"sweep.parent={parent[1]}")
+        try:
+            task()
+            outcomes = _Sweep.read(folder)
+            status = "FAILED" if outcomes["failed"] and not outcomes["done"] else "FINISHED"
+        finally:
+            sys.argv = saved
+            GlobalHydra.instance().clear()
+            if parent is not None:
+                end_parent(*parent, n_runs, status)
+    if outcomes["failed"]:
+        print(f"{len(outcomes['failed'])} run(s) failed: {', '.join(outcomes['failed'])}; "
+              f"{len(outcomes['done'])} finished, {len(outcomes['skipped'])} skipped.",
+              file=sys.stderr)
         return 1
     return 0
 

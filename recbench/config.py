@@ -25,12 +25,12 @@ from recbench.paths import CONFIG_DIR
 #: Config groups (folders of ``configs/``) and the top-level keys a run config may hold.
 GROUPS = ("dataset", "split", "model", "metrics", "trainer", "tracking", "experiment")
 TOP_LEVEL = {"name", "seed", "verbose", "dataset", "split", "model", "metrics", "trainer",
-             "tracking"}
+             "tracking", "sweep"}
 BUILT = ("dataset", "split", "model")  # groups holding a ``_target_`` to construct
 METRICS_KEYS = {"ranking", "names", "ks", "valid_metric", "chunk_size"}
 TRACKING_KEYS = {"uri", "artifact_root"}
 #: Keys that never change results; left out of the config hash.
-NOT_HASHED = ("tracking", "verbose", "trainer.progress_bar", "metrics.chunk_size")
+NOT_HASHED = ("tracking", "verbose", "sweep", "trainer.progress_bar", "metrics.chunk_size")
 
 
 def group_options(group: str) -> list[str]:
@@ -201,7 +201,7 @@ TRAINER_TYPES = {"max_epochs": (int, 1), "patience": (int, 0), "devices": ((int,
 
 def _validate(cfg: DictConfig) -> None:
     _check_keys(cfg, TOP_LEVEL, "run")
-    missing = TOP_LEVEL - {"verbose"} - set(cfg.keys())
+    missing = TOP_LEVEL - {"verbose", "sweep"} - set(cfg.keys())
     if missing:
         raise RecbenchError(f"the run config lacks {sorted(missing)}; do not delete them (~key).")
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or not 0 <= cfg.seed < 2**32:
@@ -237,6 +237,8 @@ def _validate(cfg: DictConfig) -> None:
             raise RecbenchError(f"trainer.{key} must be {getattr(kind, '__name__', kind)}"
                                 f"{f' >= {minimum}' if minimum is not None else ''}, got {value!r}.")
     _check_keys(cfg.tracking, TRACKING_KEYS, "tracking")
+    if "sweep" in cfg:
+        _check_keys(cfg.sweep, ("parent", "outcomes", "rerun"), "sweep")
 
 
 def metric_names(cfg: DictConfig) -> list[str]:

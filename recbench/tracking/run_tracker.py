@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 import traceback
@@ -15,8 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from recbench.config import config_hash, flatten, resolved
 from recbench.tracking.environment import environment
-from recbench.tracking.sweep import (RERUN_ENV, finished_run, kill_stale_runs,
-                                     process_tags)
+from recbench.tracking.sweep import finished_run, kill_stale_runs, process_tags
 from recbench.tracking.store import client_for, get_or_create_experiment, resolve_store
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
@@ -62,7 +60,7 @@ class RunTracker:
     def start(cls, cfg: DictConfig) -> "RunTracker":
         client, experiment_id = open_experiment(cfg)
         tags = {
-            **process_tags(),
+            **process_tags(cfg.get("sweep", {}).get("parent")),
             "recbench.experiment": cfg.name,
             "dataset": cfg.dataset.name,
             "model": cfg.model.name,
@@ -72,7 +70,7 @@ class RunTracker:
             "seedless_config_hash": config_hash(cfg, seed=False),  # groups seeds of a config
         }
         kill_stale_runs(client, experiment_id, tags["config_hash"])
-        if os.environ.get(RERUN_ENV) != "1":
+        if not cfg.get("sweep", {}).get("rerun"):
             done = finished_run(client, experiment_id, tags["config_hash"])
             if done is not None:
                 raise AlreadyFinished(done)

@@ -1,11 +1,12 @@
 """Sweep bookkeeping in MLflow: a parent run per sweep, resume by config hash, stale runs.
 
-Processes a sweep launches (sequential or parallel) learn about it through environment
-variables, so the same rules hold for every Hydra launcher:
+Jobs learn about their sweep through the ``sweep`` config node, which every Hydra launcher
+ships to its workers with the rest of the config (environment variables would not reach
+reused worker processes):
 
-- ``RECBENCH_PARENT_RUN_ID``: child runs get the ``mlflow.parentRunId`` tag;
-- ``RECBENCH_RERUN=1``: run configs again even when a FINISHED run with the same config
-  hash exists (otherwise they are skipped: re-running a sweep only runs what is missing).
+- ``sweep.parent``: child runs get the ``mlflow.parentRunId`` tag;
+- ``sweep.rerun``: run configs again even when a FINISHED run with the same config hash
+  exists (otherwise they are skipped: re-running a sweep only runs what is missing).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import time
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-PARENT_ENV = "RECBENCH_PARENT_RUN_ID"
-RERUN_ENV = "RECBENCH_RERUN"
 
 
 def finished_run(client: MlflowClient, experiment_id: str, config_hash: str) -> str | None:
@@ -57,17 +56,16 @@ def kill_stale_runs(client: MlflowClient, experiment_id: str, config_hash: str) 
     return killed
 
 
-def process_tags() -> dict[str, str]:
-    """Tags that tie a run to its process and sweep."""
+def process_tags(parent: str | None = None) -> dict[str, str]:
+    """Tags that tie a run to its process and (when given) its sweep's parent run."""
     tags = {"recbench.host": platform.node(), "recbench.pid": str(os.getpid())}
-    parent = os.environ.get(PARENT_ENV)
     if parent:
         tags["mlflow.parentRunId"] = parent
     return tags
 
 
 def start_parent(cfg, overrides: list[str], n_runs: int) -> tuple[MlflowClient, str]:
-    """Create the parent run of a sweep in ``cfg``'s experiment; export its id to children."""
+    """Create the parent run of a sweep in ``cfg``'s experiment; return (client, its id)."""
     from recbench.tracking.run_tracker import open_experiment
 
     client, experiment_id = open_experiment(cfg)
@@ -77,13 +75,11 @@ def start_parent(cfg, overrides: list[str], n_runs: int) -> tuple[MlflowClient, 
     client.log_param(run.info.run_id, "overrides", json.dumps(overrides)[:6000])
     client.log_param(run.info.run_id, "n_runs", n_runs)
     client.log_param(run.info.run_id, "launcher", launcher)
-    os.environ[PARENT_ENV] = run.info.run_id
     return client, run.info.run_id
 
 
 def end_parent(client: MlflowClient, parent_id: str, n_runs: int, status: str) -> dict[str, int]:
     """Count the children by status, log the counts on the parent and end it."""
-    os.environ.pop(PARENT_ENV, None)
     experiment_id = client.get_run(parent_id).info.experiment_id
     children = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
     counts = {s: sum(r.info.status == s for r in children) for s in ("FINISHED", "FAILED", "KILLED")}
