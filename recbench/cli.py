@@ -1,4 +1,4 @@
-"""The ``recbench`` command: run | evaluate | leaderboard | runs | data | ui.
+"""The ``recbench`` command: run | evaluate | leaderboard | runs | data | ui | server.
 
 ``recbench run`` hands its arguments to Hydra (overrides, ``-m`` for sweeps) after checking
 every value of every sweep dimension, so a typo fails in one line before anything runs.
@@ -238,6 +238,24 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_server(args) -> int:
+    """``recbench server``: an MLflow tracking server for sweeps from many processes/machines.
+
+    Binds 127.0.0.1 unless told otherwise; backend store sqlite (default) or any SQLAlchemy
+    URI, e.g. ``postgresql://user:password@127.0.0.1:5432/mlflow``; artifacts are served by
+    the server from ``--artifacts-destination``. Point runs at it with
+    ``tracking.uri=http://127.0.0.1:PORT``.
+    """
+    backend = args.backend_store_uri or f"sqlite:///{Path.cwd() / 'mlflow-server.db'}"
+    artifacts = str(Path(args.artifacts_destination).resolve())
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
+               "--artifacts-destination", artifacts, "--serve-artifacts",
+               "--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
+    print(f"MLflow server on http://{args.host}:{args.port} (backend {backend}, artifacts "
+          f"{artifacts}); runs: tracking.uri=http://{args.host}:{args.port}", flush=True)
+    os.execv(sys.executable, command)
+
+
 def cmd_ui(args) -> int:
     from recbench.tracking.store import resolve_store
 
@@ -275,6 +293,14 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("action", choices=["list", "describe", "split"])
     data.add_argument("overrides", nargs="*", help="config overrides, e.g. dataset=gowalla_m1")
     data.add_argument("--out-dir", default="results")
+    server = sub.add_parser("server", help="MLflow tracking server for parallel sweeps "
+                                           "(binds 127.0.0.1)")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=5005)
+    server.add_argument("--backend-store-uri", default=None,
+                        help="default sqlite:///./mlflow-server.db; or postgresql://...")
+    server.add_argument("--artifacts-destination", default="mlartifacts-server")
+    server.add_argument("--workers", type=int, default=2)
     ui = sub.add_parser("ui", help="MLflow UI over the store (binds 127.0.0.1)")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
@@ -295,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 130
         args = parser().parse_args(argv)
         return {"evaluate": cmd_evaluate, "leaderboard": cmd_leaderboard, "ui": cmd_ui,
-                "data": cmd_data, "runs": cmd_runs}[
+                "data": cmd_data, "runs": cmd_runs, "server": cmd_server}[
             args.command](args)
     except RecbenchError as err:
         print(f"error: {err}", file=sys.stderr)

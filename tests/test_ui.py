@@ -55,3 +55,40 @@ def test_ui_lists_our_experiment_on_localhost_only(store, tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_server_takes_runs_from_parallel_workers(tmp_path):
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).with_name("recbench")), "server",
+                               "--port", str(port)], cwd=tmp_path, start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(base + "/health", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(0.5)
+        assert listening_addresses(port) == {"127.0.0.1"}
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("recbench")), "run", "-m", "model=mostpop,ease",
+             "seed=1,2", "name=served", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+             f"tracking.uri={base}", "trainer.progress_bar=false"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "RECBENCH_CACHE": str(tmp_path / "cache")})
+        assert done.returncode == 0, done.stderr
+        from mlflow.tracking import MlflowClient
+        client = MlflowClient(base)
+        exp = client.get_experiment_by_name("served")
+        runs = [r for r in client.search_runs([exp.experiment_id])
+                if r.data.tags.get("recbench.sweep") != "true"]
+        assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+        artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+        assert "per_user_test_metrics.parquet" in artifacts  # served by the server
+        assert (tmp_path / "mlflow-server.db").exists()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
