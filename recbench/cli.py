@@ -47,22 +47,29 @@ class _Sweep:
         return outcomes
 
 
-def _job(cfg) -> None:
-    """Hydra task function: one run; failures are reported and the sweep goes on."""
+def _job(cfg) -> float | None:
+    """Hydra task function: one run; failures are reported and the sweep goes on.
+
+    Returns the run's validation metric (the objective of hyper-parameter searches), or
+    None when the run failed.
+    """
     from recbench.run import run
 
     label = f"{cfg.model.name} seed={cfg.seed}"
     try:
         result = run(cfg)
+        from recbench.tracking.run_tracker import metric_key
+        key = f"valid_{cfg.metrics.valid_metric}"  # skipped runs carry MLflow's metric keys
+        objective = result.metrics.get(key, result.metrics.get(metric_key(key)))
         if result.skipped:
             _Sweep.record(cfg.sweep.outcomes, "skipped", label)
             print(f"skip: {label} [{cfg.name}] already FINISHED as run {result.run_id} "
                   f"(--rerun runs it again)", flush=True)
-            return
+            return objective
     except RecbenchError as err:
         _Sweep.record(cfg.sweep.outcomes, "failed", label)
         print(f"error: {label}: {err}", file=sys.stderr)
-        return
+        return None
     except Exception as err:  # the run is FAILED in MLflow with traceback.txt
         _Sweep.record(cfg.sweep.outcomes, "failed", label)
         if cfg.verbose:
@@ -70,12 +77,13 @@ def _job(cfg) -> None:
         print(f"run failed: {label}: {type(err).__name__}: {err} "
               f"(marked FAILED in MLflow; traceback saved as artifact traceback.txt)",
               file=sys.stderr)
-        return
+        return None
     _Sweep.record(cfg.sweep.outcomes, "done", label)
     shown = " ".join(f"{m}={result.metrics['test_' + m]:.4f}" for m in DEFAULT_METRICS
                      if "test_" + m in result.metrics)
     print(f"done: {label} [{cfg.name}] test {shown} (fit {result.metrics['fit_time_s']:.1f}s, "
           f"eval {result.metrics['eval_time_s']:.1f}s) run {result.run_id}", flush=True)
+    return objective
 
 
 def cmd_run(overrides: list[str]) -> int:

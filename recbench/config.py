@@ -23,7 +23,8 @@ from recbench.models.lightning import TRAINER_DEFAULTS
 from recbench.paths import CONFIG_DIR
 
 #: Config groups (folders of ``configs/``) and the top-level keys a run config may hold.
-GROUPS = ("dataset", "split", "model", "metrics", "trainer", "tracking", "experiment")
+GROUPS = ("dataset", "split", "model", "metrics", "trainer", "tracking", "experiment",
+          "hparams_search")
 TOP_LEVEL = {"name", "seed", "verbose", "dataset", "split", "model", "metrics", "trainer",
              "tracking", "sweep"}
 BUILT = ("dataset", "split", "model")  # groups holding a ``_target_`` to construct
@@ -132,8 +133,14 @@ def validate_sweep(overrides: list[str]) -> tuple[int, DictConfig]:
     first = [f"{o.input_line.split('=', 1)[0]}={_override_values(o)[0]}"
              for o in _parse_overrides(overrides)]
     base = compose(first, hydra_config=True)
-    dims = sweep_dimensions(overrides, OmegaConf.to_container(base.hydra.sweeper.params)
-                            if base.hydra.sweeper.get("params") else None)
+    params = OmegaConf.to_container(base.hydra.sweeper.params) if base.hydra.sweeper.get(
+        "params") else None
+    if params and any(isinstance(v, dict) for v in params.values()):  # an Optuna space
+        for key, spec in params.items():  # every key must exist and take its lowest value
+            low = spec.get("low", (spec.get("choices") or [None])[0])
+            check_buildable(compose([*first, f"{key}={low}"]))
+        return int(base.hydra.sweeper.n_trials), base
+    dims = sweep_dimensions(overrides, params)
     first_of = {k: v[0] for k, v in dims.items()}
     n_runs = 1
     checked = False

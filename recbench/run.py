@@ -51,7 +51,7 @@ def run(cfg: DictConfig) -> RunResult:
     try:
         tracker = RunTracker.start(cfg)
     except AlreadyFinished as done:
-        return RunResult(done.args[0], {}, skipped=True)
+        return RunResult(done.args[0], dict(done.args[1]), skipped=True)
     with tracker.guard():
         plain = resolved(cfg)
         split = make_split(plain["dataset"], plain["split"], load_data, protocol)

@@ -10,8 +10,8 @@ from recbench.models.base import FitContext, Recommender
 class Exploding(Recommender):
     """Logs one epoch of curve, then raises inside fit."""
 
-    def __init__(self, message: str = "boom"):
-        self.message = message
+    def __init__(self, message: str = "boom", l2: float = 0.0, dtype: str = "auto"):
+        self.message = message  # l2 / dtype: accepted so it can stand in for EASE in searches
 
     def _fit(self, train, valid, ctx: FitContext) -> None:
         if ctx.log:

@@ -21,7 +21,7 @@ MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 
 
 class AlreadyFinished(Exception):
-    """This exact config (and seed) already has a FINISHED run; ``args[0]`` is its id."""
+    """This exact config (and seed) already has a FINISHED run: ``args = (run_id, metrics)``."""
 
 
 def metric_key(name: str) -> str:
@@ -73,7 +73,7 @@ class RunTracker:
         if not cfg.get("sweep", {}).get("rerun"):
             done = finished_run(client, experiment_id, tags["config_hash"])
             if done is not None:
-                raise AlreadyFinished(done)
+                raise AlreadyFinished(done, client.get_run(done).data.metrics)
         run = client.create_run(experiment_id, run_name=f"{cfg.model.name}-seed{cfg.seed}",
                                 tags=tags)
         tracker = cls(client, run.info.run_id)

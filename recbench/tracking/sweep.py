@@ -18,6 +18,7 @@ import time
 
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 
 
 
@@ -75,6 +76,13 @@ def start_parent(cfg, overrides: list[str], n_runs: int) -> tuple[MlflowClient, 
     client.log_param(run.info.run_id, "overrides", json.dumps(overrides)[:6000])
     client.log_param(run.info.run_id, "n_runs", n_runs)
     client.log_param(run.info.run_id, "launcher", launcher)
+    sweeper = cfg.hydra.sweeper if "hydra" in cfg else {}
+    if sweeper.get("n_trials") is not None:  # a hyper-parameter search: record its budget
+        space = OmegaConf.to_container(sweeper.params, resolve=True)
+        client.log_param(run.info.run_id, "search_space", json.dumps(space)[:6000])
+        client.log_param(run.info.run_id, "n_trials", sweeper.n_trials)
+        client.log_param(run.info.run_id, "sampler", sweeper.get("sampler"))
+        client.set_tag(run.info.run_id, "recbench.tuning", "optuna")
     return client, run.info.run_id
 
 

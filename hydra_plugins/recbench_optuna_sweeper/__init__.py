@@ -1,0 +1,1 @@
+"""recbench's Optuna sweeper for Hydra (current Optuna; see optuna_sweeper.py)."""

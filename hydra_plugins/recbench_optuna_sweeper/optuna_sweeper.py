@@ -1,0 +1,125 @@
+"""A Hydra sweeper driven by current Optuna (TPE or random search).
+
+Why our own and not ``hydra-optuna-sweeper``: its last release (1.3.0) pins ``optuna<3``,
+i.e. Optuna 2.10 (2021), which predates numpy 2 and SQLAlchemy 2 that the rest of our
+pinned stack needs. This sweeper is ~100 lines on Optuna's ask/tell interface and works
+with any Hydra launcher (sequential, joblib, submitit).
+
+Search space (``hydra.sweeper.params``), one entry per config key::
+
+    model.lr: {type: float, low: 1.0e-4, high: 1.0e-1, log: true}
+    model.dim: {type: int, low: 16, high: 128, step: 16}
+    model.reg: {type: categorical, choices: [0.0, 1.0e-5, 1.0e-4]}
+
+Each trial is one recbench run; its objective is the run's validation metric
+(``metrics.valid_metric``, maximised). A run that fails, or returns no finite value, is
+told to Optuna as FAILED, never as a best value. With ``storage`` (e.g.
+``sqlite:///optuna.db``) the study survives a kill: re-running the same command continues
+it up to ``n_trials`` finished trials, trials left RUNNING by the dead process are marked
+FAILED, and configs that already have a FINISHED MLflow run are not trained again.
+"""
+
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RecbenchOptunaSweeperConf:
+    _target_: str = "hydra_plugins.recbench_optuna_sweeper.optuna_sweeper.RecbenchOptunaSweeper"
+    sampler: str = "tpe"              # tpe | random
+    n_trials: int = 20                # finished trials to reach (failed ones count)
+    n_jobs: int = 1                   # trials launched together (parallel launchers)
+    seed: int = 0                     # sampler seed
+    storage: Any = None               # e.g. sqlite:///optuna.db: survives a kill
+    study_name: Any = None            # default: the recbench experiment name
+    params: dict = field(default_factory=dict)
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="recbench_optuna",
+                             node=RecbenchOptunaSweeperConf, provider="recbench")
+
+
+def suggest(trial, name: str, spec: dict) -> Any:
+    """Draw one value of ``name`` from its search-space ``spec``."""
+    kind = spec.get("type")
+    if kind == "float":
+        return trial.suggest_float(name, float(spec["low"]), float(spec["high"]),
+                                   log=bool(spec.get("log", False)))
+    if kind == "int":
+        return trial.suggest_int(name, int(spec["low"]), int(spec["high"]),
+                                 step=int(spec.get("step", 1)), log=bool(spec.get("log", False)))
+    if kind == "categorical":
+        return trial.suggest_categorical(name, list(spec["choices"]))
+    raise ValueError(f"search space of {name}: type must be float, int or categorical, got {kind!r}")
+
+
+class RecbenchOptunaSweeper(Sweeper):
+    def __init__(self, sampler: str, n_trials: int, n_jobs: int, seed: int, storage: Any,
+                 study_name: Any, params: dict):
+        if sampler not in ("tpe", "random"):
+            raise ValueError(f"hydra.sweeper.sampler must be tpe or random, got {sampler!r}")
+        self.sampler, self.n_trials, self.n_jobs, self.seed = sampler, n_trials, max(1, n_jobs), seed
+        self.storage, self.study_name = storage, study_name
+        self.space = OmegaConf.to_container(params, resolve=True) if isinstance(
+            params, DictConfig) else dict(params)
+        self.config: DictConfig | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def study(self):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(storage=self.storage, direction="maximize",
+                                    study_name=self.study_name or str(self.config.name),
+                                    load_if_exists=True)
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)  # left by a dead sweep
+        # seeded, but offset by the trials already in the study: a resumed search draws
+        # new points instead of replaying the first ones
+        seed = self.seed + len(study.trials)
+        study.sampler = (optuna.samplers.TPESampler(seed=seed) if self.sampler == "tpe"
+                         else optuna.samplers.RandomSampler(seed=seed))
+        return study
+
+    def sweep(self, arguments: list[str]) -> Any:
+        import optuna
+
+        study = self.study()
+        done = len(study.get_trials(deepcopy=False, states=(
+            optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)))
+        job_idx = done
+        while done < self.n_trials:
+            trials = [study.ask() for _ in range(min(self.n_jobs, self.n_trials - done))]
+            batch = [list(arguments) + [f"{k}={suggest(t, k, spec)!r}".replace("'", "")
+                                        for k, spec in self.space.items()] for t in trials]
+            returns = self.launcher.launch(batch, initial_job_idx=job_idx)
+            job_idx += len(batch)
+            for trial, ret in zip(trials, returns):
+                value = getattr(ret, "_return_value", None)
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    study.tell(trial, float(value))
+                else:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            done += len(trials)
+        best = study.best_trial if any(
+            t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) else None
+        if best is not None:
+            print(f"best: trial {best.number} value {best.value:.4f} params {best.params}",
+                  flush=True)
+        return best

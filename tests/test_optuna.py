@@ -1,0 +1,56 @@
+"""Optuna hyper-parameter search through recbench's Hydra sweeper."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from recbench.cli import main
+from tests.test_cli_run import runs_of
+
+
+def search(store, tmp_path, *extra):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    return storage, ["run", "-m", "hparams_search=ease", f"hydra.sweeper.storage={storage}",
+                     *extra, *store["overrides"]]
+
+
+def test_search_finds_a_best_trial_and_records_its_budget(store, tmp_path, capsys):
+    storage, args = search(store, tmp_path, "hydra.sweeper.n_trials=5")
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("done: ease") == 5 and "best: trial" in out
+    study = optuna.load_study(study_name="default-ease", storage=storage)
+    assert len(study.trials) == 5 and study.best_value > 0.2
+    client, runs = runs_of(store["uri"])
+    valid = sorted(r.data.metrics["valid_ndcg_10"] for r in runs)
+    assert study.best_value == pytest.approx(valid[-1])  # objective = validation metric
+    _, [parent] = runs_of(store["uri"], sweeps=True)
+    assert parent.data.params["n_trials"] == "5" and "model.l2" in parent.data.params["search_space"]
+    assert parent.data.tags["recbench.tuning"] == "optuna"
+
+
+def test_search_resumes_after_a_kill(store, tmp_path, capsys):
+    storage, args = search(store, tmp_path, "hydra.sweeper.n_trials=3")
+    assert main(args) == 0
+    study = optuna.load_study(study_name="default-ease", storage=storage)
+    study.ask()  # a trial left RUNNING by a killed sweep
+    capsys.readouterr()
+    storage, args = search(store, tmp_path, "hydra.sweeper.n_trials=5")
+    assert main(args) == 0
+    study = optuna.load_study(study_name="default-ease", storage=storage)
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 4  # 3 before + 1 new
+    assert states.count(optuna.trial.TrialState.FAIL) == 1  # the orphan, not a best value
+    assert capsys.readouterr().out.count("done: ease") == 1
+
+
+def test_failed_trials_are_failed_not_best(store, tmp_path, capsys):
+    storage, args = search(store, tmp_path, "hydra.sweeper.n_trials=2",
+                           "model._target_=tests.boom.Exploding")
+    rc = main(args)
+    assert rc == 1 and "2 run(s) failed" in capsys.readouterr().err
+    study = optuna.load_study(study_name="default-ease", storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+    with pytest.raises(ValueError):
+        study.best_trial  # noqa: B018
