@@ -108,7 +108,11 @@ def cmd_run(overrides: list[str]) -> int:
     task = hydra.main(config_path=str(CONFIG_DIR), config_name="run", version_base="1.3")(_job)
     saved = sys.argv
     status = "KILLED"
-    with tempfile.TemporaryDirectory(prefix="recbench-outcomes-") as folder:
+    # under the working directory, not /tmp: cluster workers share it (a SLURM job's /tmp
+    # is its own node's)
+    outcomes_root = Path.cwd() / ".cache" / "outcomes"
+    outcomes_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=outcomes_root) as folder:
         sys.argv = ["recbench run", *overrides, f"sweep.outcomes={folder}",
                     f"sweep.rerun={str(rerun).lower()}"]
         if parent is not None:

@@ -233,3 +233,15 @@ def test_failure_in_a_parallel_worker_is_counted_and_isolated(store, capsys):
     failed = next(r for r in runs if r.info.status == "FAILED")
     assert "RuntimeError: boom" in Path(client.download_artifacts(
         failed.info.run_id, "traceback.txt")).read_text()
+
+
+def test_submitit_launcher_runs_jobs_as_separate_processes(store, capsys):
+    """The cluster path (submitit) is real code: its local executor runs each job in its own
+    process, as SLURM would."""
+    rc = main(["run", "-m", "model=mostpop,itemknn", "hydra/launcher=submitit_local",
+               "hydra.launcher.timeout_min=10", *store["overrides"]])
+    assert rc == 0, capsys.readouterr().err
+    _, runs = runs_of(store["uri"])
+    assert sorted(r.data.tags["model"] for r in runs) == ["itemknn", "mostpop"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert str(__import__("os").getpid()) not in {r.data.tags["recbench.pid"] for r in runs}
