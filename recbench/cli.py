@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import tempfile
 from pathlib import Path
 import sys
@@ -86,6 +87,10 @@ def _job(cfg) -> float | None:
     return objective
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def cmd_run(overrides: list[str]) -> int:
     """``recbench run [--rerun] [-m] [overrides]``: one run, or a sweep under a parent run."""
     import hydra
@@ -97,6 +102,7 @@ def cmd_run(overrides: list[str]) -> int:
 
     rerun = "--rerun" in overrides
     overrides = [o for o in overrides if o != "--rerun"]
+    signal.signal(signal.SIGTERM, _terminate)  # `kill` ends the current run KILLED, like Ctrl-C
     parent = None
     if not any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in overrides):
         plain = [o for o in overrides if not o.startswith("-")]

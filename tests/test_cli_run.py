@@ -245,3 +245,44 @@ def test_submitit_launcher_runs_jobs_as_separate_processes(store, capsys):
     assert sorted(r.data.tags["model"] for r in runs) == ["itemknn", "mostpop"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert str(__import__("os").getpid()) not in {r.data.tags["recbench.pid"] for r in runs}
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_killed_sweep_resumes_without_duplicates(tmp_path, sig):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [str(Path(sys.executable).with_name("recbench")), "run", "-m", "model=mostpop,bpr,ease",
+            "trainer.max_epochs=3", "trainer.progress_bar=false", f"tracking.uri={uri}",
+            f"tracking.artifact_root={tmp_path / 'art'}"]
+    env = {**os.environ, "RECBENCH_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until BPR (the 2nd run) is under way
+        time.sleep(0.5)
+        try:
+            _, runs = runs_of(uri)
+        except Exception:
+            continue
+        if any(r.data.tags.get("model") == "bpr" for r in runs):
+            break
+    proc.send_signal(getattr(signal, sig))
+    proc.communicate(timeout=60)
+    _, runs = runs_of(uri)
+    assert {r.data.tags["model"]: r.info.status for r in runs}.get("ease") is None
+    expected = "KILLED" if sig == "SIGTERM" else "RUNNING"  # SIGKILL: nobody could say
+    assert [r.info.status for r in runs if r.data.tags["model"] == "bpr"] == [expected]
+    again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "skip: mostpop" in again.stdout and "done: bpr" in again.stdout
+    _, runs = runs_of(uri)
+    finished = sorted(r.data.tags["model"] for r in runs if r.info.status == "FINISHED")
+    assert finished == ["bpr", "ease", "mostpop"]  # one each: nothing ran twice
+    assert sorted(r.info.status for r in runs if r.data.tags["model"] == "bpr") == [
+        "FINISHED", "KILLED"]  # the dead process's run is no longer RUNNING

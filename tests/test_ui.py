@@ -21,6 +21,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop(process: subprocess.Popen) -> None:
+    """End a server started in its own session, with everything it spawned."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
 def listening_addresses(port: int) -> set[str]:
     """IPv4 addresses with a socket LISTENing on ``port`` (from /proc/net/tcp)."""
     found = set()
@@ -53,8 +63,7 @@ def test_ui_lists_our_experiment_on_localhost_only(store, tmp_path):
         assert body["experiment"]["name"] == "ui_test"
         assert listening_addresses(port) == {"127.0.0.1"}  # loopback only, never 0.0.0.0
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(server)
 
 
 def test_server_takes_runs_from_parallel_workers(tmp_path):
@@ -86,9 +95,9 @@ def test_server_takes_runs_from_parallel_workers(tmp_path):
         runs = [r for r in client.search_runs([exp.experiment_id])
                 if r.data.tags.get("recbench.sweep") != "true"]
         assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+        assert all("test_ndcg_10" in r.data.metrics for r in runs)
         artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
         assert "per_user_test_metrics.parquet" in artifacts  # served by the server
         assert (tmp_path / "mlflow-server.db").exists()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(server)
