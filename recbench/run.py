@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 
@@ -10,7 +11,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from recbench.config import build, metric_names, resolved, validate
+from recbench.config import build, config_hash, metric_names, resolved, validate
+from recbench.data.loader import cache_dir
 from recbench.evaluation.ranker import evaluate
 from recbench.models.base import FitContext
 from recbench.splits.make import make_split
@@ -61,12 +63,15 @@ def run(cfg: DictConfig) -> RunResult:
         tracker.log_dict(split.leakage, "leakage.json")
         tracker.log_metrics({f"leakage_{k}": v for k, v in split.leakage.items()})
 
+        # per-epoch checkpoints of this exact config + seed: a killed run's successor resumes
+        checkpoints = cache_dir() / "checkpoints" / config_hash(cfg)
         ctx = FitContext(seed=cfg.seed, valid_metric=cfg.metrics.valid_metric,
                          chunk_size=cfg.metrics.chunk_size, trainer=dict(cfg.trainer),
-                         log=tracker.log_metrics)
+                         log=tracker.log_metrics, checkpoint_dir=str(checkpoints))
         started = time.perf_counter()
         model.fit(split.train, split.valid, ctx)
         fit_time = time.perf_counter() - started
+        shutil.rmtree(checkpoints, ignore_errors=True)  # finished: nothing left to resume
         if split.fold_in.nnz:  # cold users: their fold-in is input at scoring time only
             model.set_history(split.train + split.fold_in)
 

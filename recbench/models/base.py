@@ -24,6 +24,8 @@ class FitContext:
         chunk_size: users per chunk when a model evaluates itself on validation data.
         trainer: settings for the Lightning Trainer (neural models only).
         log: callback receiving per-epoch curves; None to drop them.
+        checkpoint_dir: where neural models save ``last.ckpt`` after every epoch and resume
+            from it when it exists (None: no checkpoints).
     """
 
     seed: int = 0
@@ -31,6 +33,7 @@ class FitContext:
     chunk_size: int = 1024
     trainer: dict = field(default_factory=dict)
     log: LogFn | None = None
+    checkpoint_dir: str | None = None
 
 
 def check_interactions(matrix: sp.spmatrix, name: str = "train") -> sp.csr_matrix:

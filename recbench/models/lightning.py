@@ -14,13 +14,14 @@ import copy
 import logging
 import math
 import signal
+from pathlib import Path
 import warnings
 from abc import abstractmethod
 
 import pytorch_lightning as pl
 import scipy.sparse as sp
 import torch
-from pytorch_lightning.callbacks import EarlyStopping
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from recbench.errors import RecbenchError
 from recbench.evaluation.ranker import evaluate
@@ -57,10 +58,26 @@ class RecModule(pl.LightningModule):
         self.best_state: dict | None = None
         self._loss_sum = torch.zeros((), dtype=torch.float64)
         self._loss_batches = 0
+        self.generator: torch.Generator | None = None  # sampling / shuffling RNG
 
     @abstractmethod
     def score(self, users: torch.Tensor) -> torch.Tensor:
         """``(B,) int64 -> (B, n_items) float32`` scores."""
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Keep what a resumed run needs to end exactly like an uninterrupted one."""
+        checkpoint["recbench"] = {
+            "best_value": self.best_value, "best_epoch": self.best_epoch,
+            "best_state": self.best_state, "torch_rng": torch.get_rng_state(),
+            "generator": self.generator.get_state() if self.generator is not None else None}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint["recbench"]
+        self.best_value, self.best_epoch = saved["best_value"], saved["best_epoch"]
+        self.best_state = saved["best_state"]
+        torch.set_rng_state(saved["torch_rng"])
+        if saved["generator"] is not None:
+            self.generator.set_state(saved["generator"])
 
     def record_loss(self, loss: torch.Tensor) -> torch.Tensor:
         """Call from ``training_step`` with the batch loss; returns it."""
@@ -117,21 +134,30 @@ class NeuralRecommender(Recommender):
         generator = torch.Generator().manual_seed(ctx.seed)
         self.module = self.build_module(self.n_users, self.n_items)
         self.module.ctx = ctx
+        self.module.generator = generator
         self.module.valid_data = (valid, train) if valid is not None and valid.nnz else None
         callbacks = []
         if self.module.valid_data is not None:
             callbacks.append(EarlyStopping(monitor="valid_metric", mode="max",
                                            patience=settings["patience"],
                                            check_on_train_epoch_end=True))
+        resume = None
+        if ctx.checkpoint_dir:  # last.ckpt after every epoch; resume from it if present
+            callbacks.append(ModelCheckpoint(dirpath=ctx.checkpoint_dir, filename="last",
+                                             every_n_epochs=1, save_on_train_epoch_end=True,
+                                             enable_version_counter=False))
+            last = Path(ctx.checkpoint_dir) / "last.ckpt"
+            resume = str(last) if last.is_file() else None
         trainer = pl.Trainer(
             max_epochs=settings["max_epochs"], accelerator=settings["accelerator"],
             devices=settings["devices"], deterministic=settings["deterministic"],
             enable_progress_bar=settings["progress_bar"], callbacks=callbacks,
-            logger=False, enable_checkpointing=False, enable_model_summary=False,
-            num_sanity_val_steps=0, limit_val_batches=0,
+            logger=False, enable_checkpointing=bool(ctx.checkpoint_dir),
+            enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
         )
         try:
-            trainer.fit(self.module, train_dataloaders=self.train_loader(train, generator))
+            trainer.fit(self.module, train_dataloaders=self.train_loader(train, generator),
+                        ckpt_path=resume, weights_only=True)
         except SystemExit:
             # Lightning turns Ctrl-C into a "graceful shutdown" that ignores further SIGINTs
             # and calls exit(1); give the caller the KeyboardInterrupt it should have seen
