@@ -93,7 +93,9 @@ def end_parent(client: MlflowClient, parent_id: str, n_runs: int, status: str) -
     counts = {s: sum(r.info.status == s for r in children) for s in ("FINISHED", "FAILED", "KILLED")}
     counts["skipped"] = n_runs - len(children)
     now = int(time.time() * 1000)
-    client.log_batch(parent_id, metrics=[Metric(f"n_{k.lower()}", v, now, 0)
-                                         for k, v in counts.items()])
+    metrics = [Metric(f"n_{k.lower()}", v, now, 0) for k, v in counts.items()]
+    fit_time = sum(r.data.metrics.get("fit_time_s", 0.0) for r in children)
+    metrics.append(Metric("total_fit_time_s", fit_time, now, 0))  # the sweep's tuning cost
+    client.log_batch(parent_id, metrics=metrics)
     client.set_terminated(parent_id, status)
     return counts
