@@ -28,6 +28,7 @@ def test_search_finds_a_best_trial_and_records_its_budget(store, tmp_path, capsy
     _, [parent] = runs_of(store["uri"], sweeps=True)
     assert parent.data.params["n_trials"] == "5" and "model.l2" in parent.data.params["search_space"]
     assert parent.data.tags["recbench.tuning"] == "optuna"
+    assert (parent.data.tags["model"], parent.data.tags["dataset"]) == ("ease", "ml-100k")
     assert parent.data.metrics["total_fit_time_s"] == pytest.approx(
         sum(r.data.metrics["fit_time_s"] for r in runs))
 

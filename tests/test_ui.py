@@ -49,7 +49,7 @@ def test_ui_lists_our_experiment_on_localhost_only(store, tmp_path):
     port = free_port()
     server = subprocess.Popen([str(Path(sys.executable).with_name("recbench")), "ui", "--port",
                                str(port)], cwd=tmp_path, start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=open(tmp_path / "ui.log", "w"), stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=ui_test"
         deadline, body = time.time() + 120, None
@@ -57,7 +57,7 @@ def test_ui_lists_our_experiment_on_localhost_only(store, tmp_path):
             try:
                 body = json.load(urllib.request.urlopen(url, timeout=2))
             except OSError:
-                assert server.poll() is None, server.stdout.read()
+                assert server.poll() is None, (tmp_path / "ui.log").read_text()
                 time.sleep(0.5)
         assert body is not None, "UI did not answer within 120 s"
         assert body["experiment"]["name"] == "ui_test"
@@ -66,11 +66,13 @@ def test_ui_lists_our_experiment_on_localhost_only(store, tmp_path):
         stop(server)
 
 
-def test_server_takes_runs_from_parallel_workers(tmp_path):
+def test_server_takes_forty_runs_from_four_parallel_workers(tmp_path):
     port = free_port()
+    # log to a file, not a pipe nobody reads: a full pipe would block the server
     server = subprocess.Popen([str(Path(sys.executable).with_name("recbench")), "server",
                                "--port", str(port)], cwd=tmp_path, start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=open(tmp_path / "server.log", "w"),
+                              stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.time() + 120
@@ -79,12 +81,12 @@ def test_server_takes_runs_from_parallel_workers(tmp_path):
                 urllib.request.urlopen(base + "/health", timeout=2)
                 break
             except OSError:
-                assert server.poll() is None, server.stdout.read()
+                assert server.poll() is None, (tmp_path / "server.log").read_text()
                 time.sleep(0.5)
         assert listening_addresses(port) == {"127.0.0.1"}
         done = subprocess.run(
-            [str(Path(sys.executable).with_name("recbench")), "run", "-m", "model=mostpop,ease",
-             "seed=1,2", "name=served", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+            [str(Path(sys.executable).with_name("recbench")), "run", "-m", "model=mostpop,itemknn",
+             "seed=range(20)", "name=served", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4",
              f"tracking.uri={base}", "trainer.progress_bar=false"],
             cwd=tmp_path, capture_output=True, text=True, timeout=300,
             env={**os.environ, "RECBENCH_CACHE": str(tmp_path / "cache")})
@@ -94,7 +96,8 @@ def test_server_takes_runs_from_parallel_workers(tmp_path):
         exp = client.get_experiment_by_name("served")
         runs = [r for r in client.search_runs([exp.experiment_id])
                 if r.data.tags.get("recbench.sweep") != "true"]
-        assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+        assert len(runs) == 40 and {r.info.status for r in runs} == {"FINISHED"}
+        assert all("test_ndcg_10" in r.data.metrics for r in runs)
         assert all("test_ndcg_10" in r.data.metrics for r in runs)
         artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
         assert "per_user_test_metrics.parquet" in artifacts  # served by the server
