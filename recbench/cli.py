@@ -102,7 +102,6 @@ def cmd_run(overrides: list[str]) -> int:
 
     rerun = "--rerun" in overrides
     overrides = [o for o in overrides if o != "--rerun"]
-    signal.signal(signal.SIGTERM, _terminate)  # `kill` ends the current run KILLED, like Ctrl-C
     parent = None
     if not any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in overrides):
         plain = [o for o in overrides if not o.startswith("-")]
@@ -114,6 +113,8 @@ def cmd_run(overrides: list[str]) -> int:
     task = hydra.main(config_path=str(CONFIG_DIR), config_name="run", version_base="1.3")(_job)
     saved = sys.argv
     status = "KILLED"
+    # `kill` ends the current run KILLED, like Ctrl-C (restored when the command ends)
+    previous_sigterm = signal.signal(signal.SIGTERM, _terminate)
     # under the working directory, not /tmp: cluster workers share it (a SLURM job's /tmp
     # is its own node's)
     outcomes_root = Path.cwd() / ".cache" / "outcomes"
@@ -132,6 +133,7 @@ def cmd_run(overrides: list[str]) -> int:
             GlobalHydra.instance().clear()
             if parent is not None:
                 end_parent(*parent, n_runs, status)
+            signal.signal(signal.SIGTERM, previous_sigterm)
     if outcomes["failed"]:
         print(f"{len(outcomes['failed'])} run(s) failed: {', '.join(outcomes['failed'])}; "
               f"{len(outcomes['done'])} finished, {len(outcomes['skipped'])} skipped.",
