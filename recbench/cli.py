@@ -143,6 +143,16 @@ def cmd_run(overrides: list[str]) -> int:
 
 
 # ------------------------------------------------------------------------------ others
+def _existing_store(uri: str | None):
+    """Client of the store to read; the embedded one must exist (reading never creates it)."""
+    from recbench.tracking.store import client_for
+
+    if uri is None and not Path("mlflow.db").exists():
+        raise RecbenchError(f"no MLflow store here ({Path.cwd() / 'mlflow.db'}); run an "
+                            f"experiment first, or pass --tracking-uri.")
+    return client_for(uri)
+
+
 def cmd_evaluate(args) -> int:
     from recbench.evaluation.metrics import parse_metric
     from recbench.evaluation.trec import evaluate_trec, read_qrels, read_run
@@ -158,15 +168,11 @@ def cmd_evaluate(args) -> int:
 def cmd_leaderboard(args) -> int:
     from recbench.report.leaderboard import (
         build_leaderboard, finished_runs, print_leaderboard, write_leaderboard)
-    from recbench.tracking.store import client_for
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     if not metrics:
         raise RecbenchError("no metrics given; e.g. --metrics ndcg@10,recall@10.")
-    if args.tracking_uri is None and not Path("mlflow.db").exists():
-        raise RecbenchError(f"no MLflow store here ({Path.cwd() / 'mlflow.db'}); run an "
-                            f"experiment first, or pass --tracking-uri.")
-    client = client_for(args.tracking_uri)
+    client = _existing_store(args.tracking_uri)
     table = build_leaderboard(finished_runs(client, args.experiment), metrics)
     print_leaderboard(table, metrics, args.experiment)
     for path in write_leaderboard(table, metrics, args.experiment, args.out_dir):
@@ -181,12 +187,7 @@ def cmd_runs(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from recbench.tracking.store import client_for
-
-    if args.tracking_uri is None and not Path("mlflow.db").exists():
-        raise RecbenchError(f"no MLflow store here ({Path.cwd() / 'mlflow.db'}); run an "
-                            f"experiment first, or pass --tracking-uri.")
-    client = client_for(args.tracking_uri)
+    client = _existing_store(args.tracking_uri)
     experiments = {e.experiment_id: e.name for e in client.search_experiments()}
     if args.experiment:
         wanted = [i for i, n in experiments.items() if n == args.experiment]

@@ -31,6 +31,27 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=30)
 
 
+def start(command: str, tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
+    """Start ``recbench <command> --port P`` in its own session and wait until it answers.
+
+    Output goes to a log file, not a pipe nobody reads: a full pipe would block the server.
+    """
+    port, log = free_port(), tmp_path / f"{command}.log"
+    server = subprocess.Popen([str(Path(sys.executable).with_name("recbench")), command,
+                               "--port", str(port)], cwd=tmp_path, start_new_session=True,
+                              stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            return server, port, log
+        except OSError:
+            assert server.poll() is None, log.read_text()
+            time.sleep(0.5)
+    stop(server)
+    raise AssertionError(f"recbench {command} did not answer within 120 s: {log.read_text()}")
+
+
 def listening_addresses(port: int) -> set[str]:
     """IPv4 addresses with a socket LISTENing on ``port`` (from /proc/net/tcp)."""
     found = set()
@@ -46,20 +67,10 @@ def test_ui_lists_our_experiment_on_localhost_only(store, tmp_path):
     # embedded default store: run from tmp_path with no tracking.uri
     assert main(["run", "model=mostpop", "name=ui_test", "trainer.progress_bar=false"]) == 0
     assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlartifacts" / "ui_test").is_dir()
-    port = free_port()
-    server = subprocess.Popen([str(Path(sys.executable).with_name("recbench")), "ui", "--port",
-                               str(port)], cwd=tmp_path, start_new_session=True,
-                              stdout=open(tmp_path / "ui.log", "w"), stderr=subprocess.STDOUT)
+    server, port, _ = start("ui", tmp_path)
     try:
         url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=ui_test"
-        deadline, body = time.time() + 120, None
-        while time.time() < deadline and body is None:
-            try:
-                body = json.load(urllib.request.urlopen(url, timeout=2))
-            except OSError:
-                assert server.poll() is None, (tmp_path / "ui.log").read_text()
-                time.sleep(0.5)
-        assert body is not None, "UI did not answer within 120 s"
+        body = json.load(urllib.request.urlopen(url, timeout=10))
         assert body["experiment"]["name"] == "ui_test"
         assert listening_addresses(port) == {"127.0.0.1"}  # loopback only, never 0.0.0.0
     finally:
@@ -67,22 +78,9 @@ def test_ui_lists_our_experiment_on_localhost_only(store, tmp_path):
 
 
 def test_server_takes_forty_runs_from_four_parallel_workers(tmp_path):
-    port = free_port()
-    # log to a file, not a pipe nobody reads: a full pipe would block the server
-    server = subprocess.Popen([str(Path(sys.executable).with_name("recbench")), "server",
-                               "--port", str(port)], cwd=tmp_path, start_new_session=True,
-                              stdout=open(tmp_path / "server.log", "w"),
-                              stderr=subprocess.STDOUT, text=True)
+    server, port, _ = start("server", tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(base + "/health", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "server.log").read_text()
-                time.sleep(0.5)
         assert listening_addresses(port) == {"127.0.0.1"}
         done = subprocess.run(
             [str(Path(sys.executable).with_name("recbench")), "run", "-m", "model=mostpop,itemknn",
