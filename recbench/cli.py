@@ -332,6 +332,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `recbench` console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
+    from recbench.verbosity import configure_logging
+    configure_logging(verbose="verbose=true" in argv)  # runs set it again from their config
     try:
         if argv[:1] == ["run"]:  # everything after `run` belongs to Hydra
             try:

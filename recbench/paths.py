@@ -8,4 +8,3 @@ from pathlib import Path
 #: The project root: the directory holding ``configs/`` and ``experiments/``.
 PROJECT_ROOT = Path(os.environ.get("RECBENCH_ROOT", Path(__file__).resolve().parents[1]))
 CONFIG_DIR = PROJECT_ROOT / "configs"
-EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from omegaconf import DictConfig
 from recbench.config import build, config_hash, metric_names, resolved, validate
 from recbench.data.loader import cache_dir
 from recbench.evaluation.ranker import evaluate
+from recbench.verbosity import configure_logging
 from recbench.models.base import FitContext
 from recbench.splits.make import make_split
 from recbench.tracking.run_tracker import AlreadyFinished, RunTracker
@@ -26,13 +26,6 @@ class RunResult:
     run_id: str
     metrics: dict[str, float]
     skipped: bool = False  #: an identical FINISHED run existed; nothing was run
-
-
-def configure_logging(verbose: bool) -> None:
-    level = logging.INFO if verbose else logging.WARNING
-    for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric",
-                 "mlflow", "alembic"):
-        logging.getLogger(name).setLevel(level)
 
 
 def run(cfg: DictConfig) -> RunResult:

@@ -11,7 +11,6 @@ weights are restored before the model is tested.
 from __future__ import annotations
 
 import copy
-import logging
 import math
 import signal
 from pathlib import Path
@@ -39,9 +38,8 @@ TRAINER_DEFAULTS = {
 
 
 def quiet_lightning() -> None:
-    """Silence Lightning's banners and warnings that do not apply to our single-process loaders."""
-    for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    """Silence Lightning warnings that do not apply to our single-process loaders (log levels
+    are set once, by :func:`recbench.verbosity.configure_logging`)."""
     warnings.filterwarnings("ignore", message=".*IterableDataset. has .__len__. defined.*")
     warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
 

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from recbench.data.interactions import Interactions
 from recbench.splits import cache
-from recbench.splits.base import Split, build_split, fingerprint
+from recbench.splits.base import Split, build_split
 from recbench.splits.leakage import broken_promises
 
 
@@ -61,4 +61,4 @@ def make_split(dataset_cfg: dict, split_cfg: dict, load: Callable[[], Interactio
     return split
 
 
-__all__ = ["make_split", "fingerprint"]
+__all__ = ["make_split"]

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
-
-
-def quiet_mlflow() -> None:
-    """MLflow and alembic log INFO lines on every new sqlite store; keep them quiet."""
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def resolve_store(uri: str | None, artifact_root: str | None) -> tuple[str, str | None]:
@@ -27,7 +20,6 @@ def resolve_store(uri: str | None, artifact_root: str | None) -> tuple[str, str 
 
 
 def client_for(uri: str | None, artifact_root: str | None = None) -> MlflowClient:
-    quiet_mlflow()
     tracking_uri, _ = resolve_store(uri, artifact_root)
     return MlflowClient(tracking_uri=tracking_uri)
 

@@ -1,0 +1,15 @@
+"""One switch for the third-party logs recbench quiets (Lightning, MLflow, alembic)."""
+
+from __future__ import annotations
+
+import logging
+
+LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric", "mlflow",
+           "alembic")
+
+
+def configure_logging(verbose: bool) -> None:
+    """INFO logs of Lightning and MLflow when ``verbose``, else warnings only."""
+    level = logging.INFO if verbose else logging.WARNING
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(level)
