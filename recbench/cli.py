@@ -100,6 +100,12 @@ def cmd_run(overrides: list[str]) -> int:
     from recbench.paths import CONFIG_DIR
     from recbench.tracking.sweep import end_parent, start_parent
 
+    searches = [o for o in overrides if o.startswith("hparams_search=") and "," in o]
+    if searches:  # Hydra cannot sweep over the sweeper itself: one search per model, in turn
+        values = searches[0].split("=", 1)[1].split(",")
+        codes = [cmd_run([o if o != searches[0] else f"hparams_search={v.strip()}"
+                          for o in overrides]) for v in values]
+        return max(codes)
     rerun = "--rerun" in overrides
     overrides = [o for o in overrides if o != "--rerun"]
     parent = None
@@ -166,16 +172,32 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from recbench.report.leaderboard import (
-        build_leaderboard, finished_runs, print_leaderboard, write_leaderboard)
+    from recbench.report.leaderboard import leaderboards, print_boards
+    from recbench.report.publish import publish
 
+    experiments = list(dict.fromkeys([*args.experiments, *(args.experiment or [])]))
+    if not experiments:
+        raise RecbenchError("name the MLflow experiment(s): recbench leaderboard NAME [NAME ...].")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     if not metrics:
         raise RecbenchError("no metrics given; e.g. --metrics ndcg@10,recall@10.")
+    from recbench.evaluation.metrics import parse_metric
+    for m in metrics:
+        parse_metric(m)
+    if not 0 < args.alpha < 1:
+        raise RecbenchError(f"--alpha must be in (0, 1), got {args.alpha}.")
+    filters = {k: v for k, v in (("dataset", args.dataset), ("split", args.split),
+                                 ("model", args.model)) if v}
+    for item in args.tag or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise RecbenchError(f"--tag takes NAME=VALUE, got '{item}'.")
+        filters[key] = value
     client = _existing_store(args.tracking_uri)
-    table = build_leaderboard(finished_runs(client, args.experiment), metrics)
-    print_leaderboard(table, metrics, args.experiment)
-    for path in write_leaderboard(table, metrics, args.experiment, args.out_dir):
+    boards = leaderboards(client, experiments, metrics, filters, group=args.group)
+    name = args.name or "+".join(experiments)
+    print_boards(boards, metrics, args.alpha, name)
+    for path in publish(name, experiments, boards, metrics, args.alpha, Path(args.out_dir)):
         print(f"wrote {path}")
     return 0
 
@@ -299,9 +321,23 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--qrels", required=True, help="qrels: qid 0 docid rel")
     ev.add_argument("--run", required=True, help="run: qid Q0 docid rank score tag")
     ev.add_argument("--metrics", default=DEFAULT_EVAL_METRICS, help="comma-separated metric@k")
-    lb = sub.add_parser("leaderboard", help="leaderboard of an MLflow experiment")
-    lb.add_argument("--experiment", required=True)
-    lb.add_argument("--metrics", default=",".join(DEFAULT_METRICS))
+    lb = sub.add_parser("leaderboard", help="publish the leaderboard of MLflow experiment(s): "
+                                            "tables, significance, plots, HTML")
+    lb.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
+                    help="MLflow experiment name(s); their runs are pooled")
+    lb.add_argument("--experiment", action="append", help=argparse.SUPPRESS)  # old spelling
+    lb.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
+                    help="columns, comma-separated metric@k (first one sorts the table)")
+    lb.add_argument("--dataset", help="only runs on this data set")
+    lb.add_argument("--split", help="only runs under this split protocol")
+    lb.add_argument("--model", help="only runs of this model")
+    lb.add_argument("--tag", action="append", metavar="NAME=VALUE",
+                    help="only runs whose tag or param NAME equals VALUE (repeatable)")
+    lb.add_argument("--group", action="store_true",
+                    help="one table per (dataset, split) when the runs span several")
+    lb.add_argument("--alpha", type=float, default=0.05,
+                    help="significance level after Holm-Bonferroni correction")
+    lb.add_argument("--name", help="output folder under --out-dir (default: the experiments)")
     lb.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
     lb.add_argument("--out-dir", default="results")
     runs = sub.add_parser("runs", help="list runs of the MLflow store (filter by experiment, status)")

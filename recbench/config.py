@@ -26,12 +26,13 @@ from recbench.paths import CONFIG_DIR
 GROUPS = ("dataset", "split", "model", "metrics", "trainer", "tracking", "experiment",
           "hparams_search")
 TOP_LEVEL = {"name", "seed", "verbose", "dataset", "split", "model", "metrics", "trainer",
-             "tracking", "sweep"}
+             "tracking", "sweep", "tuning"}
 BUILT = ("dataset", "split", "model")  # groups holding a ``_target_`` to construct
 METRICS_KEYS = {"ranking", "names", "ks", "valid_metric", "chunk_size"}
 TRACKING_KEYS = {"uri", "artifact_root"}
 #: Keys that never change results; left out of the config hash.
-NOT_HASHED = ("tracking", "verbose", "sweep", "trainer.progress_bar", "metrics.chunk_size")
+NOT_HASHED = ("tracking", "verbose", "sweep", "tuning", "trainer.progress_bar",
+              "metrics.chunk_size")
 
 
 def group_options(group: str) -> list[str]:
@@ -133,13 +134,17 @@ def validate_sweep(overrides: list[str]) -> tuple[int, DictConfig]:
     first = [f"{o.input_line.split('=', 1)[0]}={_override_values(o)[0]}"
              for o in _parse_overrides(overrides)]
     base = compose(first, hydra_config=True)
-    params = OmegaConf.to_container(base.hydra.sweeper.params) if base.hydra.sweeper.get(
-        "params") else None
-    if params and any(isinstance(v, dict) for v in params.values()):  # an Optuna space
-        for key, spec in params.items():  # every key must exist and take its lowest value
+    params = OmegaConf.to_container(base.hydra.sweeper.params, resolve=True) \
+        if base.hydra.sweeper.get("params") else None
+    optuna = "n_trials" in base.hydra.sweeper
+    if optuna:  # an Optuna search space (empty: nothing to tune, one trial)
+        for key, spec in (params or {}).items():  # every key must exist, take its lowest value
             low = spec.get("low", (spec.get("choices") or [None])[0])
             check_buildable(compose([*first, f"{key}={low}"]))
-        return int(base.hydra.sweeper.n_trials), base
+        if not params:
+            check_buildable(compose(first))
+        n_trials = int(base.hydra.sweeper.n_trials) if params else 1
+        return n_trials + len(base.hydra.sweeper.get("final_seeds") or []), base
     dims = sweep_dimensions(overrides, params)
     first_of = {k: v[0] for k, v in dims.items()}
     n_runs = 1
@@ -208,7 +213,7 @@ TRAINER_TYPES = {"max_epochs": (int, 1), "patience": (int, 0), "devices": ((int,
 
 def _validate(cfg: DictConfig) -> None:
     _check_keys(cfg, TOP_LEVEL, "run")
-    missing = TOP_LEVEL - {"verbose", "sweep"} - set(cfg.keys())
+    missing = TOP_LEVEL - {"verbose", "sweep", "tuning"} - set(cfg.keys())
     if missing:
         raise RecbenchError(f"the run config lacks {sorted(missing)}; do not delete them (~key).")
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or not 0 <= cfg.seed < 2**32:
@@ -246,6 +251,15 @@ def _validate(cfg: DictConfig) -> None:
     _check_keys(cfg.tracking, TRACKING_KEYS, "tracking")
     if "sweep" in cfg:
         _check_keys(cfg.sweep, ("parent", "outcomes", "rerun"), "sweep")
+    if "tuning" in cfg:
+        _check_keys(cfg.tuning, ("n_trials", "seeds"), "tuning")
+        n_trials, seeds = cfg.tuning.n_trials, cfg.tuning.seeds
+        if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
+            raise RecbenchError(f"tuning.n_trials must be a positive integer, got {n_trials!r}.")
+        if not OmegaConf.is_list(seeds) or not all(
+                isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+            raise RecbenchError(f"tuning.seeds must be a list of integers, e.g. [1,2,3], "
+                                f"got {seeds!r}.")
 
 
 def metric_names(cfg: DictConfig) -> list[str]:

@@ -51,7 +51,8 @@ def run(cfg: DictConfig) -> RunResult:
         plain = resolved(cfg)
         split = make_split(plain["dataset"], plain["split"], load_data, protocol)
         data = split.data
-        tracker.set_tags({"split_fingerprint": split.fingerprint["sha256"]})
+        tracker.set_tags({"split_fingerprint": split.fingerprint["sha256"],
+                          "data_fingerprint": split.fingerprint["data_sha256"]})
         tracker.log_dict(split.fingerprint, "split_fingerprint.json")
         tracker.log_dict(split.leakage, "leakage.json")
         tracker.log_metrics({f"leakage_{k}": v for k, v in split.leakage.items()})

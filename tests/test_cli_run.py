@@ -1,4 +1,4 @@
-"""End to end: `recbench run` logs to MLflow; failures are FAILED with a traceback; leaderboard."""
+"""End to end: `recbench run` logs to MLflow; failures are FAILED with a traceback."""
 
 from __future__ import annotations
 
@@ -84,23 +84,6 @@ def test_bad_config_writes_nothing(store, capsys):
     assert err == ("error: unknown model 'bprr'. Did you mean 'bpr'? "
                    "Valid choices: bpr, ease, itemknn, mostpop.")
     assert not Path(store["uri"].removeprefix("sqlite:///")).exists()
-
-
-def test_leaderboard_from_the_store(store, tmp_path, capsys):
-    assert main(["run", "-m", "model=mostpop,ease", "seed=1,2", "name=lb_test",
-                 *store["overrides"]]) == 0
-    assert main(["leaderboard", "--experiment", "lb_test", "--tracking-uri", store["uri"],
-                 "--out-dir", str(tmp_path / "results")]) == 0
-    out = capsys.readouterr().out
-    assert "recbench leaderboard: lb_test" in out
-    table = pd.read_csv(tmp_path / "results" / "lb_test" / "leaderboard.csv")
-    assert list(table["model"]) == ["ease", "mostpop"]
-    assert list(table["seeds"]) == [2, 2]
-    assert table.loc[0, "ndcg@10"] > table.loc[1, "ndcg@10"]
-    md = (tmp_path / "results" / "lb_test" / "leaderboard.md").read_text()
-    assert "| ease | ml-100k | random_ratio | 2 |" in md and "NDCG@10" in md
-    assert main(["leaderboard", "--experiment", "nope", "--tracking-uri", store["uri"]]) == 2
-    assert "unknown experiment 'nope'" in capsys.readouterr().err
 
 
 def test_same_config_and_seed_in_two_processes_gives_identical_metrics(tmp_path):

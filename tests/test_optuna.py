@@ -9,6 +9,9 @@ from recbench.cli import main
 from tests.test_cli_run import runs_of
 
 
+STUDY = "default-ml-100k-random_ratio-ease"  # ${name}-${dataset.name}-${split.name}-<model>
+
+
 def search(store, tmp_path, *extra):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     return storage, ["run", "-m", "hparams_search=ease", f"hydra.sweeper.storage={storage}",
@@ -20,7 +23,7 @@ def test_search_finds_a_best_trial_and_records_its_budget(store, tmp_path, capsy
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.count("done: ease") == 5 and "best: trial" in out
-    study = optuna.load_study(study_name="default-ease", storage=storage)
+    study = optuna.load_study(study_name=STUDY, storage=storage)
     assert len(study.trials) == 5 and study.best_value > 0.2
     client, runs = runs_of(store["uri"])
     valid = sorted(r.data.metrics["valid_ndcg_10"] for r in runs)
@@ -36,12 +39,12 @@ def test_search_finds_a_best_trial_and_records_its_budget(store, tmp_path, capsy
 def test_search_resumes_after_a_kill(store, tmp_path, capsys):
     storage, args = search(store, tmp_path, "hydra.sweeper.n_trials=3")
     assert main(args) == 0
-    study = optuna.load_study(study_name="default-ease", storage=storage)
+    study = optuna.load_study(study_name=STUDY, storage=storage)
     study.ask()  # a trial left RUNNING by a killed sweep
     capsys.readouterr()
     storage, args = search(store, tmp_path, "hydra.sweeper.n_trials=5")
     assert main(args) == 0
-    study = optuna.load_study(study_name="default-ease", storage=storage)
+    study = optuna.load_study(study_name=STUDY, storage=storage)
     states = [t.state for t in study.trials]
     assert states.count(optuna.trial.TrialState.COMPLETE) == 4  # 3 before + 1 new
     assert states.count(optuna.trial.TrialState.FAIL) == 1  # the orphan, not a best value
@@ -53,7 +56,30 @@ def test_failed_trials_are_failed_not_best(store, tmp_path, capsys):
                            "model._target_=tests.boom.Exploding")
     rc = main(args)
     assert rc == 1 and "2 run(s) failed" in capsys.readouterr().err
-    study = optuna.load_study(study_name="default-ease", storage=storage)
+    study = optuna.load_study(study_name=STUDY, storage=storage)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
     with pytest.raises(ValueError):
         study.best_trial  # noqa: B018
+
+
+def test_tune_then_seed_every_model_alike(store, tmp_path, capsys):
+    """`hparams_search=a,b` runs one search per model; the best trial is re-run with
+    tuning.seeds; a model with nothing to tune gets one trial; the budget is recorded."""
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    assert main(["run", "-m", "hparams_search=mostpop,ease", "tuning.n_trials=3",
+                 "tuning.seeds=[1,2]", "seed=1", f"hydra.sweeper.storage={storage}",
+                 *store["overrides"]]) == 0
+    out = capsys.readouterr().out
+    assert out.count("done: mostpop") == 2  # trial (seed 1), then seed 2; seed 1 skipped
+    assert out.count("done: ease") == 3 + 1 and "skip: ease seed=1" in out
+    client, runs = runs_of(store["uri"])
+    ease = [r for r in runs if r.data.tags["model"] == "ease"]
+    study = optuna.load_study(study_name=STUDY, storage=storage)
+    best = [r for r in ease if r.data.metrics["valid_ndcg_10"] == study.best_value]
+    seeded = {r.data.tags["seed"] for r in ease
+              if r.data.tags["seedless_config_hash"] == best[0].data.tags["seedless_config_hash"]}
+    assert seeded == {"1", "2"}  # the best trial's config, on both seeds
+    _, parents = runs_of(store["uri"], sweeps=True)
+    budget = {p.data.tags["model"]: (p.data.params["n_trials"], p.data.params["final_seeds"])
+              for p in parents}
+    assert budget == {"mostpop": ("1", "[1, 2]"), "ease": ("3", "[1, 2]")}

@@ -17,6 +17,12 @@ told to Optuna as FAILED, never as a best value. With ``storage`` (e.g.
 ``sqlite:///optuna.db``) the study survives a kill: re-running the same command continues
 it up to ``n_trials`` finished trials, trials left RUNNING by the dead process are marked
 FAILED, and configs that already have a FINISHED MLflow run are not trained again.
+
+Tune, then seed: with ``final_seeds`` (e.g. ``[1, 2, 3, 4, 5]``) the best trial's
+configuration, chosen on validation only, is run again once per seed after the search, so
+a leaderboard can report it as mean ± std (a seed equal to the trials' seed is not re-run:
+that run already exists). A model with an empty search space has nothing to tune: one
+trial, its defaults.
 """
 
 
@@ -43,6 +49,7 @@ class RecbenchOptunaSweeperConf:
     seed: int = 0                     # sampler seed
     storage: Any = None               # e.g. sqlite:///optuna.db: survives a kill
     study_name: Any = None            # default: the recbench experiment name
+    final_seeds: Any = None           # re-run the best trial with these seeds (list of ints)
     params: dict = field(default_factory=dict)
 
 
@@ -64,15 +71,24 @@ def suggest(trial, name: str, spec: dict) -> Any:
     raise ValueError(f"search space of {name}: type must be float, int or categorical, got {kind!r}")
 
 
+def as_overrides(params: dict) -> list[str]:
+    """Hydra overrides of one trial's parameters; the same text for the same values, so a
+    trial re-run with another seed has the same config hash apart from the seed."""
+    return [f"{k}={v!r}".replace("'", "") for k, v in params.items()]
+
+
 class RecbenchOptunaSweeper(Sweeper):
     def __init__(self, sampler: str, n_trials: int, n_jobs: int, seed: int, storage: Any,
-                 study_name: Any, params: dict):
+                 study_name: Any, params: dict, final_seeds: Any = None):
         if sampler not in ("tpe", "random"):
             raise ValueError(f"hydra.sweeper.sampler must be tpe or random, got {sampler!r}")
         self.sampler, self.n_trials, self.n_jobs, self.seed = sampler, n_trials, max(1, n_jobs), seed
         self.storage, self.study_name = storage, study_name
         self.space = OmegaConf.to_container(params, resolve=True) if isinstance(
             params, DictConfig) else dict(params)
+        if not self.space:
+            self.n_trials = 1  # nothing to tune: one trial with the model's defaults
+        self.final_seeds = [int(s) for s in (final_seeds or [])]
         self.config: DictConfig | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
@@ -106,8 +122,9 @@ class RecbenchOptunaSweeper(Sweeper):
         job_idx = done
         while done < self.n_trials:
             trials = [study.ask() for _ in range(min(self.n_jobs, self.n_trials - done))]
-            batch = [list(arguments) + [f"{k}={suggest(t, k, spec)!r}".replace("'", "")
-                                        for k, spec in self.space.items()] for t in trials]
+            batch = [list(arguments) + as_overrides({k: suggest(t, k, spec)
+                                                     for k, spec in self.space.items()})
+                     for t in trials]
             returns = self.launcher.launch(batch, initial_job_idx=job_idx)
             job_idx += len(batch)
             for trial, ret in zip(trials, returns):
@@ -122,4 +139,10 @@ class RecbenchOptunaSweeper(Sweeper):
         if best is not None:
             print(f"best: trial {best.number} value {best.value:.4f} params {best.params}",
                   flush=True)
+            if self.final_seeds:
+                print(f"re-running the best trial with seeds {self.final_seeds}", flush=True)
+                fixed = [a for a in arguments if not a.startswith("seed=")]
+                fixed += as_overrides(best.params)
+                self.launcher.launch([fixed + [f"seed={s}"] for s in self.final_seeds],
+                                     initial_job_idx=job_idx)
         return best

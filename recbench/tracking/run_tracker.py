@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 import traceback
@@ -27,6 +28,16 @@ class AlreadyFinished(Exception):
 def metric_key(name: str) -> str:
     """MLflow metric key for a recbench metric name: ``"test_ndcg@10" -> "test_ndcg_10"``."""
     return name.replace("@", "_")
+
+
+def job_overrides() -> list[str]:
+    """The command-line overrides of the current Hydra job (a sweep's chosen values
+    included, recbench's own ``sweep.*`` bookkeeping left out); ``[]`` outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return [o for o in HydraConfig.get().overrides.task if not o.startswith("sweep.")]
 
 
 def open_experiment(cfg: DictConfig):
@@ -68,6 +79,7 @@ class RunTracker:
             "seed": str(cfg.seed),
             "config_hash": config_hash(cfg),  # identifies (config, seed)
             "seedless_config_hash": config_hash(cfg, seed=False),  # groups seeds of a config
+            "recbench.overrides": json.dumps(job_overrides()),  # how to run it again
         }
         kill_stale_runs(client, experiment_id, tags["config_hash"])
         if not cfg.get("sweep", {}).get("rerun"):

@@ -81,7 +81,10 @@ def start_parent(cfg, overrides: list[str], n_runs: int) -> tuple[MlflowClient, 
     if sweeper.get("n_trials") is not None:  # a hyper-parameter search: record its budget
         space = OmegaConf.to_container(sweeper.params, resolve=True)
         client.log_param(run.info.run_id, "search_space", json.dumps(space)[:6000])
-        client.log_param(run.info.run_id, "n_trials", sweeper.n_trials)
+        client.log_param(run.info.run_id, "n_trials", sweeper.n_trials if space else 1)
+        client.log_param(run.info.run_id, "final_seeds", json.dumps(
+            OmegaConf.to_container(sweeper.final_seeds, resolve=True)
+            if sweeper.get("final_seeds") is not None else []))
         client.log_param(run.info.run_id, "sampler", sweeper.get("sampler"))
         client.set_tag(run.info.run_id, "recbench.tuning", "optuna")
     return client, run.info.run_id

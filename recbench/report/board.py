@@ -1,0 +1,183 @@
+"""Aggregate finished runs into leaderboards: one :class:`Board` per protocol.
+
+Rules (the same for every model):
+
+- A *protocol* is a (dataset, split) pair; one table compares models under one protocol
+  only. Runs spanning several are refused unless ``group=True`` (one board each).
+- For each model the configurations are the distinct ``seedless_config_hash`` values. Only
+  configurations evaluated on as many seeds as the best-covered one are eligible (a config
+  run on one lucky seed must not beat one averaged over five: the winner's curse). Among
+  them the one with the best mean *validation* metric is chosen; the test metrics never
+  take part in the choice.
+- The chosen configuration's test metrics are reported as mean ± std (ddof=1) over its
+  seeds; with one seed the std is NaN (shown as n/a). When a (config, seed) ran more than
+  once, the latest run counts.
+- All chosen configurations of a board must have been tested on the same splits (equal
+  sets of split fingerprints); otherwise the comparison would not be paired and is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from recbench.errors import RecbenchError
+from recbench.tracking.run_tracker import metric_key
+
+#: overrides that never change a result (config keys left out of the config hash)
+_NOT_RESULT = ("seed=", "sweep.", "tracking.", "verbose=", "trainer.progress_bar=",
+               "metrics.chunk_size=", "tuning.", "hydra.", "hparams_search=")
+
+
+@dataclass
+class Board:
+    """One leaderboard table: every model under one protocol.
+
+    Attributes:
+        dataset, split: the protocol (MLflow tags ``dataset`` and ``split``).
+        table: one row per model, best first by the first metric. Columns: ``model``,
+            ``seeds`` (n), ``seed_list``, ``configs_tried``, ``chosen_on``, ``config_hash``,
+            ``<metric>`` and ``<metric>_std`` per metric, ``fit_time_s``, ``eval_time_s``
+            (means over seeds, seconds), ``n_parameters``, ``tuning_fit_time_s`` (sum over
+            every run of the model: the tuning cost), ``split_fingerprint``,
+            ``data_fingerprint``, ``command``, ``run_ids`` (``;``-joined) and, once
+            :func:`recbench.report.store.attach_details` ran, ``n_trials``,
+            ``search_space``, ``sampler`` and ``versions``.
+        significance: :func:`recbench.report.significance.compare_to_best` output, or None.
+        notes: why something is missing (e.g. no per-user artifacts: no significance).
+        curves: model -> frame (``seed``, ``epoch``, ``value``) of per-epoch validation
+            metrics of the chosen configuration (neural models only).
+    """
+
+    dataset: str
+    split: str
+    table: pd.DataFrame
+    valid_metric: str
+    significance: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} · {self.split}"
+
+    @property
+    def slug(self) -> str:
+        return f"{self.dataset}_{self.split}"
+
+
+def reproduce_command(overrides: list[str] | None, seeds: list[int]) -> str:
+    """The ``recbench run`` command that re-runs a chosen configuration on its seeds.
+
+    ``overrides`` are the Hydra overrides of one of its runs (MLflow tag
+    ``recbench.overrides``); an Optuna trial's ``hparams_search=<model>`` becomes
+    ``model=<model>`` (its sampled values are among the overrides), and bookkeeping that
+    never changes results (tracking, seed, sweep) is dropped.
+    """
+    if overrides is None:
+        return "n/a (runs logged before recbench recorded their overrides)"
+    kept = [o for o in overrides if not o.startswith(_NOT_RESULT)]
+    if not any(o.startswith("model=") for o in kept):
+        search = [o for o in overrides if o.startswith("hparams_search=")]
+        if search:
+            kept.insert(1 if kept and kept[0].startswith("experiment=") else 0,
+                        "model=" + search[0].split("=", 1)[1])
+    seed_arg = "seed=" + ",".join(str(s) for s in sorted(seeds))
+    return " ".join(["recbench run -m", *kept, seed_arg])
+
+
+def _latest(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs.sort_values("start_time", kind="stable").drop_duplicates(
+        ["tag.config_hash", "tag.seed"], keep="last")
+
+
+def protocols(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """The (dataset, split) pairs the runs span, in the order they were first run."""
+    pairs = runs.sort_values("start_time", kind="stable")[["tag.dataset", "tag.split"]]
+    pairs = pairs.drop_duplicates()
+    return list(pairs.itertuples(index=False, name=None))
+
+
+def _column(frame: pd.DataFrame, name: str, default=np.nan) -> pd.Series:
+    return frame[name] if name in frame else pd.Series(default, index=frame.index)
+
+
+def _row(model: str, group: pd.DataFrame, metrics: list[str], valid_key: str) -> dict:
+    by_config = group.groupby("tag.seedless_config_hash")
+    n_seeds = by_config.size()
+    eligible = n_seeds[n_seeds == n_seeds.max()].index
+    valid = by_config[valid_key].mean() if valid_key in group else pd.Series(
+        np.nan, index=n_seeds.index)
+    valid = valid.loc[eligible]
+    # no validation data at all: the choice cannot be made honestly; any config, said so
+    best = valid.fillna(-np.inf).idxmax()
+    chosen = group[group["tag.seedless_config_hash"] == best].sort_values("tag.seed")
+    row = {"model": model, "seeds": len(chosen),
+           "seed_list": ",".join(chosen["tag.seed"].astype(str)),
+           "configs_tried": int(by_config.ngroups),
+           "chosen_on": "validation" if valid.notna().any() else "none (no validation data)",
+           "config_hash": best[:12]}
+    for m in metrics:
+        col = metric_key("test_" + m)
+        if col not in chosen or chosen[col].isna().all():
+            raise RecbenchError(f"metric {m} was not logged by the runs of model '{model}'; "
+                                f"pick from the run's metrics.names x metrics.ks "
+                                f"(--metrics ndcg@10,recall@10).")
+        row[m] = float(chosen[col].mean())
+        row[m + "_std"] = float(chosen[col].std(ddof=1)) if len(chosen) > 1 else np.nan
+    row["fit_time_s"] = float(_column(chosen, "fit_time_s").mean())
+    row["eval_time_s"] = float(_column(chosen, "eval_time_s").mean())
+    row["n_parameters"] = int(_column(chosen, "n_parameters", 0).fillna(0).iloc[0])
+    row["tuning_fit_time_s"] = float(_column(group, "fit_time_s").sum())
+    fingerprints = sorted(set(_column(chosen, "tag.split_fingerprint", "").fillna("")))
+    row["split_fingerprint"] = ";".join(f[:12] for f in fingerprints)
+    row["data_fingerprint"] = ";".join(sorted({f[:12] for f in _column(
+        chosen, "tag.data_fingerprint", "").fillna("")}))
+    overrides = _column(chosen, "tag.recbench.overrides", None).dropna()
+    seeds = [int(s) for s in chosen["tag.seed"]]
+    row["command"] = reproduce_command(json.loads(overrides.iloc[0]) if len(overrides)
+                                       else None, seeds)
+    row["run_ids"] = ";".join(chosen["run_id"])
+    row["parent_ids"] = ";".join(sorted(set(_column(group, "tag.mlflow.parentRunId", None)
+                                            .dropna())))
+    row["_fingerprints"] = tuple(fingerprints)
+    return row
+
+
+def build_board(runs: pd.DataFrame, metrics: list[str], dataset: str, split: str) -> Board:
+    """The board of one protocol from its runs (columns as :func:`store.finished_runs`)."""
+    runs = _latest(runs)
+    valid_metric = str(runs["valid_metric"].iloc[0])
+    valid_key = metric_key("valid_" + valid_metric)
+    rows = [_row(model, group, metrics, valid_key)
+            for model, group in runs.groupby("tag.model", sort=False)]
+    table = pd.DataFrame(rows).sort_values(metrics[0], ascending=False, kind="stable")
+    splits = {r["model"]: r["_fingerprints"] for r in rows}
+    if len(set(splits.values())) > 1:
+        detail = "; ".join(f"{m}: {','.join(f[:8] for f in fp) or '?'}"
+                           for m, fp in splits.items())
+        raise RecbenchError(
+            f"{dataset} · {split}: the chosen configurations were tested on different splits "
+            f"(split fingerprints {detail}); a table must compare models on the same test "
+            f"data. Filter the runs (--tag split_fingerprint=...) or re-run with one split.seed.")
+    table = table.drop(columns="_fingerprints").reset_index(drop=True)
+    return Board(dataset=dataset, split=split, table=table, valid_metric=valid_metric)
+
+
+def build_boards(runs: pd.DataFrame, metrics: list[str], group: bool = False) -> list[Board]:
+    """One board per protocol; several protocols need ``group=True``."""
+    found = protocols(runs)
+    if len(found) > 1 and not group:
+        names = ", ".join(f"{d} · {s}" for d, s in found)
+        raise RecbenchError(
+            f"the runs span {len(found)} protocols ({names}); one table compares models under "
+            f"one protocol. Pass --group for one table per protocol, or filter with "
+            f"--dataset / --split.")
+    boards = []
+    for dataset, split in found:
+        part = runs[(runs["tag.dataset"] == dataset) & (runs["tag.split"] == split)]
+        boards.append(build_board(part, metrics, dataset, split))
+    return boards

@@ -1,0 +1,150 @@
+"""Figures of a board: metric bars, accuracy vs fit time (Pareto front), validation curves.
+
+Each figure is written as PNG and SVG with reproducible bytes: no creation date or software
+stamp in the metadata and a fixed ``svg.hashsalt`` (the SVG element ids), so re-running on
+the same board gives identical files. Figures are built on :class:`matplotlib.figure.Figure`
+(rasterised by Agg) rather than pyplot, so no global figure state is created or leaked.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from recbench.report.board import Board
+from recbench.report.tables import display_name
+
+DPI = 150
+MIN_TIME_S = 1e-3  # fit times are clipped here so that a log axis can show them
+_RC = {"svg.hashsalt": "recbench", "svg.fonttype": "path", "font.size": 9,
+       "axes.grid": True, "grid.alpha": 0.3}
+_METADATA = {"png": {"Software": None}, "svg": {"Date": None}}
+
+
+def pareto_front(times, scores) -> list[int]:
+    """Indices of the non-dominated points, sorted by time (ties: best score first).
+
+    Point ``j`` dominates ``i`` when it is at least as fast (``times[j] <= times[i]``) and at
+    least as good (``scores[j] >= scores[i]``) and strictly better in one of the two; exact
+    duplicates do not dominate each other (both are on the front). Points with a NaN time or
+    score are never on the front.
+
+    Args:
+        times: ``(n,)`` costs, lower is better (e.g. fit time in seconds).
+        scores: ``(n,)`` accuracies, higher is better.
+    """
+    t, s = np.asarray(times, dtype=np.float64), np.asarray(scores, dtype=np.float64)
+    finite = [i for i in range(t.size) if math.isfinite(t[i]) and math.isfinite(s[i])]
+    front, best, best_time = [], -math.inf, None
+    for i in sorted(finite, key=lambda i: (t[i], -s[i], i)):
+        if s[i] > best or (s[i] == best and t[i] == best_time):
+            front.append(i)
+            best, best_time = s[i], t[i]
+    return front
+
+
+def _colors(board: Board) -> dict[str, str]:
+    """Model -> colour, stable across a board's figures (table order, default cycle)."""
+    return {m: f"C{i % 10}" for i, m in enumerate(board.table["model"])}
+
+
+def _bars(board: Board, metrics: list[str], fig: Figure) -> None:
+    """Grouped bars: one group per metric, one bar per model (mean, std error bar)."""
+    ax = fig.subplots()
+    table, colors = board.table, _colors(board)
+    x = np.arange(len(metrics), dtype=np.float64)
+    width = 0.8 / max(len(table), 1)
+    for i, row in enumerate(table.to_dict("records")):
+        pos = x - 0.4 + width * (i + 0.5)
+        means = np.array([row[m] for m in metrics], dtype=np.float64)
+        stds = np.array([row[m + "_std"] for m in metrics], dtype=np.float64)
+        ax.bar(pos, means, width, label=row["model"], color=colors[row["model"]])
+        ok = np.isfinite(stds)
+        if ok.any():
+            ax.errorbar(pos[ok], means[ok], yerr=stds[ok], fmt="none", ecolor="black",
+                        elinewidth=0.8, capsize=2)
+    ax.set_xticks(x, [display_name(m) for m in metrics])
+    ax.set_ylabel("test metric (mean ± std over seeds)")
+    ax.set_title(f"{board.title}: test metrics")
+    ax.legend(fontsize="small", ncols=min(len(table), 4))
+
+
+def _pareto(board: Board, metrics: list[str], fig: Figure) -> None:
+    """Accuracy (first metric) vs fit time (s, log), the Pareto front as a step line."""
+    ax = fig.subplots()
+    metric, table, colors = metrics[0], board.table, _colors(board)
+    times = np.maximum(table["fit_time_s"].to_numpy(dtype=np.float64), MIN_TIME_S)
+    scores = table[metric].to_numpy(dtype=np.float64)
+    stds = table[metric + "_std"].to_numpy(dtype=np.float64)
+    for i, model in enumerate(table["model"]):
+        if not (math.isfinite(times[i]) and math.isfinite(scores[i])):
+            continue
+        ax.errorbar(times[i], scores[i], yerr=stds[i] if math.isfinite(stds[i]) else None,
+                    fmt="o", color=colors[model], capsize=2, markersize=5)
+        ax.annotate(model, (times[i], scores[i]), xytext=(4, 4), textcoords="offset points",
+                    fontsize="small")
+    front = pareto_front(times, scores)
+    if front:
+        ax.step(times[front], scores[front], where="post", color="black", linewidth=1,
+                linestyle="--", label="Pareto front", zorder=1)
+        ax.scatter(times[front], scores[front], s=110, facecolors="none",
+                   edgecolors="black", linewidths=1.2, zorder=3)
+        ax.legend(fontsize="small", loc="lower right")
+    ax.set_xscale("log")
+    ax.margins(x=0.12, y=0.1)  # room for the labels of the extreme points
+    ax.set_xlabel(f"fit time (s, mean over seeds, log scale; clipped at {MIN_TIME_S:g} s)")
+    ax.set_ylabel(f"{display_name(metric)} (test, mean ± std)")
+    ax.set_title(f"{board.title}: accuracy vs fit time")
+
+
+def _curves(board: Board, metrics: list[str], fig: Figure) -> None:
+    """Per-epoch validation metric: mean over seeds, min–max band across seeds."""
+    ax = fig.subplots()
+    colors = _colors(board)
+    for model, frame in board.curves.items():
+        by_epoch = frame.groupby("epoch", sort=True)["value"].agg(["mean", "min", "max"])
+        color = colors.get(model, "gray")
+        ax.plot(by_epoch.index, by_epoch["mean"], label=model, color=color, linewidth=1.2)
+        ax.fill_between(by_epoch.index, by_epoch["min"], by_epoch["max"], color=color,
+                        alpha=0.2, linewidth=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"validation {display_name(board.valid_metric)}")
+    ax.set_title(f"{board.title}: validation curves (mean over seeds, min–max band)")
+    ax.legend(fontsize="small")
+
+
+_KINDS = {"bars": _bars, "pareto": _pareto, "curves": _curves}
+
+
+def _save(fig: Figure, stem: Path) -> Path:
+    """Write ``stem.png`` (``DPI``) and ``stem.svg`` without volatile metadata."""
+    for ext, metadata in _METADATA.items():
+        fig.savefig(stem.with_suffix("." + ext), dpi=DPI, metadata=metadata)
+    return stem.with_suffix(".png")
+
+
+def write_plots(board: Board, metrics: list[str], out_dir: Path) -> dict[str, Path]:
+    """Write every figure of ``board`` as ``<slug>_<kind>.png`` and ``.svg`` in ``out_dir``.
+
+    Kinds: ``bars`` (all ``metrics``), ``pareto`` (``metrics[0]`` vs fit time) and, when the
+    board has per-epoch validation curves, ``curves``.
+
+    Returns:
+        ``{kind: png path}`` in the order above.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kinds = [k for k in _KINDS if k != "curves" or board.curves]
+    written = {}
+    with matplotlib.rc_context(_RC):
+        for kind in kinds:
+            fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+            _KINDS[kind](board, metrics, fig)
+            written[kind] = _save(fig, out_dir / f"{board.slug}_{kind}")
+    return written

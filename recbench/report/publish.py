@@ -1,0 +1,131 @@
+"""Publish leaderboards: ``results/<name>/`` with Markdown, CSV, LaTeX, HTML and plots, and
+``results/README.md`` indexing every published leaderboard."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+from pathlib import Path
+
+from recbench.report.board import Board
+from recbench.report.tables import (csv_frame, display_table, latex, legend, markdown,
+                                    significance_csv, significance_frame)
+
+SELECTION_RULE = ("per model, the configuration with the best mean validation metric among "
+                  "those run on the most seeds; test metrics never take part in the choice")
+PROTOCOL_NOTE = "Full ranking over all items, the user's train (and, for test, validation) items masked."
+META = "leaderboard.json"
+
+
+def context(experiments: list[str], boards: list[Board]) -> dict[str, str]:
+    """The page-wide facts shown at the top of every format."""
+    return {
+        "Experiments": ", ".join(experiments),
+        "Protocols": "; ".join(b.title for b in boards),
+        "Ranking": PROTOCOL_NOTE,
+        "Selection": SELECTION_RULE + f" (validation metric: {boards[0].valid_metric})",
+        "Generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "recbench": importlib.metadata.version("recbench"),
+    }
+
+
+def _reproduce(board: Board) -> str:
+    rows = ["| Model | Command | Config | Split | Data | Trials | Search space | Tuning fit (s) "
+            "| Versions |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in board.table.to_dict("records"):
+        trials = r.get("n_trials")
+        trials = "n/a" if trials is None or trials != trials else int(trials)
+        rows.append(f"| {r['model']} | `{r['command']}` | {r['config_hash']} | "
+                    f"{r['split_fingerprint']} | {r['data_fingerprint']} | {trials} | "
+                    f"`{r.get('search_space', 'n/a')}` | {r['tuning_fit_time_s']:.1f} | "
+                    f"{r.get('versions', 'n/a')} |")
+    return "\n".join(rows) + "\n"
+
+
+def render_markdown(name: str, boards: list[Board], metrics: list[str], alpha: float,
+                    facts: dict[str, str], plots: dict[str, dict[str, Path]]) -> str:
+    out = [f"# {name}\n", *(f"- **{k}**: {v}" for k, v in facts.items()), ""]
+    for board in boards:
+        out += [f"## {board.title}\n", markdown(display_table(board, metrics, alpha))]
+        if board.significance is not None:
+            out.append(legend(alpha) + "\n")
+        out += [f"> {note}\n" for note in board.notes]
+        if board.significance is not None:
+            out += ["### Significance (every model vs the best, per metric)\n",
+                    markdown(significance_frame(board, alpha))]
+        out += ["### Reproduce\n", _reproduce(board)]
+        shown = plots.get(board.slug, {})
+        if shown:
+            out.append("### Plots\n")
+            out += [f"![{kind}](plots/{path.name})\n" for kind, path in shown.items()]
+    return "\n".join(out)
+
+
+def publish(name: str, experiments: list[str], boards: list[Board], metrics: list[str],
+            alpha: float, results_dir: Path) -> list[Path]:
+    """Write every format of ``boards`` to ``results_dir/name/`` and refresh the index.
+
+    Returns the paths written (plots last).
+    """
+    from recbench.report.html import render_html
+    from recbench.report.plots import write_plots
+
+    target = Path(results_dir) / name
+    plot_dir = target / "plots"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    facts = context(experiments, boards)
+    plots = {b.slug: write_plots(b, metrics, plot_dir) for b in boards}
+    written = {
+        "leaderboard.md": render_markdown(name, boards, metrics, alpha, facts, plots),
+        "leaderboard.tex": latex(boards, metrics, alpha, caption=f"{name}:"),
+        "index.html": render_html(boards, metrics, alpha, name, facts, plots),
+    }
+    paths = []
+    for file, text in written.items():
+        (target / file).write_text(text, encoding="utf-8")
+        paths.append(target / file)
+    csv_frame(boards).to_csv(target / "leaderboard.csv", index=False, float_format="%.6f")
+    paths.append(target / "leaderboard.csv")
+    sig = significance_csv(boards)
+    if sig is not None:
+        sig.to_csv(target / "significance.csv", index=False, float_format="%.6g")
+        paths.append(target / "significance.csv")
+    meta = {"name": name, "experiments": experiments, "generated": facts["Generated"],
+            "protocols": [b.title for b in boards], "metrics": metrics,
+            "models": sorted({m for b in boards for m in b.table["model"]}),
+            "seeds": sorted({int(n) for b in boards for n in b.table["seeds"]}),
+            "significance": all(b.significance is not None for b in boards)}
+    (target / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    paths.append(target / META)
+    paths.append(write_index(results_dir))
+    return paths + [p for kinds in plots.values() for p in kinds.values()]
+
+
+def write_index(results_dir: Path) -> Path:
+    """``results/README.md``: every published leaderboard, then the other tables."""
+    results_dir = Path(results_dir)
+    lines = ["# Published results\n",
+             "Written by `recbench leaderboard` (do not edit by hand: re-run it). Each "
+             "leaderboard folder has `leaderboard.md`, `.csv`, `.tex`, `index.html` (open it "
+             "in a browser), `significance.csv` and `plots/`.\n",
+             "| Leaderboard | Protocols | Models | Seeds | Significance | Generated |",
+             "|---|---|---|---|---|---|"]
+    for meta_path in sorted(results_dir.glob(f"*/{META}")):
+        m = json.loads(meta_path.read_text(encoding="utf-8"))
+        folder = meta_path.parent.name
+        lines.append(f"| [{m['name']}]({folder}/leaderboard.md) ([html]({folder}/index.html)) "
+                     f"| {'; '.join(m['protocols'])} | {', '.join(m['models'])} | "
+                     f"{', '.join(map(str, m['seeds']))} | "
+                     f"{'yes' if m['significance'] else 'no'} | {m['generated']} |")
+    others = [p for p in sorted(results_dir.glob("*/*.md"))
+              if not (p.parent / META).exists() and p.name != "README.md"]
+    readmes = sorted(p for p in results_dir.glob("*/README.md") if not (p.parent / META).exists())
+    if others or readmes:
+        lines += ["", "## Other tables\n"]
+        lines += [f"- [{p.parent.name}/{p.name}]({p.parent.name}/{p.name})"
+                  for p in readmes + others
+                  if not (p.name != "README.md" and (p.parent / "README.md").exists())]
+    index = results_dir / "README.md"
+    index.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return index

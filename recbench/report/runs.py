@@ -1,0 +1,147 @@
+"""What leaderboards read from the MLflow store: finished runs and, for the chosen
+configurations, per-user metrics, per-epoch curves, tuning budgets and package versions."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from recbench.errors import RecbenchError, unknown_choice
+from recbench.report.board import Board
+from recbench.report.significance import compare_to_best, seed_mean
+from recbench.tracking.run_tracker import metric_key
+
+PER_USER_ARTIFACT = "per_user_test_metrics.parquet"
+ENVIRONMENT_ARTIFACT = "environment.json"
+#: packages whose versions a leaderboard row states
+VERSION_PACKAGES = ("recbench", "torch", "numpy", "scipy", "recbole")
+
+
+def finished_runs(client, experiments: list[str], filters: dict[str, str] | None = None
+                  ) -> pd.DataFrame:
+    """One row per FINISHED run (sweep parents left out) of the named experiments.
+
+    Columns: ``run_id``, ``experiment``, ``start_time``, ``tag.<name>`` for every tag,
+    ``param.<name>`` for every param, ``valid_metric`` and every metric by its MLflow key.
+
+    Args:
+        filters: ``{name: value}`` kept only where tag ``name`` or param ``name`` equals
+            ``value`` (e.g. ``{"dataset": "ml-100k", "split": "leave_one_out"}``).
+    """
+    ids = {}
+    for name in experiments:
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            names = [e.name for e in client.search_experiments()]
+            raise unknown_choice("experiment", name, names or ["(none: run an experiment first)"])
+        ids[found.experiment_id] = name
+    rows, token = [], None
+    while True:
+        page = client.search_runs(list(ids), "attributes.status = 'FINISHED'",
+                                  max_results=1000, page_token=token)
+        for r in page:
+            if r.data.tags.get("recbench.sweep") == "true":
+                continue  # a sweep's parent run: no model, no metrics of its own
+            rows.append({"run_id": r.info.run_id, "experiment": ids[r.info.experiment_id],
+                         "start_time": r.info.start_time,
+                         **{f"tag.{k}": v for k, v in r.data.tags.items()},
+                         **{f"param.{k}": v for k, v in r.data.params.items()},
+                         "valid_metric": r.data.params.get("metrics.valid_metric", "ndcg@10"),
+                         **r.data.metrics})
+        token = page.token
+        if not token:
+            break
+    where = " + ".join(experiments)
+    if not rows:
+        raise RecbenchError(f"experiment {where} has no FINISHED runs; run it first "
+                            f"(recbench run -m experiment=<name>).")
+    runs = pd.DataFrame(rows)
+    for key, value in (filters or {}).items():
+        columns = [c for c in (f"tag.{key}", f"param.{key}") if c in runs]
+        if not columns:
+            raise RecbenchError(f"filter '{key}': no run of {where} has a tag or param "
+                                f"called {key}; e.g. --dataset, --split, --tag model=ease.")
+        keep = pd.Series(False, index=runs.index)
+        for c in columns:
+            keep |= runs[c].astype(str) == str(value)
+        if not keep.any():
+            present = sorted({str(v) for c in columns for v in runs[c].dropna()})
+            raise unknown_choice(key, str(value), present)
+        runs = runs[keep]
+    return runs.reset_index(drop=True)
+
+
+def _artifact(client, run_id: str, path: str, tmp: str) -> Path | None:
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one bar per file: noise
+    try:
+        return Path(client.download_artifacts(run_id, path, tmp))
+    except Exception:  # MLflow raises several types for "no such artifact"
+        return None
+
+
+def _budget(client, parent_ids: str) -> dict:
+    """Trials, search space and sampler recorded by the sweep(s) a model's runs came from."""
+    budget = {"n_trials": None, "search_space": "none (defaults or a grid)", "sampler": ""}
+    for parent in filter(None, parent_ids.split(";")):
+        params = client.get_run(parent).data.params
+        if "n_trials" in params:
+            budget["n_trials"] = (budget["n_trials"] or 0) + int(params["n_trials"])
+            space = json.loads(params.get("search_space", "{}"))
+            budget["search_space"] = json.dumps(space) if space else "none (nothing to tune)"
+            budget["sampler"] = params.get("sampler", "")
+    return budget
+
+
+def _curves(client, run_ids: list[str], key: str) -> pd.DataFrame | None:
+    frames = []
+    for seed, run_id in enumerate(run_ids):
+        history = client.get_metric_history(run_id, key)
+        if history:
+            frames.append(pd.DataFrame({"seed": seed, "epoch": [m.step for m in history],
+                                        "value": [m.value for m in history]}))
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def attach_details(board: Board, client, metrics: list[str]) -> Board:
+    """Add what lives outside the run table: tuning budget, versions, per-epoch curves and
+    the significance tests (from the per-user artifacts of the chosen runs)."""
+    table = board.table
+    budgets = [_budget(client, p) for p in table["parent_ids"]]
+    for key in ("n_trials", "search_space", "sampler"):
+        table[key] = [b[key] for b in budgets]
+    per_user, missing = {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        versions = []
+        for row in table.itertuples(index=False):
+            run_ids = row.run_ids.split(";")
+            env_path = _artifact(client, run_ids[0], ENVIRONMENT_ARTIFACT, tmp)
+            packages = json.loads(env_path.read_text())["packages"] if env_path else {}
+            versions.append(" ".join(f"{p}=={packages[p]}" for p in VERSION_PACKAGES
+                                     if packages.get(p)) or "n/a")
+            frames = []
+            for i, run_id in enumerate(run_ids):
+                path = _artifact(client, run_id, PER_USER_ARTIFACT, f"{tmp}/{row.model}-{i}")
+                if path is not None:
+                    frames.append(pd.read_parquet(path))
+            if len(frames) < len(run_ids) or any(m not in f for f in frames for m in metrics):
+                missing.append(row.model)
+            else:
+                per_user[row.model] = seed_mean(frames, metrics)
+            curve = _curves(client, run_ids, metric_key("epoch_valid_" + board.valid_metric))
+            if curve is not None:
+                board.curves[row.model] = curve
+        table["versions"] = versions
+    if len(table) < 2:
+        board.notes.append("No significance tests: the table has a single model.")
+    elif missing:
+        board.notes.append(
+            f"No significance tests: the runs of {', '.join(missing)} have no per-user test "
+            f"metrics ({PER_USER_ARTIFACT} with every reported metric); re-run them with "
+            f"this recbench to get them.")
+    else:
+        board.significance = compare_to_best(per_user, metrics, table)
+    return board

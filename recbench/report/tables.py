@@ -1,0 +1,170 @@
+"""Text formats of a board: cells with significance marks, Markdown, LaTeX (booktabs), CSV."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from recbench.evaluation.metrics import parse_metric
+from recbench.report.board import Board
+
+DISPLAY = {"precision": "Precision", "recall": "Recall", "ndcg": "NDCG", "map": "MAP",
+           "mrr": "MRR", "hit": "HitRate", "f1": "F1"}
+T_MARK, W_MARK = "†", "‡"  # significantly worse than the best: paired t-test, Wilcoxon
+
+
+def display_name(metric: str) -> str:
+    """``"ndcg@10" -> "NDCG@10"``."""
+    name, k = parse_metric(metric)
+    return f"{DISPLAY[name]}@{k}"
+
+
+def legend(alpha: float) -> str:
+    return (f"{T_MARK} / {W_MARK}: significantly different from the best model of that column "
+            f"(paired t-test / Wilcoxon signed-rank over per-user test metrics averaged over "
+            f"seeds, Holm–Bonferroni-corrected p < {alpha:g} over every comparison in the "
+            f"table).")
+
+
+def marks(board: Board, alpha: float) -> dict[tuple[str, str], str]:
+    """``(model, metric) -> "†‡"`` for the comparisons significant after correction."""
+    found: dict[tuple[str, str], str] = {}
+    if board.significance is None:
+        return found
+    for r in board.significance.itertuples(index=False):
+        text = (T_MARK if r.t_p_holm < alpha else "") + (W_MARK if r.w_p_holm < alpha else "")
+        if text:
+            found[(r.model, r.metric)] = text
+    return found
+
+
+def mean_std(mean: float, std: float) -> str:
+    """``"0.3373 ± 0.0045"``; ``"0.3373 ± n/a"`` for a single seed."""
+    return f"{mean:.4f} ± {'n/a' if pd.isna(std) else f'{std:.4f}'}"
+
+
+def ranks(board: Board, metric: str) -> dict[str, int]:
+    """Model -> rank (1 = best) of the mean of ``metric`` (ties share the better rank)."""
+    values = board.table.set_index("model")[metric]
+    return values.rank(ascending=False, method="min").astype(int).to_dict()
+
+
+def budget(row) -> str:
+    """``"20 trials (tpe)"``, ``"nothing to tune"``, ``"3 configs"`` (no search recorded:
+    the configurations found in the store): the tuning budget of one row."""
+    trials = getattr(row, "n_trials", None)
+    if str(getattr(row, "search_space", "")).startswith("none (nothing"):
+        return "nothing to tune"
+    if trials is not None and not (isinstance(trials, float) and math.isnan(trials)):
+        sampler = getattr(row, "sampler", "")
+        return f"{int(trials)} trial{'s' if trials != 1 else ''}" + (
+            f" ({sampler})" if sampler else "")
+    n = int(row.configs_tried)
+    return f"{n} config" + ("s" if n != 1 else "")
+
+
+def display_table(board: Board, metrics: list[str], alpha: float) -> pd.DataFrame:
+    """The human-readable table: ``mean ± std`` cells with marks, times, params, budget."""
+    t = board.table
+    found = marks(board, alpha)
+    out = pd.DataFrame({"Model": t["model"], "Seeds": t["seeds"]})
+    for m in metrics:
+        out[display_name(m)] = [mean_std(a, s) + found.get((model, m), "")
+                                for model, a, s in zip(t["model"], t[m], t[m + "_std"])]
+    out["Fit (s)"] = t["fit_time_s"].map(lambda s: f"{s:.2f}")
+    out["Eval (s)"] = t["eval_time_s"].map(lambda s: "n/a" if pd.isna(s) else f"{s:.2f}")
+    out["Params"] = t["n_parameters"].map(lambda n: f"{n:,}")
+    out["Tuning"] = [budget(r) for r in t.itertuples(index=False)]
+    out["Config"] = t["config_hash"]
+    return out
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
+              for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def significance_frame(board: Board, alpha: float) -> pd.DataFrame:
+    """Readable significance results: p-values (raw and Holm-corrected), effect size."""
+    s = board.significance
+    return pd.DataFrame({
+        "Metric": s["metric"].map(display_name), "Model": s["model"], "vs best": s["best"],
+        "Users": s["n_users"], "Mean diff": s["mean_diff"].map(lambda v: f"{v:+.4f}"),
+        "d_z": s["effect_size_dz"].map(lambda v: f"{v:.3f}"),
+        "t-test p": s["t_p"].map(_p), "t-test p (Holm)": s["t_p_holm"].map(_p),
+        "Wilcoxon p": s["w_p"].map(_p), "Wilcoxon p (Holm)": s["w_p_holm"].map(_p),
+        f"Significant (α={alpha:g})": [
+            ("t-test" if t < alpha else "") + (" + " if t < alpha and w < alpha else "")
+            + ("Wilcoxon" if w < alpha else "") or "no"
+            for t, w in zip(s["t_p_holm"], s["w_p_holm"])]})
+
+
+def _p(p: float) -> str:
+    return "<1e-16" if p < 1e-16 else f"{p:.2e}" if p < 1e-3 else f"{p:.4f}"
+
+
+# ------------------------------------------------------------------------------ LaTeX
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_ESCAPES.get(c, c) for c in str(text))
+
+
+def latex(boards: list[Board], metrics: list[str], alpha: float, caption: str) -> str:
+    """A booktabs ``table`` per board: best mean of each metric in bold, second underlined,
+    ``$^\\dagger$`` / ``$^\\ddagger$`` for significance (needs ``\\usepackage{booktabs}``)."""
+    parts = []
+    for board in boards:
+        found = marks(board, alpha)
+        rank_of = {m: ranks(board, m) for m in metrics}
+        spec = "l" + "c" * len(metrics) + "r"
+        head = " & ".join(["Model", *(display_name(m) for m in metrics), "Seeds"]) + r" \\"
+        lines = [r"\begin{table}[t]", r"\centering", r"\small",
+                 rf"\begin{{tabular}}{{{spec}}}", r"\toprule", head, r"\midrule"]
+        for r in board.table.to_dict("records"):
+            cells = [latex_escape(r["model"])]
+            for m in metrics:
+                mean, std = r[m], r[m + "_std"]
+                value = f"{mean:.4f}"
+                rank = rank_of[m][r["model"]]
+                value = rf"\textbf{{{value}}}" if rank == 1 else (
+                    rf"\underline{{{value}}}" if rank == 2 else value)
+                cell = value + ("" if pd.isna(std) else rf" $\pm$ {std:.4f}")
+                mark = found.get((r["model"], m), "")
+                sup = (r"\dagger" if T_MARK in mark else "") + (r"\ddagger" if W_MARK in mark
+                                                                  else "")
+                cells.append(cell + (f"$^{{{sup}}}$" if sup else ""))
+            cells.append(str(r["seeds"]))
+            lines.append(" & ".join(cells) + r" \\")
+        note = latex_escape(f"{caption} {board.title}. Mean ± std over seeds; best in bold, "
+                            f"second underlined.") + (
+            " $\\dagger$/$\\ddagger$: " + latex_escape(
+                f"significantly different from the best (paired t-test / Wilcoxon, "
+                f"Holm-corrected p < {alpha:g}).") if board.significance is not None else "")
+        lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{note}}}",
+                  rf"\label{{tab:{latex_escape(board.slug).replace(chr(92), '')}}}",
+                  r"\end{table}"]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+# -------------------------------------------------------------------------------- CSV
+def csv_frame(boards: list[Board]) -> pd.DataFrame:
+    """Every board's raw table, one row per (dataset, split, model), all columns."""
+    frames = [b.table.assign(dataset=b.dataset, split=b.split) for b in boards]
+    table = pd.concat(frames, ignore_index=True)
+    first = ["dataset", "split", "model"]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def significance_csv(boards: list[Board]) -> pd.DataFrame | None:
+    frames = [b.significance.assign(dataset=b.dataset, split=b.split) for b in boards
+              if b.significance is not None]
+    return pd.concat(frames, ignore_index=True) if frames else None
