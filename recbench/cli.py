@@ -178,12 +178,13 @@ def cmd_leaderboard(args) -> int:
     experiments = list(dict.fromkeys([*args.experiments, *(args.experiment or [])]))
     if not experiments:
         raise RecbenchError("name the MLflow experiment(s): recbench leaderboard NAME [NAME ...].")
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    from recbench.evaluation.metrics import parse_metric
+
+    canonical = ["{}@{}".format(*parse_metric(m.strip())) for m in args.metrics.split(",")
+                 if m.strip()]
+    metrics = list(dict.fromkeys(canonical))  # NDCG@10 -> ndcg@10, each once
     if not metrics:
         raise RecbenchError("no metrics given; e.g. --metrics ndcg@10,recall@10.")
-    from recbench.evaluation.metrics import parse_metric
-    for m in metrics:
-        parse_metric(m)
     if not 0 < args.alpha < 1:
         raise RecbenchError(f"--alpha must be in (0, 1), got {args.alpha}.")
     filters = {k: v for k, v in (("dataset", args.dataset), ("split", args.split),

@@ -138,6 +138,7 @@ def validate_sweep(overrides: list[str]) -> tuple[int, DictConfig]:
         if base.hydra.sweeper.get("params") else None
     optuna = "n_trials" in base.hydra.sweeper
     if optuna:  # an Optuna search space (empty: nothing to tune, one trial)
+        _check_search(overrides, params or {}, base)
         for key, spec in (params or {}).items():  # every key must exist, take its lowest value
             low = spec.get("low", (spec.get("choices") or [None])[0])
             check_buildable(compose([*first, f"{key}={low}"]))
@@ -158,6 +159,28 @@ def validate_sweep(overrides: list[str]) -> tuple[int, DictConfig]:
     if not checked:
         check_buildable(compose(first))
     return n_runs, base
+
+
+def _check_search(overrides: list[str], space: dict, cfg: DictConfig) -> None:
+    """An Optuna search draws its own values: no sweep overrides, a well-formed space, and
+    final seeds independent of the trials' seed."""
+    for o in _parse_overrides(overrides):
+        if o.is_sweep_override():
+            raise RecbenchError(
+                f"'{o.input_line}': an Optuna search (hparams_search) draws its own values and "
+                f"cannot also sweep; re-run the best trial on several seeds with "
+                f"tuning.seeds=[1,2,3] instead.")
+    for key, spec in space.items():
+        if not isinstance(spec, dict) or "type" not in spec:
+            raise RecbenchError(
+                f"search space entry '{key}: {spec}' is not an Optuna spec like "
+                f"{{type: float, low: 0.1, high: 1.0}}; an experiment's grid "
+                f"(hydra.sweeper.params) cannot be combined with hparams_search.")
+    seeds = list(cfg.hydra.sweeper.get("final_seeds") or [])
+    if cfg.seed in seeds:
+        raise RecbenchError(
+            f"tuning.seeds {seeds} contains the trials' seed ({cfg.seed}): the "
+            f"reported runs must take no part in the selection; pick another seed, e.g. seed=0.")
 
 
 def check_buildable(cfg: DictConfig) -> None:
@@ -235,7 +258,11 @@ def _validate(cfg: DictConfig) -> None:
                             f"use 'full' (sampled metrics are not implemented).")
     for name in metric_names(cfg):
         parse_metric(name)
-    if parse_metric(cfg.metrics.valid_metric) not in [parse_metric(m) for m in metric_names(cfg)]:
+    name, k = parse_metric(cfg.metrics.valid_metric)
+    if cfg.metrics.valid_metric != f"{name}@{k}":
+        raise RecbenchError(f"write metrics.valid_metric as {name}@{k}, not "
+                            f"'{cfg.metrics.valid_metric}'.")
+    if (name, k) not in [parse_metric(m) for m in metric_names(cfg)]:
         raise RecbenchError(f"metrics.valid_metric '{cfg.metrics.valid_metric}' must be one of "
                             f"the logged metrics (metrics.names x metrics.ks).")
     if not isinstance(cfg.metrics.chunk_size, int) or cfg.metrics.chunk_size < 1:
@@ -250,7 +277,7 @@ def _validate(cfg: DictConfig) -> None:
                                 f"{f' >= {minimum}' if minimum is not None else ''}, got {value!r}.")
     _check_keys(cfg.tracking, TRACKING_KEYS, "tracking")
     if "sweep" in cfg:
-        _check_keys(cfg.sweep, ("parent", "outcomes", "rerun"), "sweep")
+        _check_keys(cfg.sweep, ("parent", "outcomes", "rerun", "final"), "sweep")
     if "tuning" in cfg:
         _check_keys(cfg.tuning, ("n_trials", "seeds"), "tuning")
         n_trials, seeds = cfg.tuning.n_trials, cfg.tuning.seeds

@@ -53,6 +53,7 @@ def test_experiment_sets_name_and_sweeps_four_models():
     (["name="], "name must be a non-empty word"),
     (["model=bpr", "trainer.max_epochs=abc"], "trainer.max_epochs must be int >= 1, got 'abc'"),
     (["metrics.valid_metric=ndcg@50"], "must be one of the logged metrics"),
+    (["metrics.valid_metric=NDCG@10"], "write metrics.valid_metric as ndcg@10, not 'NDCG@10'"),
     (["model.l2=500,-1"], "model 'ease': EASE l2 must be > 0, got -1"),
     (["dataset.min_rating=abc"], "dataset.min_rating must be a number or null"),
     (["split.ratios=[0.9,0.2,0.1]"], "summing to 1"),

@@ -102,6 +102,33 @@ def test_reproduce_command(overrides, expected):
     assert reproduce_command(overrides, [2, 1]) == expected
 
 
+def test_reproduce_command_names_the_model_and_turns_off_an_experiments_search():
+    """The search came from the experiment's defaults: the command must run the chosen
+    configuration, not search again; values that a shell would expand are quoted."""
+    command = reproduce_command(["experiment=x", "model.lr=0.1", "metrics.ks=[10]"], [3],
+                                {"model": "bpr", "hparams_search": "bpr_wide"})
+    assert command == ("recbench run -m experiment=x '~hparams_search' model=bpr "
+                       "model.lr=0.1 'metrics.ks=[10]' seed=3")
+
+
+def test_reported_numbers_come_from_the_final_seeds_not_the_selection_trial():
+    rows = [run("a", "t1", 0, 0.50, 0.90), run("a", "t2", 0, 0.40, 0.10)]  # search, seed 0
+    rows += [run("a", "t1", s, 0.45, 0.30, **{"tag.recbench.final": "true"}) for s in (1, 2)]
+    row = build_board(pd.DataFrame(rows), ["ndcg@10"], "d", "s").table.iloc[0]
+    assert row["config_hash"] == "t1" and row["seed_list"] == "1,2"
+    assert row["ndcg@10"] == pytest.approx(0.30)  # the lucky trial's 0.90 is not averaged in
+    assert row["configs_tried"] == 2
+
+
+def test_seeds_sort_as_numbers_and_notes_explain_gaps():
+    rows = [run("a", "c", s, 0.3, 0.1 * s) for s in (10, 2, 1)]
+    rows += [run("b", "c2", 1, float("nan"), 0.2)]
+    board = build_board(pd.DataFrame(rows), ["ndcg@10"], "d", "s")
+    assert board.table.set_index("model").loc["a", "seed_list"] == "1,2,10"
+    assert any("b ran on a single seed" in n for n in board.notes)
+    assert any("not chosen on validation" in n and "b" in n for n in board.notes)
+
+
 # ------------------------------------------------------------------------ text formats
 def board_with_significance() -> Board:
     rng = np.random.default_rng(1)

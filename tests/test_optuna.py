@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import optuna
+import pandas as pd
 import pytest
 
 from recbench.cli import main
@@ -66,20 +67,57 @@ def test_tune_then_seed_every_model_alike(store, tmp_path, capsys):
     """`hparams_search=a,b` runs one search per model; the best trial is re-run with
     tuning.seeds; a model with nothing to tune gets one trial; the budget is recorded."""
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    assert main(["run", "-m", "hparams_search=mostpop,ease", "tuning.n_trials=3",
-                 "tuning.seeds=[1,2]", "seed=1", f"hydra.sweeper.storage={storage}",
-                 *store["overrides"]]) == 0
+    command = ["run", "-m", "hparams_search=mostpop,ease", "tuning.n_trials=3",
+               "tuning.seeds=[1,2]", "seed=0", f"hydra.sweeper.storage={storage}",
+               *store["overrides"]]
+    assert main(command) == 0
     out = capsys.readouterr().out
-    assert out.count("done: mostpop") == 2  # trial (seed 1), then seed 2; seed 1 skipped
-    assert out.count("done: ease") == 3 + 1 and "skip: ease seed=1" in out
+    assert out.count("done: mostpop") == 3  # the defaults (seed 0), then seeds 1 and 2
+    assert out.count("done: ease") == 3 + 2
     client, runs = runs_of(store["uri"])
     ease = [r for r in runs if r.data.tags["model"] == "ease"]
     study = optuna.load_study(study_name=STUDY, storage=storage)
     best = [r for r in ease if r.data.metrics["valid_ndcg_10"] == study.best_value]
-    seeded = {r.data.tags["seed"] for r in ease
+    seeded = {r.data.tags["seed"]: r.data.tags.get("recbench.final") for r in ease
               if r.data.tags["seedless_config_hash"] == best[0].data.tags["seedless_config_hash"]}
-    assert seeded == {"1", "2"}  # the best trial's config, on both seeds
+    assert seeded == {"0": None, "1": "true", "2": "true"}  # trial, then the final seeds
     _, parents = runs_of(store["uri"], sweeps=True)
     budget = {p.data.tags["model"]: (p.data.params["n_trials"], p.data.params["final_seeds"])
               for p in parents}
     assert budget == {"mostpop": ("1", "[1, 2]"), "ease": ("3", "[1, 2]")}
+
+    # the same command again runs nothing new, and the budget is not counted twice
+    assert main(command) == 0
+    assert "done:" not in capsys.readouterr().out
+    assert main(["leaderboard", "default", "--tracking-uri", store["uri"],
+                 "--out-dir", str(tmp_path / "results")]) == 0
+    table = pd.read_csv(tmp_path / "results" / "default" / "leaderboard.csv").set_index("model")
+    assert table.loc["ease", "n_trials"] == 3 and table.loc["ease", "configs_tried"] <= 3
+    assert table.loc["ease", "seed_list"] == "1,2"  # the selection trial (seed 0) left out
+    assert table.loc["mostpop", "search_space"] == "none (nothing to tune)"
+    assert "hparams_search" not in table.loc["ease", "command"]
+    assert table.loc["ease", "command"].startswith("recbench run -m model=ease model.l2=")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["hparams_search=ease", "seed=1,2"], "cannot also sweep; re-run the best trial"),
+    (["hparams_search=ease", "tuning.seeds=[0,1]", "seed=0"], "contains the trials' seed (0)"),
+    (["hparams_search=ease", "experiment=ml100k_baselines"], "is not an Optuna spec"),
+])
+def test_bad_searches_fail_before_running(store, capsys, args, message):
+    assert main(["run", "-m", *args, *store["overrides"]]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [None, True, 3, 0.001596346322389324, 1e-05, "10", "a,b",
+                                   "it's", "back\\slash", "end\\", "q\\'q"])
+def test_trial_values_survive_the_trip_through_hydra_overrides(value):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from hydra_plugins.recbench_optuna_sweeper.optuna_sweeper import as_overrides
+
+    [text] = as_overrides({"model.x": value})
+    [parsed] = OverridesParser.create().parse_overrides([text])
+    assert not parsed.is_sweep_override()
+    got = parsed.value()
+    assert got == value and type(got) is type(value)

@@ -17,6 +17,7 @@ from recbench.report.significance import compare_to_best, holm, paired_test, see
     ([0.3, 0.6], [0.6, 0.6]),                             # 2*.3; 1*.6
     ([0.5, 0.9, 0.2], [1.0, 1.0, 0.6]),                   # 3*.2; min(1, 2*.5); max(1, .9)
     ([0.02], [0.02]),
+    ([0.01, float("nan"), 0.04, 0.03], [0.03, float("nan"), 0.06, 0.06]),  # m = 3
     ([], []),
 ])
 def test_holm_matches_hand_computed_adjustments(p, expected):

@@ -19,15 +19,17 @@ it up to ``n_trials`` finished trials, trials left RUNNING by the dead process a
 FAILED, and configs that already have a FINISHED MLflow run are not trained again.
 
 Tune, then seed: with ``final_seeds`` (e.g. ``[1, 2, 3, 4, 5]``) the best trial's
-configuration, chosen on validation only, is run again once per seed after the search, so
-a leaderboard can report it as mean ± std (a seed equal to the trials' seed is not re-run:
-that run already exists). A model with an empty search space has nothing to tune: one
-trial, its defaults.
+configuration, chosen on validation only, is run again once per seed after the search and
+those runs are tagged final, so a leaderboard reports mean ± std over runs that took no
+part in the selection (the final seeds must differ from the trials' ``seed``; `recbench`
+checks it). A model with an empty search space has nothing to tune: no study, one run
+with its defaults, then the final seeds.
 """
 
 
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,10 +73,24 @@ def suggest(trial, name: str, spec: dict) -> Any:
     raise ValueError(f"search space of {name}: type must be float, int or categorical, got {kind!r}")
 
 
+def hydra_value(value: Any) -> str:
+    """A value as Hydra override text that parses back to the same value and type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    # Hydra's quoted strings: backslashes are literal except right before a quote (or the
+    # closing quote), where they are doubled; quotes are escaped
+    text = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, str(value)).replace("'", "\\'")
+    return f"'{text}'"  # quoted: "10" stays a string, "a,b" is not a sweep
+
+
 def as_overrides(params: dict) -> list[str]:
     """Hydra overrides of one trial's parameters; the same text for the same values, so a
     trial re-run with another seed has the same config hash apart from the seed."""
-    return [f"{k}={v!r}".replace("'", "") for k, v in params.items()]
+    return [f"{k}={hydra_value(v)}" for k, v in params.items()]
 
 
 class RecbenchOptunaSweeper(Sweeper):
@@ -114,6 +130,19 @@ class RecbenchOptunaSweeper(Sweeper):
         return study
 
     def sweep(self, arguments: list[str]) -> Any:
+        if not self.space:  # nothing to tune: the defaults, then the seeds
+            [ret] = self.launcher.launch([list(arguments)], initial_job_idx=0)
+            value = getattr(ret, "_return_value", None)
+            ok = isinstance(value, (int, float)) and math.isfinite(value)
+            print(f"best: the defaults (nothing to tune) value {value:.4f}" if ok else
+                  "warning: the run with the defaults failed; nothing to re-run with seeds",
+                  flush=True)
+            if ok:
+                self.run_final_seeds(arguments, {}, 1)
+            return None
+        return self.search(arguments)
+
+    def search(self, arguments: list[str]) -> Any:
         import optuna
 
         study = self.study()
@@ -134,15 +163,22 @@ class RecbenchOptunaSweeper(Sweeper):
                 else:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
             done += len(trials)
-        best = study.best_trial if any(
-            t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) else None
-        if best is not None:
-            print(f"best: trial {best.number} value {best.value:.4f} params {best.params}",
-                  flush=True)
-            if self.final_seeds:
-                print(f"re-running the best trial with seeds {self.final_seeds}", flush=True)
-                fixed = [a for a in arguments if not a.startswith("seed=")]
-                fixed += as_overrides(best.params)
-                self.launcher.launch([fixed + [f"seed={s}"] for s in self.final_seeds],
-                                     initial_job_idx=job_idx)
+        if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
+            print(f"warning: no trial of study {study.study_name} completed; nothing to "
+                  f"re-run with seeds", flush=True)
+            return None
+        best = study.best_trial
+        print(f"best: trial {best.number} value {best.value:.4f} params {best.params}",
+              flush=True)
+        self.run_final_seeds(arguments, best.params, job_idx)
         return best
+
+    def run_final_seeds(self, arguments: list[str], params: dict, job_idx: int) -> None:
+        """Re-run the chosen parameters once per final seed; the runs are tagged final
+        (``sweep.final``) so a leaderboard reports them, not the selection trials."""
+        if not self.final_seeds:
+            return
+        print(f"re-running the best trial with seeds {self.final_seeds}", flush=True)
+        fixed = [a for a in arguments if not a.startswith("seed=")] + as_overrides(params)
+        self.launcher.launch([fixed + [f"seed={s}", "sweep.final=true"]
+                              for s in self.final_seeds], initial_job_idx=job_idx)

@@ -9,6 +9,9 @@ Rules (the same for every model):
   run on one lucky seed must not beat one averaged over five: the winner's curse). Among
   them the one with the best mean *validation* metric is chosen; the test metrics never
   take part in the choice.
+- A configuration re-run on fresh seeds after a search (runs tagged ``recbench.final``,
+  see ``tuning.seeds``) is reported from those runs only: the trial that won the selection
+  is not averaged in.
 - The chosen configuration's test metrics are reported as mean ± std (ddof=1) over its
   seeds; with one seed the std is NaN (shown as n/a). When a (config, seed) ran more than
   once, the latest run counts.
@@ -19,6 +22,7 @@ Rules (the same for every model):
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +33,7 @@ from recbench.tracking.run_tracker import metric_key
 
 #: overrides that never change a result (config keys left out of the config hash)
 _NOT_RESULT = ("seed=", "sweep.", "tracking.", "verbose=", "trainer.progress_bar=",
-               "metrics.chunk_size=", "tuning.", "hydra.", "hparams_search=")
+               "metrics.chunk_size=", "tuning.", "hydra.", "hparams_search=", "name=")
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Board:
     significance: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+    latest_run_ms: int | None = None  #: start time of the newest run (ms since the epoch)
 
     @property
     def title(self) -> str:
@@ -69,24 +74,37 @@ class Board:
         return f"{self.dataset}_{self.split}"
 
 
-def reproduce_command(overrides: list[str] | None, seeds: list[int]) -> str:
+def reproduce_command(overrides: list[str] | None, seeds: list[int],
+                      choices: dict[str, str | None] | None = None) -> str:
     """The ``recbench run`` command that re-runs a chosen configuration on its seeds.
 
-    ``overrides`` are the Hydra overrides of one of its runs (MLflow tag
-    ``recbench.overrides``); an Optuna trial's ``hparams_search=<model>`` becomes
-    ``model=<model>`` (its sampled values are among the overrides), and bookkeeping that
-    never changes results (tracking, seed, sweep) is dropped.
+    Args:
+        overrides: the Hydra overrides of one of its runs (MLflow tag
+            ``recbench.overrides``); bookkeeping that never changes results (tracking,
+            seed, sweep, the search itself) is dropped, the sampled values are kept.
+        choices: the run's config group choices (tag ``recbench.choices``): the model
+            option is named explicitly, and a search picked by an experiment's defaults is
+            switched off (``~hparams_search``), so the command runs the configuration
+            instead of searching again.
+
+    Returns:
+        A shell-quoted command line (in the same MLflow store add ``--rerun``: finished
+        configurations are skipped).
     """
     if overrides is None:
         return "n/a (runs logged before recbench recorded their overrides)"
+    choices = choices or {}
     kept = [o for o in overrides if not o.startswith(_NOT_RESULT)]
-    if not any(o.startswith("model=") for o in kept):
-        search = [o for o in overrides if o.startswith("hparams_search=")]
-        if search:
-            kept.insert(1 if kept and kept[0].startswith("experiment=") else 0,
-                        "model=" + search[0].split("=", 1)[1])
+    at = 1 if kept and kept[0].startswith("experiment=") else 0
+    model = choices.get("model") or next((o.split("=", 1)[1] for o in overrides
+                                          if o.startswith("hparams_search=")), None)
+    if model and not any(o.startswith("model=") for o in kept):
+        kept.insert(at, f"model={model}")
+    if choices.get("hparams_search") and not any(o.startswith("hparams_search=")
+                                                 for o in overrides):
+        kept.insert(at, "~hparams_search")  # the experiment's own search: off
     seed_arg = "seed=" + ",".join(str(s) for s in sorted(seeds))
-    return " ".join(["recbench run -m", *kept, seed_arg])
+    return shlex.join(["recbench", "run", "-m", *kept, seed_arg])
 
 
 def _latest(runs: pd.DataFrame) -> pd.DataFrame:
@@ -105,7 +123,19 @@ def _column(frame: pd.DataFrame, name: str, default=np.nan) -> pd.Series:
     return frame[name] if name in frame else pd.Series(default, index=frame.index)
 
 
+def _reported(group: pd.DataFrame) -> pd.DataFrame:
+    """The runs a model's numbers come from: for a configuration re-run on final seeds
+    after a search (tag ``recbench.final``), only those runs, not the selection trial."""
+    final = _column(group, "tag.recbench.final", "").fillna("") == "true"
+    tuned = set(group.loc[final, "tag.seedless_config_hash"])
+    return group[final | ~group["tag.seedless_config_hash"].isin(tuned)]
+
+
 def _row(model: str, group: pd.DataFrame, metrics: list[str], valid_key: str) -> dict:
+    group_all = group
+    tuning_fit_time = _column(group, "fit_time_s").sum(min_count=1)
+    configs_tried = int(group["tag.seedless_config_hash"].nunique())
+    group = _reported(group)
     by_config = group.groupby("tag.seedless_config_hash")
     n_seeds = by_config.size()
     eligible = n_seeds[n_seeds == n_seeds.max()].index
@@ -114,10 +144,11 @@ def _row(model: str, group: pd.DataFrame, metrics: list[str], valid_key: str) ->
     valid = valid.loc[eligible]
     # no validation data at all: the choice cannot be made honestly; any config, said so
     best = valid.fillna(-np.inf).idxmax()
-    chosen = group[group["tag.seedless_config_hash"] == best].sort_values("tag.seed")
+    chosen = group[group["tag.seedless_config_hash"] == best]
+    chosen = chosen.iloc[np.argsort(chosen["tag.seed"].astype(int).to_numpy(), kind="stable")]
     row = {"model": model, "seeds": len(chosen),
            "seed_list": ",".join(chosen["tag.seed"].astype(str)),
-           "configs_tried": int(by_config.ngroups),
+           "configs_tried": configs_tried,
            "chosen_on": "validation" if valid.notna().any() else "none (no validation data)",
            "config_hash": best[:12]}
     for m in metrics:
@@ -131,17 +162,19 @@ def _row(model: str, group: pd.DataFrame, metrics: list[str], valid_key: str) ->
     row["fit_time_s"] = float(_column(chosen, "fit_time_s").mean())
     row["eval_time_s"] = float(_column(chosen, "eval_time_s").mean())
     row["n_parameters"] = int(_column(chosen, "n_parameters", 0).fillna(0).iloc[0])
-    row["tuning_fit_time_s"] = float(_column(group, "fit_time_s").sum())
+    row["tuning_fit_time_s"] = float(tuning_fit_time)
     fingerprints = sorted(set(_column(chosen, "tag.split_fingerprint", "").fillna("")))
     row["split_fingerprint"] = ";".join(f[:12] for f in fingerprints)
     row["data_fingerprint"] = ";".join(sorted({f[:12] for f in _column(
         chosen, "tag.data_fingerprint", "").fillna("")}))
-    overrides = _column(chosen, "tag.recbench.overrides", None).dropna()
-    seeds = [int(s) for s in chosen["tag.seed"]]
-    row["command"] = reproduce_command(json.loads(overrides.iloc[0]) if len(overrides)
-                                       else None, seeds)
+    first = chosen.iloc[0]
+    overrides, choices = first.get("tag.recbench.overrides"), first.get("tag.recbench.choices")
+    row["command"] = reproduce_command(
+        json.loads(overrides) if isinstance(overrides, str) else None,
+        [int(s) for s in chosen["tag.seed"]],
+        json.loads(choices) if isinstance(choices, str) else None)
     row["run_ids"] = ";".join(chosen["run_id"])
-    row["parent_ids"] = ";".join(sorted(set(_column(group, "tag.mlflow.parentRunId", None)
+    row["parent_ids"] = ";".join(sorted(set(_column(group_all, "tag.mlflow.parentRunId", None)
                                             .dropna())))
     row["_fingerprints"] = tuple(fingerprints)
     return row
@@ -150,7 +183,13 @@ def _row(model: str, group: pd.DataFrame, metrics: list[str], valid_key: str) ->
 def build_board(runs: pd.DataFrame, metrics: list[str], dataset: str, split: str) -> Board:
     """The board of one protocol from its runs (columns as :func:`store.finished_runs`)."""
     runs = _latest(runs)
-    valid_metric = str(runs["valid_metric"].iloc[0])
+    valid_metrics = sorted(set(runs["valid_metric"].astype(str)))
+    if len(valid_metrics) > 1:
+        raise RecbenchError(
+            f"{dataset} · {split}: the runs were selected on different validation metrics "
+            f"({', '.join(valid_metrics)}); filter them, e.g. --tag metrics.valid_metric="
+            f"{valid_metrics[0]}.")
+    valid_metric = valid_metrics[0]
     valid_key = metric_key("valid_" + valid_metric)
     rows = [_row(model, group, metrics, valid_key)
             for model, group in runs.groupby("tag.model", sort=False)]
@@ -164,7 +203,17 @@ def build_board(runs: pd.DataFrame, metrics: list[str], dataset: str, split: str
             f"(split fingerprints {detail}); a table must compare models on the same test "
             f"data. Filter the runs (--tag split_fingerprint=...) or re-run with one split.seed.")
     table = table.drop(columns="_fingerprints").reset_index(drop=True)
-    return Board(dataset=dataset, split=split, table=table, valid_metric=valid_metric)
+    board = Board(dataset=dataset, split=split, table=table, valid_metric=valid_metric,
+                  latest_run_ms=int(runs["start_time"].max()))
+    unchosen = table.loc[table["chosen_on"] != "validation", "model"].tolist()
+    if unchosen:
+        board.notes.append(f"No validation metric was logged for {', '.join(unchosen)}: "
+                           f"the configuration shown was not chosen on validation.")
+    single = table.loc[table["seeds"] < 2, "model"].tolist()
+    if single:
+        board.notes.append(f"{', '.join(single)} ran on a single seed: no std (n/a); run "
+                           f"more seeds (seed=1,2,3 or tuning.seeds) for mean ± std.")
+    return board
 
 
 def build_boards(runs: pd.DataFrame, metrics: list[str], group: bool = False) -> list[Board]:

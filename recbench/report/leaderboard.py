@@ -12,7 +12,12 @@ def leaderboards(client, experiments: list[str], metrics: list[str],
                  filters: dict[str, str] | None = None, group: bool = False) -> list[Board]:
     """Boards of the FINISHED runs of ``experiments`` with store details attached."""
     runs = finished_runs(client, experiments, filters)
-    return [attach_details(b, client, metrics) for b in build_boards(runs, metrics, group)]
+    boards = [attach_details(b, client, metrics) for b in build_boards(runs, metrics, group)]
+    if runs.attrs.get("dropped"):
+        for board in boards:
+            board.notes.append(f"{runs.attrs['dropped']} FINISHED run(s) without recbench's "
+                               f"tags (not logged by `recbench run`) were left out.")
+    return boards
 
 
 def print_boards(boards: list[Board], metrics: list[str], alpha: float, name: str) -> None:

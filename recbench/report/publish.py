@@ -6,26 +6,34 @@ from __future__ import annotations
 import datetime as dt
 import importlib.metadata
 import json
+import shutil
 from pathlib import Path
 
 from recbench.report.board import Board
 from recbench.report.tables import (csv_frame, display_table, latex, legend, markdown,
-                                    significance_csv, significance_frame)
+                                    md_cell, seconds, significance_csv, significance_frame)
 
 SELECTION_RULE = ("per model, the configuration with the best mean validation metric among "
                   "those run on the most seeds; test metrics never take part in the choice")
 PROTOCOL_NOTE = "Full ranking over all items, the user's train (and, for test, validation) items masked."
 META = "leaderboard.json"
+#: the files `publish` writes in its folder (removed first, so none is left over)
+OWNED = ("leaderboard.md", "leaderboard.tex", "index.html", "leaderboard.csv",
+         "significance.csv", META)
 
 
 def context(experiments: list[str], boards: list[Board]) -> dict[str, str]:
-    """The page-wide facts shown at the top of every format."""
+    """The page-wide facts shown at the top of every format (no wall-clock time: the same
+    store publishes the same files)."""
+    valid = ", ".join(sorted({b.valid_metric for b in boards}))
+    latest = max((b.latest_run_ms or 0) for b in boards) / 1000
     return {
         "Experiments": ", ".join(experiments),
         "Protocols": "; ".join(b.title for b in boards),
         "Ranking": PROTOCOL_NOTE,
-        "Selection": SELECTION_RULE + f" (validation metric: {boards[0].valid_metric})",
-        "Generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "Selection": SELECTION_RULE + f" (validation metric: {valid})",
+        "Latest run": dt.datetime.fromtimestamp(latest, dt.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M UTC"),
         "recbench": importlib.metadata.version("recbench"),
     }
 
@@ -36,10 +44,10 @@ def _reproduce(board: Board) -> str:
     for r in board.table.to_dict("records"):
         trials = r.get("n_trials")
         trials = "n/a" if trials is None or trials != trials else int(trials)
-        rows.append(f"| {r['model']} | `{r['command']}` | {r['config_hash']} | "
-                    f"{r['split_fingerprint']} | {r['data_fingerprint']} | {trials} | "
-                    f"`{r.get('search_space', 'n/a')}` | {r['tuning_fit_time_s']:.1f} | "
-                    f"{r.get('versions', 'n/a')} |")
+        cells = [r["model"], f"`{r['command']}`", r["config_hash"], r["split_fingerprint"],
+                 r["data_fingerprint"], trials, f"`{r.get('search_space', 'n/a')}`",
+                 seconds(r["tuning_fit_time_s"]), r.get("versions", "n/a")]
+        rows.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     return "\n".join(rows) + "\n"
 
 
@@ -73,6 +81,9 @@ def publish(name: str, experiments: list[str], boards: list[Board], metrics: lis
 
     target = Path(results_dir) / name
     plot_dir = target / "plots"
+    shutil.rmtree(plot_dir, ignore_errors=True)  # what this command owns: nothing stale
+    for old in OWNED:
+        (target / old).unlink(missing_ok=True)
     plot_dir.mkdir(parents=True, exist_ok=True)
     facts = context(experiments, boards)
     plots = {b.slug: write_plots(b, metrics, plot_dir) for b in boards}
@@ -91,7 +102,7 @@ def publish(name: str, experiments: list[str], boards: list[Board], metrics: lis
     if sig is not None:
         sig.to_csv(target / "significance.csv", index=False, float_format="%.6g")
         paths.append(target / "significance.csv")
-    meta = {"name": name, "experiments": experiments, "generated": facts["Generated"],
+    meta = {"name": name, "experiments": experiments, "latest_run": facts["Latest run"],
             "protocols": [b.title for b in boards], "metrics": metrics,
             "models": sorted({m for b in boards for m in b.table["model"]}),
             "seeds": sorted({int(n) for b in boards for n in b.table["seeds"]}),
@@ -109,15 +120,16 @@ def write_index(results_dir: Path) -> Path:
              "Written by `recbench leaderboard` (do not edit by hand: re-run it). Each "
              "leaderboard folder has `leaderboard.md`, `.csv`, `.tex`, `index.html` (open it "
              "in a browser), `significance.csv` and `plots/`.\n",
-             "| Leaderboard | Protocols | Models | Seeds | Significance | Generated |",
+             "| Leaderboard | Protocols | Models | Seeds | Significance | Latest run |",
              "|---|---|---|---|---|---|"]
     for meta_path in sorted(results_dir.glob(f"*/{META}")):
         m = json.loads(meta_path.read_text(encoding="utf-8"))
         folder = meta_path.parent.name
-        lines.append(f"| [{m['name']}]({folder}/leaderboard.md) ([html]({folder}/index.html)) "
-                     f"| {'; '.join(m['protocols'])} | {', '.join(m['models'])} | "
-                     f"{', '.join(map(str, m['seeds']))} | "
-                     f"{'yes' if m['significance'] else 'no'} | {m['generated']} |")
+        cells = [f"[{m['name']}]({folder}/leaderboard.md) ([html]({folder}/index.html))",
+                 "; ".join(m["protocols"]), ", ".join(m["models"]),
+                 ", ".join(map(str, m["seeds"])), "yes" if m["significance"] else "no",
+                 m.get("latest_run", "")]
+        lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     others = [p for p in sorted(results_dir.glob("*/*.md"))
               if not (p.parent / META).exists() and p.name != "README.md"]
     readmes = sorted(p for p in results_dir.glob("*/README.md") if not (p.parent / META).exists())

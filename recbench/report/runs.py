@@ -19,6 +19,8 @@ PER_USER_ARTIFACT = "per_user_test_metrics.parquet"
 ENVIRONMENT_ARTIFACT = "environment.json"
 #: packages whose versions a leaderboard row states
 VERSION_PACKAGES = ("recbench", "torch", "numpy", "scipy", "recbole")
+#: tags every run of `recbench run` has; runs without them (logged by hand) are left out
+REQUIRED_TAGS = ("dataset", "split", "model", "seed", "config_hash", "seedless_config_hash")
 
 
 def finished_runs(client, experiments: list[str], filters: dict[str, str] | None = None
@@ -60,6 +62,13 @@ def finished_runs(client, experiments: list[str], filters: dict[str, str] | None
         raise RecbenchError(f"experiment {where} has no FINISHED runs; run it first "
                             f"(recbench run -m experiment=<name>).")
     runs = pd.DataFrame(rows)
+    required = [f"tag.{t}" for t in REQUIRED_TAGS]
+    complete = runs.reindex(columns=required).notna().all(axis=1)
+    runs.attrs["dropped"] = int((~complete).sum())
+    if not complete.any():
+        raise RecbenchError(f"no run of {where} was logged by `recbench run` (they lack the "
+                            f"tags {', '.join(REQUIRED_TAGS)}); nothing to rank.")
+    runs = runs[complete]
     for key, value in (filters or {}).items():
         columns = [c for c in (f"tag.{key}", f"param.{key}") if c in runs]
         if not columns:
@@ -72,7 +81,10 @@ def finished_runs(client, experiments: list[str], filters: dict[str, str] | None
             present = sorted({str(v) for c in columns for v in runs[c].dropna()})
             raise unknown_choice(key, str(value), present)
         runs = runs[keep]
-    return runs.reset_index(drop=True)
+    dropped = runs.attrs.get("dropped", 0)
+    runs = runs.reset_index(drop=True)
+    runs.attrs["dropped"] = dropped
+    return runs
 
 
 def _artifact(client, run_id: str, path: str, tmp: str) -> Path | None:
@@ -84,15 +96,28 @@ def _artifact(client, run_id: str, path: str, tmp: str) -> Path | None:
 
 
 def _budget(client, parent_ids: str) -> dict:
-    """Trials, search space and sampler recorded by the sweep(s) a model's runs came from."""
+    """Trials, search space and sampler recorded by the sweep(s) a model's runs came from.
+
+    A study resumed or re-seeded by several sweeps counts once (its largest ``n_trials``:
+    the trials it holds); different studies add up.
+    """
     budget = {"n_trials": None, "search_space": "none (defaults or a grid)", "sampler": ""}
+    trials_per_study: dict[str, int] = {}
     for parent in filter(None, parent_ids.split(";")):
         params = client.get_run(parent).data.params
-        if "n_trials" in params:
-            budget["n_trials"] = (budget["n_trials"] or 0) + int(params["n_trials"])
+        if "n_trials" not in params:
+            continue
+        study = params.get("study_name", parent)
+        trials_per_study[study] = max(trials_per_study.get(study, 0), int(params["n_trials"]))
+        try:
             space = json.loads(params.get("search_space", "{}"))
-            budget["search_space"] = json.dumps(space) if space else "none (nothing to tune)"
-            budget["sampler"] = params.get("sampler", "")
+        except json.JSONDecodeError:  # longer than an MLflow param holds: shown cut
+            space = params["search_space"]
+        budget["search_space"] = (space if isinstance(space, str) else json.dumps(space)) \
+            if space else "none (nothing to tune)"
+        budget["sampler"] = params.get("sampler", "")
+    if trials_per_study:
+        budget["n_trials"] = sum(trials_per_study.values())
     return budget
 
 

@@ -28,14 +28,16 @@ def holm(pvalues) -> np.ndarray:
 
     The i-th smallest of m p-values becomes ``max_{j<=i} min(1, (m - j + 1) p_(j))``
     (j counted from 1); an adjusted p below alpha rejects at family-wise error rate alpha.
+    NaN p-values stay NaN and do not count in m.
     """
     p = np.asarray(pvalues, dtype=np.float64)
-    if p.size == 0:
-        return p.copy()
-    order = np.argsort(p, kind="stable")
-    m = p.size
+    adjusted = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))  # a NaN p-value is no test: not in the family
+    m = finite.size
+    if m == 0:
+        return adjusted
+    order = finite[np.argsort(p[finite], kind="stable")]
     scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    adjusted = np.empty(m)
     adjusted[order] = np.maximum.accumulate(scaled)
     return adjusted
 
@@ -61,6 +63,7 @@ def paired_test(best: np.ndarray, other: np.ndarray) -> dict[str, float]:
     else:
         t = stats.ttest_rel(best, other)
         t_stat, t_p, dz = float(t.statistic), float(t.pvalue), mean / sd
+    d = np.where(np.abs(d) <= TOLERANCE, 0.0, d)  # round-off is a zero difference
     w = stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided")
     return {"n_users": int(d.size), "mean_diff": mean, "effect_size_dz": dz,
             "t_stat": t_stat, "t_p": t_p, "w_stat": float(w.statistic), "w_p": float(w.pvalue)}

@@ -44,6 +44,15 @@ def mean_std(mean: float, std: float) -> str:
     return f"{mean:.4f} ± {'n/a' if pd.isna(std) else f'{std:.4f}'}"
 
 
+def seconds(value: float) -> str:
+    return "n/a" if pd.isna(value) else f"{value:.2f}"
+
+
+def md_cell(value) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
 def ranks(board: Board, metric: str) -> dict[str, int]:
     """Model -> rank (1 = best) of the mean of ``metric`` (ties share the better rank)."""
     values = board.table.set_index("model")[metric]
@@ -72,8 +81,8 @@ def display_table(board: Board, metrics: list[str], alpha: float) -> pd.DataFram
     for m in metrics:
         out[display_name(m)] = [mean_std(a, s) + found.get((model, m), "")
                                 for model, a, s in zip(t["model"], t[m], t[m + "_std"])]
-    out["Fit (s)"] = t["fit_time_s"].map(lambda s: f"{s:.2f}")
-    out["Eval (s)"] = t["eval_time_s"].map(lambda s: "n/a" if pd.isna(s) else f"{s:.2f}")
+    out["Fit (s)"] = t["fit_time_s"].map(seconds)
+    out["Eval (s)"] = t["eval_time_s"].map(seconds)
     out["Params"] = t["n_parameters"].map(lambda n: f"{n:,}")
     out["Tuning"] = [budget(r) for r in t.itertuples(index=False)]
     out["Config"] = t["config_hash"]
@@ -83,7 +92,7 @@ def display_table(board: Board, metrics: list[str], alpha: float) -> pd.DataFram
 def markdown(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
+    lines += ["| " + " | ".join(md_cell(v) for v in row) + " |"
               for row in frame.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
@@ -110,7 +119,8 @@ def _p(p: float) -> str:
 # ------------------------------------------------------------------------------ LaTeX
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                  "^": r"\textasciicircum{}"}
+                  "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+                  "|": r"\textbar{}"}
 
 
 def latex_escape(text: str) -> str:

@@ -40,6 +40,17 @@ def job_overrides() -> list[str]:
     return [o for o in HydraConfig.get().overrides.task if not o.startswith("sweep.")]
 
 
+def job_choices() -> dict[str, str | None]:
+    """Config group options of the current Hydra job that a re-run must name (the model
+    group, and the search that may have picked it in an experiment's defaults)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    choices = HydraConfig.get().runtime.choices
+    return {k: choices.get(k) for k in ("model", "hparams_search")}
+
+
 def open_experiment(cfg: DictConfig):
     """``(client, experiment_id)`` of the MLflow experiment named ``cfg.name`` (created if new)."""
     from mlflow.exceptions import MlflowException
@@ -80,11 +91,17 @@ class RunTracker:
             "config_hash": config_hash(cfg),  # identifies (config, seed)
             "seedless_config_hash": config_hash(cfg, seed=False),  # groups seeds of a config
             "recbench.overrides": json.dumps(job_overrides()),  # how to run it again
+            "recbench.choices": json.dumps(job_choices()),
         }
+        final = bool(cfg.get("sweep", {}).get("final"))
+        if final:  # a tuned config re-run on a fresh seed: what leaderboards report
+            tags["recbench.final"] = "true"
         kill_stale_runs(client, experiment_id, tags["config_hash"])
         if not cfg.get("sweep", {}).get("rerun"):
             done = finished_run(client, experiment_id, tags["config_hash"])
             if done is not None:
+                if final:
+                    client.set_tag(done, "recbench.final", "true")
                 raise AlreadyFinished(done, client.get_run(done).data.metrics)
         run = client.create_run(experiment_id, run_name=f"{cfg.model.name}-seed{cfg.seed}",
                                 tags=tags)

@@ -86,6 +86,7 @@ def start_parent(cfg, overrides: list[str], n_runs: int) -> tuple[MlflowClient, 
             OmegaConf.to_container(sweeper.final_seeds, resolve=True)
             if sweeper.get("final_seeds") is not None else []))
         client.log_param(run.info.run_id, "sampler", sweeper.get("sampler"))
+        client.log_param(run.info.run_id, "study_name", sweeper.get("study_name") or cfg.name)
         client.set_tag(run.info.run_id, "recbench.tuning", "optuna")
     return client, run.info.run_id
 
