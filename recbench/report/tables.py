@@ -60,8 +60,8 @@ def ranks(board: Board, metric: str) -> dict[str, int]:
 
 
 def budget(row) -> str:
-    """``"20 trials (tpe)"``, ``"nothing to tune"``, ``"3 configs"`` (no search recorded:
-    the configurations found in the store): the tuning budget of one row."""
+    """``"20 trials (tpe)"``, ``"nothing to tune"``, ``"no search (3 configs)"`` (the
+    configurations found in the store): the tuning budget of one row."""
     trials = getattr(row, "n_trials", None)
     if str(getattr(row, "search_space", "")).startswith("none (nothing"):
         return "nothing to tune"
@@ -70,7 +70,7 @@ def budget(row) -> str:
         return f"{int(trials)} trial{'s' if trials != 1 else ''}" + (
             f" ({sampler})" if sampler else "")
     n = int(row.configs_tried)
-    return f"{n} config" + ("s" if n != 1 else "")
+    return f"no search ({n} config{'s' if n != 1 else ''})"
 
 
 def display_table(board: Board, metrics: list[str], alpha: float) -> pd.DataFrame:
