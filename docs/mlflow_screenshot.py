@@ -56,7 +56,11 @@ def main(experiment: str = "ml100k_baselines", out: str = "docs/img/mlflow-ui.pn
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(f"{base}/#/experiments/{exp_id}/runs")
-            page.wait_for_selector("text=-seed", timeout=60_000)
+            page.wait_for_selector("text=/-seed|sweep-/", timeout=60_000)
+            sweep = page.locator("[role=row]", has=page.locator("text=sweep-"))
+            if sweep.count():  # runs of a sweep are nested under its parent run: expand it
+                sweep.first.locator("button").first.click()
+                page.wait_for_selector("text=-seed", timeout=30_000)
             close = page.get_by_role("button", name="Close")
             if close.count():
                 close.first.click()  # the assistant side panel
