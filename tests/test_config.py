@@ -33,7 +33,8 @@ def test_experiment_sets_name_and_sweeps_four_models():
 
 
 @pytest.mark.parametrize("overrides,expected", [
-    (["model=eas"], "unknown model 'eas'. Did you mean 'ease'? Valid choices: bpr, ease, itemknn, mostpop."),
+    (["model=eas"], "unknown model 'eas'. Did you mean 'ease'? Valid choices: "
+                    f"{', '.join(group_options('model'))}."),
     (["dataset=ml100k"], "Did you mean 'ml-100k'?"),
     (["split=random"], "unknown split 'random'. Did you mean 'random_ratio'?"),
     (["experiment=ml100k_baseline"], "Did you mean 'ml100k_baselines'?"),

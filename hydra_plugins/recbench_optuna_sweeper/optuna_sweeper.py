@@ -44,14 +44,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RecbenchOptunaSweeperConf:
+    """Defaults read the run config, so a ``configs/hparams_search/<model>.yaml`` only needs
+    its search space: the budget comes from ``tuning``, the batch size from the launcher."""
+
     _target_: str = "hydra_plugins.recbench_optuna_sweeper.optuna_sweeper.RecbenchOptunaSweeper"
     sampler: str = "tpe"              # tpe | random
-    n_trials: int = 20                # finished trials to reach (failed ones count)
-    n_jobs: int = 1                   # trials launched together (parallel launchers)
+    n_trials: Any = "${tuning.n_trials}"   # finished trials to reach (failed ones count)
+    n_jobs: Any = "${oc.select:hydra.launcher.n_jobs,1}"  # trials launched together
     seed: int = 0                     # sampler seed
-    storage: Any = None               # e.g. sqlite:///optuna.db: survives a kill
-    study_name: Any = None            # default: the recbench experiment name
-    final_seeds: Any = None           # re-run the best trial with these seeds (list of ints)
+    storage: Any = "sqlite:///optuna.db"   # survives a kill: the same command continues
+    study_name: Any = "${name}-${dataset.name}-${split.name}-${model.name}"
+    final_seeds: Any = "${tuning.seeds}"   # re-run the best trial with these seeds
     params: dict = field(default_factory=dict)
 
 
