@@ -9,22 +9,24 @@ import torch.nn.functional as F
 from torch.utils.data import IterableDataset
 
 from recbench.models.lightning import NeuralRecommender, RecModule
-from recbench.models.sampling import UniformNegativeSampler
+from recbench.models.sampling import DISTRIBUTIONS, NegativeSampler
 
 
 class PairBatches(IterableDataset):
-    """One epoch of shuffled (user, positive, negative) batches, negatives drawn uniformly.
+    """One epoch of shuffled (user, positive, negatives) batches.
 
-    Yields ``(users, positives, negatives)``, each ``(batch_size,) int64`` (the last batch
-    may be shorter). Deterministic given the generator's seed.
+    Yields ``(users, positives, negatives)``: ``(B,)``, ``(B,)`` and ``(B, n_negatives)``
+    ``int64`` with ``B = batch_size`` (the last batch may be shorter), negatives drawn by a
+    :class:`NegativeSampler` (``distribution``). Deterministic given the generator's seed.
     """
 
-    def __init__(self, train: sp.csr_matrix, batch_size: int, generator: torch.Generator):
+    def __init__(self, train: sp.csr_matrix, batch_size: int, generator: torch.Generator,
+                 n_negatives: int = 1, distribution: str = "uniform"):
         coo = train.tocoo()
         self.users = torch.from_numpy(coo.row.astype(np.int64))
         self.items = torch.from_numpy(coo.col.astype(np.int64))
-        self.batch_size, self.generator = batch_size, generator
-        self.sampler = UniformNegativeSampler(train, generator)
+        self.batch_size, self.generator, self.n_negatives = batch_size, generator, n_negatives
+        self.sampler = NegativeSampler(train, generator, distribution)
 
     def __len__(self) -> int:
         return -(-len(self.users) // self.batch_size)
@@ -34,7 +36,7 @@ class PairBatches(IterableDataset):
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             users = self.users[idx]
-            yield users, self.items[idx], self.sampler.sample(users)[:, 0]
+            yield users, self.items[idx], self.sampler.sample(users, self.n_negatives)
 
 
 class MFModule(RecModule):
@@ -52,10 +54,10 @@ class MFModule(RecModule):
         return self.user_emb(users.to(self.device)) @ self.item_emb.weight.T
 
     def training_step(self, batch, batch_idx):
-        users, pos, neg = batch
+        users, pos, neg = batch  # (B,), (B,), (B, n)
         u, i, j = self.user_emb(users), self.item_emb(pos), self.item_emb(neg)
-        diff = (u * i).sum(1) - (u * j).sum(1)
-        reg = (u.pow(2).sum(1) + i.pow(2).sum(1) + j.pow(2).sum(1)).mean()
+        diff = (u * i).sum(1, keepdim=True) - (u[:, None, :] * j).sum(2)  # (B, n)
+        reg = (u.pow(2).sum(1) + i.pow(2).sum(1) + j.pow(2).sum(2).mean(1)).mean()
         return self.record_loss(-F.logsigmoid(diff).mean() + self.reg * reg)
 
     def configure_optimizers(self):
@@ -63,24 +65,33 @@ class MFModule(RecModule):
 
 
 class BPR(NeuralRecommender):
-    """MF-BPR with uniform negative sampling (one negative per positive) and Adam.
+    """MF-BPR with sampled negatives and Adam; the loss averages ``-log sigmoid(s_ui - s_uj)``
+    over the ``negatives`` items j drawn per positive.
 
     Args:
         dim: embedding size.
         lr: Adam learning rate.
-        reg: L2 weight on the batch's user / positive / negative embeddings.
-        batch_size: (user, pos, neg) triples per step.
+        reg: L2 weight on the batch's user / positive / (mean) negative embeddings.
+        batch_size: positives per step.
+        negatives: negatives drawn per positive.
+        sampler: negative sampling distribution, ``"uniform"`` or ``"popularity"``.
     """
 
-    def __init__(self, dim: int = 64, lr: float = 1e-3, reg: float = 1e-4, batch_size: int = 2048):
-        if dim < 1 or lr <= 0 or reg < 0 or batch_size < 1:
-            raise ValueError(f"BPR needs dim >= 1, lr > 0, reg >= 0, batch_size >= 1; got "
-                             f"dim={dim}, lr={lr}, reg={reg}, batch_size={batch_size}")
+    def __init__(self, dim: int = 64, lr: float = 1e-3, reg: float = 1e-4, batch_size: int = 2048,
+                 negatives: int = 1, sampler: str = "uniform"):
+        if dim < 1 or lr <= 0 or reg < 0 or batch_size < 1 or negatives < 1:
+            raise ValueError(f"BPR needs dim >= 1, lr > 0, reg >= 0, batch_size >= 1, "
+                             f"negatives >= 1; got dim={dim}, lr={lr}, reg={reg}, "
+                             f"batch_size={batch_size}, negatives={negatives}")
+        if sampler not in DISTRIBUTIONS:
+            raise ValueError(f"BPR sampler must be one of {', '.join(DISTRIBUTIONS)}, "
+                             f"got {sampler!r}")
         self.dim, self.lr, self.reg, self.batch_size = int(dim), float(lr), float(reg), int(batch_size)
+        self.negatives, self.sampler = int(negatives), sampler
 
     def build_module(self, n_users: int, n_items: int) -> MFModule:
         return MFModule(n_users, n_items, self.dim, self.lr, self.reg)
 
     def train_loader(self, train: sp.csr_matrix, generator: torch.Generator):
-        return torch.utils.data.DataLoader(PairBatches(train, self.batch_size, generator),
-                                           batch_size=None)
+        batches = PairBatches(train, self.batch_size, generator, self.negatives, self.sampler)
+        return torch.utils.data.DataLoader(batches, batch_size=None)
