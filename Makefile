@@ -34,8 +34,8 @@ test-all: $(STAMP) browser
 # The published MovieLens-100K leaderboard (experiments/ml100k_leaderboard.yaml): every
 # model tuned with the same budget (20 TPE trials), then 5 seeds, under two protocols.
 leaderboard: $(STAMP)
-	$(BIN)/recbench run -m experiment=ml100k_leaderboard split=random_ratio hparams_search=mostpop,itemknn,ease,bpr
-	$(BIN)/recbench run -m experiment=ml100k_leaderboard split=leave_one_out hparams_search=mostpop,itemknn,ease,bpr
+	$(BIN)/recbench run -m experiment=ml100k_leaderboard split=random_ratio hparams_search=mostpop,itemknn,userknn,rp3beta,slim,ease,ials,bpr
+	$(BIN)/recbench run -m experiment=ml100k_leaderboard split=leave_one_out hparams_search=mostpop,itemknn,userknn,rp3beta,slim,ease,ials,bpr
 	$(BIN)/recbench leaderboard ml100k_leaderboard --group
 
 ui: $(STAMP)
