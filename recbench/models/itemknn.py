@@ -4,11 +4,10 @@ top-k neighbours per item."""
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
-from recbench.evaluation.ranker import topk_items
 from recbench.models.base import FitContext, Recommender, sparse_rows_times
+from recbench.models.neighbours import assemble, top_k_rows
 
 
 SIMILARITIES = ("cosine", "jaccard", "asymmetric")
@@ -83,19 +82,11 @@ class ItemKNN(Recommender):
             block = torch.from_numpy(dots.astype(np.float32))
             block /= torch.from_numpy(
                 self._denominator(dots, squares, norms, start, stop).astype(np.float32))
-            targets = torch.arange(start, stop)
-            itself = torch.zeros_like(block, dtype=torch.bool)
-            itself[targets - start, targets] = True  # never your own neighbour
-            top, valid = topk_items(block, itself, k)
-            top_vals = block.gather(1, top)
-            keep = valid & (top_vals > 0)
-            rows.append(top[keep].numpy())
-            cols.append(targets[:, None].expand(-1, k)[keep].numpy())
-            vals.append(top_vals[keep].numpy())
-        self.similarity = sp.csr_matrix(
-            (np.concatenate(vals) if vals else np.zeros(0, np.float32),
-             (np.concatenate(rows) if rows else np.zeros(0, int),
-              np.concatenate(cols) if cols else np.zeros(0, int))), shape=(n, n))
+            target, neighbour, value = top_k_rows(block, start, k)
+            rows.append(neighbour)
+            cols.append(target)
+            vals.append(value)
+        self.similarity = assemble(rows, cols, vals, n)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return sparse_rows_times(self.history, users, self.similarity)

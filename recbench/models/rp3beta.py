@@ -6,8 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recbench.evaluation.ranker import topk_items
 from recbench.models.base import FitContext, Recommender, sparse_rows_times
+from recbench.models.neighbours import assemble, top_k_rows
 
 
 def _row_normalised(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -61,19 +61,11 @@ class RP3beta(Recommender):
             # (sources, targets): row s holds W[start + s, j] for every item j
             block = torch.from_numpy((item_user[start:stop] @ user_item).toarray().astype(np.float32))
             block *= penalty
-            sources = torch.arange(start, stop)
-            itself = torch.zeros_like(block, dtype=torch.bool)
-            itself[sources - start, sources] = True  # zero diagonal
-            top, valid = topk_items(block, itself, k)
-            top_vals = block.gather(1, top)
-            keep = valid & (top_vals > 0)
-            rows.append(sources[:, None].expand(-1, k)[keep].numpy())
-            cols.append(top[keep].numpy())
-            vals.append(top_vals[keep].numpy())
-        self.similarity = sp.csr_matrix(
-            (np.concatenate(vals) if vals else np.zeros(0, np.float32),
-             (np.concatenate(rows) if rows else np.zeros(0, int),
-              np.concatenate(cols) if cols else np.zeros(0, int))), shape=(n, n))
+            source, target, value = top_k_rows(block, start, k)
+            rows.append(source)
+            cols.append(target)
+            vals.append(value)
+        self.similarity = assemble(rows, cols, vals, n)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return sparse_rows_times(self.history, users, self.similarity)
