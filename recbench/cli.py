@@ -72,6 +72,9 @@ def _job(cfg) -> float | None:
         print(f"error: {label}: {err}", file=sys.stderr)
         return None
     except Exception as err:  # the run is FAILED in MLflow with traceback.txt
+        from recbench import interrupt
+        if interrupt.requested.is_set():  # a stop request that a library wrapped: stop
+            raise KeyboardInterrupt("signal 15") from err
         _Sweep.record(cfg.sweep.outcomes, "failed", label)
         if cfg.verbose:
             traceback.print_exc()
@@ -85,10 +88,6 @@ def _job(cfg) -> float | None:
     print(f"done: {label} [{cfg.name}] test {shown} (fit {result.metrics['fit_time_s']:.1f}s, "
           f"eval {result.metrics['eval_time_s']:.1f}s) run {result.run_id}", flush=True)
     return objective
-
-
-def _terminate(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def cmd_run(overrides: list[str]) -> int:
@@ -120,7 +119,9 @@ def cmd_run(overrides: list[str]) -> int:
     saved = sys.argv
     status = "KILLED"
     # `kill` ends the current run KILLED, like Ctrl-C (restored when the command ends)
-    previous_sigterm = signal.signal(signal.SIGTERM, _terminate)
+    from recbench import interrupt
+    interrupt.requested.clear()
+    previous_sigterm = signal.signal(signal.SIGTERM, interrupt.terminate)
     # under the working directory, not /tmp: cluster workers share it (a SLURM job's /tmp
     # is its own node's)
     outcomes_root = Path.cwd() / ".cache" / "outcomes"

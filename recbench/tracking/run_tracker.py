@@ -141,7 +141,11 @@ class RunTracker:
         except KeyboardInterrupt:
             self.client.set_terminated(self.run_id, "KILLED")
             raise
-        except BaseException:
+        except BaseException as err:
+            from recbench import interrupt
+            if interrupt.requested.is_set():  # SIGTERM, wrapped by a library on its way up
+                self.client.set_terminated(self.run_id, "KILLED")
+                raise KeyboardInterrupt("signal 15") from err
             self.client.log_text(self.run_id, traceback.format_exc(), "traceback.txt")
             self.client.set_terminated(self.run_id, "FAILED")
             raise
