@@ -91,8 +91,8 @@ def test_unlogged_metric_is_a_clear_error():
 
 @pytest.mark.parametrize("overrides, expected", [
     (["experiment=e", "split=leave_one_out", "hparams_search=bpr", "tracking.uri=x",
-      "model.lr=0.01", "seed=3"],
-     "recbench run -m experiment=e model=bpr split=leave_one_out model.lr=0.01 seed=1,2"),
+      "model.optimizer.lr=0.01", "seed=3"],
+     "recbench run -m experiment=e model=bpr split=leave_one_out model.optimizer.lr=0.01 seed=1,2"),
     (["model=ease", "model.l2=100.0", "verbose=true", "sweep.parent=abc"],
      "recbench run -m model=ease model.l2=100.0 seed=1,2"),
     ([], "recbench run -m seed=1,2"),
@@ -105,10 +105,10 @@ def test_reproduce_command(overrides, expected):
 def test_reproduce_command_names_the_model_and_turns_off_an_experiments_search():
     """The search came from the experiment's defaults: the command must run the chosen
     configuration, not search again; values that a shell would expand are quoted."""
-    command = reproduce_command(["experiment=x", "model.lr=0.1", "metrics.ks=[10]"], [3],
+    command = reproduce_command(["experiment=x", "model.optimizer.lr=0.1", "metrics.ks=[10]"], [3],
                                 {"model": "bpr", "hparams_search": "bpr_wide"})
     assert command == ("recbench run -m experiment=x '~hparams_search' model=bpr "
-                       "model.lr=0.1 'metrics.ks=[10]' seed=3")
+                       "model.optimizer.lr=0.1 'metrics.ks=[10]' seed=3")
 
 
 def test_reported_numbers_come_from_the_final_seeds_not_the_selection_trial():

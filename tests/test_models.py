@@ -97,7 +97,7 @@ def test_popularity_sampler_draws_in_proportion_to_train_counts():
 
 def test_bpr_with_several_popularity_negatives_learns(ml100k_split):
     s = ml100k_split
-    model = BPR(dim=32, lr=0.005, negatives=4, sampler="popularity").fit(
+    model = BPR(dim=32, optimizer={"lr": 0.005}, negatives=4, sampler="popularity").fit(
         s.train, s.valid, FitContext(seed=0, trainer={"max_epochs": 5, "progress_bar": False}))
     _, values = evaluate(model.score, s.test, [s.train, s.valid], ["ndcg@10"])
     assert values["ndcg@10"].mean() > 0.16  # above MostPop (0.153) after 5 epochs
@@ -142,7 +142,7 @@ def test_diverging_training_fails_loudly_and_keeps_its_curve(ml100k_split):
     ctx = FitContext(seed=0, trainer={"max_epochs": 5, "progress_bar": False},
                      log=lambda values, step: history.append(values["train_loss"]))
     with pytest.raises(FloatingPointError, match="training loss became nan"):
-        BPR(lr=1e20, reg=1.0).fit(s.train, s.valid, ctx)
+        BPR(optimizer={"lr": 1e20}, reg=1.0).fit(s.train, s.valid, ctx)
     assert history and np.isnan(history[-1])
 
 

@@ -97,7 +97,7 @@ def test_same_seed_gives_identical_scores(low_rank):
 
     def fit(seed):
         ctx = FitContext(seed=seed, trainer={"max_epochs": 3, **QUIET})
-        return LightGCN(dim=8, n_layers=2, lr=0.01, batch_size=256).fit(train, valid, ctx)
+        return LightGCN(dim=8, n_layers=2, optimizer={"lr": 0.01}, batch_size=256).fit(train, valid, ctx)
 
     first, second = fit(5), fit(5)
     assert first.best_epoch == second.best_epoch
@@ -113,7 +113,7 @@ def test_resumed_training_ends_exactly_like_an_uninterrupted_one(low_rank, tmp_p
     def fit(epochs, checkpoints=None):
         ctx = FitContext(seed=2, trainer={"max_epochs": epochs, **QUIET},
                          checkpoint_dir=checkpoints)
-        return LightGCN(dim=8, n_layers=2, lr=0.01, batch_size=256).fit(train, valid, ctx)
+        return LightGCN(dim=8, n_layers=2, optimizer={"lr": 0.01}, batch_size=256).fit(train, valid, ctx)
 
     straight = fit(4)
     folder = str(tmp_path / "ckpt")
@@ -149,7 +149,7 @@ def test_lightgcn_beats_mostpop_on_ml100k(ml100k_split):
 
     ctx = FitContext(seed=0, trainer={"max_epochs": 6, **QUIET},
                      log=lambda values, step: history.append(values))
-    model = LightGCN(lr=1e-2).fit(s.train, s.valid, ctx)
+    model = LightGCN(optimizer={"lr": 1e-2}).fit(s.train, s.valid, ctx)
     base, value = ndcg(MostPop().fit(s.train)), ndcg(model)
     assert value > base + 0.05, (base, value)
     # the best epoch's weights were restored, and scoring sees them (not a stale cache)
@@ -160,7 +160,7 @@ def test_lightgcn_beats_mostpop_on_ml100k(ml100k_split):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"dim": 0}, "dim >= 1"), ({"n_layers": -1}, "n_layers >= 0"), ({"lr": 0}, "lr > 0"),
+    ({"dim": 0}, "dim >= 1"), ({"n_layers": -1}, "n_layers >= 0"), ({"optimizer": {"lr": 0}}, "lr > 0"),
     ({"reg": -1e-3}, "reg >= 0"), ({"batch_size": 0}, "batch_size >= 1"),
     ({"negatives": 0}, "negatives >= 1"), ({"sampler": "zipf"}, "must be one of uniform"),
 ])
@@ -177,5 +177,5 @@ def test_config_composes_and_builds():
     tuned = compose(["hparams_search=lightgcn"], hydra_config=True)
     assert tuned.model.name == "lightgcn"
     params = tuned.hydra.sweeper.params
-    assert set(params) == {"model.lr", "model.reg", "model.n_layers"}
+    assert set(params) == {"model.optimizer.lr", "model.reg", "model.n_layers"}
     assert list(params["model.n_layers"].choices) == [1, 2, 3]

@@ -61,7 +61,7 @@ def test_vae_loss_matches_a_hand_written_elbo(beta):
     rng = np.random.default_rng(0)
     x = (rng.random((4, 9)) < 0.4).astype(np.float32)
     x[0, :2] = 1  # no empty rows
-    module = MultiVAEModule(n_items=9, hidden=5, latent=3, dropout=0.0, lr=1e-3, anneal_cap=1.0,
+    module = MultiVAEModule(n_items=9, hidden=5, latent=3, dropout=0.0, anneal_cap=1.0,
                             total_anneal_steps=10)
     eps = rng.normal(size=(4, 3))
     module.train()
@@ -89,7 +89,7 @@ def test_vae_loss_matches_a_hand_written_elbo(beta):
 
 def test_dropout_acts_in_training_only():
     torch.manual_seed(0)
-    module = MultiVAEModule(n_items=20, hidden=8, latent=4, dropout=0.5, lr=1e-3, anneal_cap=0.2,
+    module = MultiVAEModule(n_items=20, hidden=8, latent=4, dropout=0.5, anneal_cap=0.2,
                             total_anneal_steps=10)
     rows = torch.ones(3, 20)
     module.train()
@@ -168,7 +168,7 @@ def test_vae_beats_mostpop_on_ml100k(ml100k_split, mostpop_ndcg):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"hidden": 0}, "hidden >= 1"), ({"latent": 0}, "latent >= 1"), ({"lr": 0.0}, "lr > 0"),
+    ({"hidden": 0}, "hidden >= 1"), ({"latent": 0}, "latent >= 1"), ({"optimizer": {"lr": 0.0}}, "lr > 0"),
     ({"batch_size": 0}, "batch_size >= 1"), ({"total_anneal_steps": -1}, "total_anneal_steps"),
     ({"dropout": 1.0}, "dropout must be in"), ({"dropout": -0.1}, "dropout must be in"),
     ({"anneal_cap": -0.2}, "anneal_cap must be >= 0"),
@@ -193,7 +193,7 @@ def numpy_neumf_logit(module: NeuMFModule, u: int, i: int) -> float:
 def test_neumf_full_ranking_scores_equal_pairwise_logits(layers, budget, monkeypatch):
     monkeypatch.setattr(neumf_mod, "SCORE_BUDGET", budget)
     torch.manual_seed(0)
-    module = NeuMFModule(n_users=7, n_items=11, dim=3, layers=layers, lr=1e-3, reg=0.0)
+    module = NeuMFModule(n_users=7, n_items=11, dim=3, layers=layers, reg=0.0)
     for p in module.parameters():  # larger weights than the init, so ReLUs cut somewhere
         torch.nn.init.normal_(p, std=0.7)
     users = torch.tensor([5, 0, 3])
@@ -210,7 +210,7 @@ def test_neumf_full_ranking_scores_equal_pairwise_logits(layers, budget, monkeyp
 
 def test_neumf_training_step_is_bce_on_positives_and_negatives():
     torch.manual_seed(0)
-    module = NeuMFModule(n_users=4, n_items=6, dim=2, layers=[4, 3], lr=1e-3, reg=0.0)
+    module = NeuMFModule(n_users=4, n_items=6, dim=2, layers=[4, 3], reg=0.0)
     users, pos, neg = torch.tensor([0, 2]), torch.tensor([1, 5]), torch.tensor([[0, 3], [2, 4]])
     loss = module.training_step((users, pos, neg), 0).detach()
     with torch.no_grad():
@@ -221,7 +221,7 @@ def test_neumf_training_step_is_bce_on_positives_and_negatives():
 
 def test_neumf_is_deterministic_given_the_seed(low_rank):
     def fit(seed):
-        return NeuMF(dim=4, layers=[8, 4], batch_size=64, lr=0.01).fit(
+        return NeuMF(dim=4, layers=[8, 4], batch_size=64, optimizer={"lr": 0.01}).fit(
             low_rank, None, FitContext(seed=seed, trainer={**QUIET, "max_epochs": 2}))
 
     users = torch.arange(120)
@@ -233,13 +233,13 @@ def test_neumf_is_deterministic_given_the_seed(low_rank):
 
 def test_neumf_beats_mostpop_on_ml100k(ml100k_split, mostpop_ndcg):
     s = ml100k_split
-    model = NeuMF(lr=0.01, batch_size=2048).fit(
+    model = NeuMF(optimizer={"lr": 0.01}, batch_size=2048).fit(
         s.train, s.valid, FitContext(seed=0, trainer={**QUIET, "max_epochs": 2}))
     assert ndcg_on_test(model, s) > mostpop_ndcg + 0.03  # 0.216 vs 0.153
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"dim": 0}, "dim >= 1"), ({"lr": -1.0}, "lr > 0"), ({"reg": -1.0}, "reg >= 0"),
+    ({"dim": 0}, "dim >= 1"), ({"optimizer": {"lr": -1.0}}, "lr > 0"), ({"reg": -1.0}, "reg >= 0"),
     ({"batch_size": 0}, "batch_size >= 1"), ({"negatives": 0}, "negatives >= 1"),
     ({"layers": []}, "layers must be"), ({"layers": [7, 4]}, "the first even"),
     ({"layers": [8, 0]}, "layers must be"), ({"sampler": "zipf"}, "must be one of"),
@@ -259,5 +259,5 @@ def test_configs_compose_and_build(name, cls):
     search = compose([f"hparams_search={name}"], hydra_config=True)
     assert search.model.name == name
     assert set(search.hydra.sweeper.params) == {
-        "multivae": {"model.lr", "model.dropout", "model.anneal_cap"},
-        "neumf": {"model.lr", "model.dim", "model.negatives"}}[name]
+        "multivae": {"model.optimizer.lr", "model.dropout", "model.anneal_cap"},
+        "neumf": {"model.optimizer.lr", "model.dim", "model.negatives"}}[name]

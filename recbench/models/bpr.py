@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch.utils.data import IterableDataset
 
 from recbench.models.lightning import NeuralRecommender, RecModule
+from recbench.models.optim import optimizer_spec
 from recbench.models.sampling import DISTRIBUTIONS, NegativeSampler
 
 
@@ -42,13 +43,13 @@ class PairBatches(IterableDataset):
 class MFModule(RecModule):
     """User and item embeddings ``(n, dim)``; score = dot product."""
 
-    def __init__(self, n_users: int, n_items: int, dim: int, lr: float, reg: float):
+    def __init__(self, n_users: int, n_items: int, dim: int, reg: float):
         super().__init__()
         self.user_emb = torch.nn.Embedding(n_users, dim)
         self.item_emb = torch.nn.Embedding(n_items, dim)
         torch.nn.init.normal_(self.user_emb.weight, std=0.1)
         torch.nn.init.normal_(self.item_emb.weight, std=0.1)
-        self.lr, self.reg = lr, reg
+        self.reg = reg
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_emb(users.to(self.device)) @ self.item_emb.weight.T
@@ -60,9 +61,6 @@ class MFModule(RecModule):
         reg = (u.pow(2).sum(1) + i.pow(2).sum(1) + j.pow(2).sum(2).mean(1)).mean()
         return self.record_loss(-F.logsigmoid(diff).mean() + self.reg * reg)
 
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
-
 
 class BPR(NeuralRecommender):
     """MF-BPR with sampled negatives and Adam; the loss averages ``-log sigmoid(s_ui - s_uj)``
@@ -70,27 +68,29 @@ class BPR(NeuralRecommender):
 
     Args:
         dim: embedding size.
-        lr: Adam learning rate.
         reg: L2 weight on the batch's user / positive / (mean) negative embeddings.
         batch_size: positives per step.
         negatives: negatives drawn per positive.
         sampler: negative sampling distribution, ``"uniform"`` or ``"popularity"``.
+        optimizer: shared optimizer settings ``{name, lr, weight_decay, momentum}``
+            (:mod:`recbench.models.optim`; default Adam, lr 1e-3).
     """
 
-    def __init__(self, dim: int = 64, lr: float = 1e-3, reg: float = 1e-4, batch_size: int = 2048,
-                 negatives: int = 1, sampler: str = "uniform"):
-        if dim < 1 or lr <= 0 or reg < 0 or batch_size < 1 or negatives < 1:
-            raise ValueError(f"BPR needs dim >= 1, lr > 0, reg >= 0, batch_size >= 1, "
-                             f"negatives >= 1; got dim={dim}, lr={lr}, reg={reg}, "
+    def __init__(self, dim: int = 64, reg: float = 1e-4, batch_size: int = 2048,
+                 negatives: int = 1, sampler: str = "uniform", optimizer: dict | None = None):
+        if dim < 1 or reg < 0 or batch_size < 1 or negatives < 1:
+            raise ValueError(f"BPR needs dim >= 1, reg >= 0, batch_size >= 1, "
+                             f"negatives >= 1; got dim={dim}, reg={reg}, "
                              f"batch_size={batch_size}, negatives={negatives}")
         if sampler not in DISTRIBUTIONS:
             raise ValueError(f"BPR sampler must be one of {', '.join(DISTRIBUTIONS)}, "
                              f"got {sampler!r}")
-        self.dim, self.lr, self.reg, self.batch_size = int(dim), float(lr), float(reg), int(batch_size)
+        self.dim, self.reg, self.batch_size = int(dim), float(reg), int(batch_size)
+        self.optimizer = optimizer_spec(optimizer, lr=1e-3)
         self.negatives, self.sampler = int(negatives), sampler
 
     def build_module(self, n_users: int, n_items: int) -> MFModule:
-        return MFModule(n_users, n_items, self.dim, self.lr, self.reg)
+        return MFModule(n_users, n_items, self.dim, self.reg)
 
     def train_loader(self, train: sp.csr_matrix, generator: torch.Generator):
         batches = PairBatches(train, self.batch_size, generator, self.negatives, self.sampler)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from recbench.models.bpr import PairBatches
 from recbench.models.lightning import NeuralRecommender, RecModule
+from recbench.models.optim import optimizer_spec
 from recbench.models.sampling import DISTRIBUTIONS
 
 
@@ -83,7 +84,7 @@ class LightGCNModule(RecModule):
     the authors' PyTorch code), ``n_layers`` propagation steps over ``adjacency``."""
 
     def __init__(self, adjacency: torch.Tensor, n_users: int, n_items: int, dim: int,
-                 n_layers: int, lr: float, reg: float):
+                 n_layers: int, reg: float):
         super().__init__()
         if adjacency.layout != torch.sparse_csr or adjacency.shape != (n_users + n_items,) * 2:
             raise ValueError(f"adjacency must be a {(n_users + n_items,) * 2} CSR tensor, got "
@@ -95,7 +96,7 @@ class LightGCNModule(RecModule):
         # buffer follows .to(device), the scipy view of the CPU copy serves CPU products
         self.register_buffer("adjacency", adjacency.cpu(), persistent=False)
         self.host_adjacency = _to_scipy(self.adjacency)
-        self.lr, self.reg = lr, reg
+        self.reg = reg
         self._cache: tuple[tuple, torch.Tensor] | None = None
 
     def propagate(self) -> torch.Tensor:
@@ -139,9 +140,6 @@ class LightGCNModule(RecModule):
         reg = (u0.pow(2).sum(1) + i0.pow(2).sum(1) + j0.pow(2).sum(2).mean(1)).mean()
         return self.record_loss(-F.logsigmoid(diff).mean() + self.reg * reg)
 
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
-
 
 class LightGCN(NeuralRecommender):
     """LightGCN with sampled negatives and Adam; the BPR loss averages
@@ -153,26 +151,29 @@ class LightGCN(NeuralRecommender):
     Args:
         dim: embedding size.
         n_layers: propagation layers K (final embedding = mean of layers 0..K).
-        lr: Adam learning rate.
         reg: L2 weight on the batch's layer-0 user / positive / (mean) negative embeddings.
         batch_size: positives per step.
         negatives: negatives drawn per positive.
         sampler: negative sampling distribution, ``"uniform"`` or ``"popularity"``.
+        optimizer: shared optimizer settings ``{name, lr, weight_decay, momentum}``
+            (:mod:`recbench.models.optim`; default Adam, lr 5e-3).
     """
 
     module: LightGCNModule
 
-    def __init__(self, dim: int = 64, n_layers: int = 3, lr: float = 5e-3, reg: float = 1e-4,
-                 batch_size: int = 2048, negatives: int = 1, sampler: str = "uniform"):
-        if dim < 1 or n_layers < 0 or lr <= 0 or reg < 0 or batch_size < 1 or negatives < 1:
-            raise ValueError(f"LightGCN needs dim >= 1, n_layers >= 0, lr > 0, reg >= 0, "
+    def __init__(self, dim: int = 64, n_layers: int = 3, reg: float = 1e-4,
+                 batch_size: int = 2048, negatives: int = 1, sampler: str = "uniform",
+                 optimizer: dict | None = None):
+        if dim < 1 or n_layers < 0 or reg < 0 or batch_size < 1 or negatives < 1:
+            raise ValueError(f"LightGCN needs dim >= 1, n_layers >= 0, reg >= 0, "
                              f"batch_size >= 1, negatives >= 1; got dim={dim}, "
-                             f"n_layers={n_layers}, lr={lr}, reg={reg}, "
+                             f"n_layers={n_layers}, reg={reg}, "
                              f"batch_size={batch_size}, negatives={negatives}")
         if sampler not in DISTRIBUTIONS:
             raise ValueError(f"LightGCN sampler must be one of {', '.join(DISTRIBUTIONS)}, "
                              f"got {sampler!r}")
-        self.dim, self.n_layers, self.lr, self.reg = int(dim), int(n_layers), float(lr), float(reg)
+        self.dim, self.n_layers, self.reg = int(dim), int(n_layers), float(reg)
+        self.optimizer = optimizer_spec(optimizer, lr=5e-3)
         self.batch_size, self.negatives, self.sampler = int(batch_size), int(negatives), sampler
         self._adjacency: torch.Tensor | None = None
 
@@ -185,7 +186,7 @@ class LightGCN(NeuralRecommender):
 
     def build_module(self, n_users: int, n_items: int) -> LightGCNModule:
         return LightGCNModule(self._adjacency, n_users, n_items, self.dim, self.n_layers,
-                              self.lr, self.reg)
+                              self.reg)
 
     def train_loader(self, train: sp.csr_matrix, generator: torch.Generator):
         batches = PairBatches(train, self.batch_size, generator, self.negatives, self.sampler)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import signal
 from pathlib import Path
 import warnings
@@ -25,13 +26,14 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from recbench.errors import RecbenchError
 from recbench.evaluation.ranker import evaluate
 from recbench.models.base import FitContext, Recommender
+from recbench.models.optim import OptimizerSpec
 
 #: Trainer settings a config may set (``configs/trainer/*.yaml``) and their defaults.
 TRAINER_DEFAULTS = {
     "max_epochs": 100,
     "patience": 10,          # epochs without improvement of the validation metric
-    "accelerator": "cpu",    # "auto" picks a GPU when present
-    "devices": 1,
+    "accelerator": "auto",   # a GPU when present, else CPU
+    "devices": "auto",
     "progress_bar": True,
     "deterministic": True,
 }
@@ -57,10 +59,14 @@ class RecModule(pl.LightningModule):
         self._loss_sum = torch.zeros((), dtype=torch.float64)
         self._loss_batches = 0
         self.generator: torch.Generator | None = None  # sampling / shuffling RNG
+        self.optimizer_spec = OptimizerSpec()  # set by NeuralRecommender before training
 
     @abstractmethod
     def score(self, users: torch.Tensor) -> torch.Tensor:
         """``(B,) int64 -> (B, n_items) float32`` scores."""
+
+    def configure_optimizers(self):
+        return self.optimizer_spec.build(self.parameters())
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Keep what a resumed run needs to end exactly like an uninterrupted one."""
@@ -112,6 +118,7 @@ class NeuralRecommender(Recommender):
     """A recbench model trained by a Lightning ``Trainer``."""
 
     module: RecModule
+    optimizer: OptimizerSpec  #: set by the subclass constructor (optimizer_spec)
 
     @abstractmethod
     def build_module(self, n_users: int, n_items: int) -> RecModule:
@@ -132,6 +139,7 @@ class NeuralRecommender(Recommender):
         generator = torch.Generator().manual_seed(ctx.seed)
         self.module = self.build_module(self.n_users, self.n_items)
         self.module.ctx = ctx
+        self.module.optimizer_spec = self.optimizer
         self.module.generator = generator
         self.module.valid_data = (valid, train) if valid is not None and valid.nnz else None
         callbacks = []
@@ -146,9 +154,15 @@ class NeuralRecommender(Recommender):
                                              enable_version_counter=False))
             last = Path(ctx.checkpoint_dir) / "last.ckpt"
             resume = str(last) if last.is_file() else None
+        deterministic = settings["deterministic"]
+        if deterministic is True and settings["accelerator"] != "cpu" and torch.cuda.is_available():
+            # cuBLAS needs a fixed workspace to be reproducible; GPU ops that have no
+            # deterministic kernel (sparse products, scatter) warn instead of failing the run
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            deterministic = "warn"
         trainer = pl.Trainer(
             max_epochs=settings["max_epochs"], accelerator=settings["accelerator"],
-            devices=settings["devices"], deterministic=settings["deterministic"],
+            devices=settings["devices"], deterministic=deterministic,
             enable_progress_bar=settings["progress_bar"], callbacks=callbacks,
             logger=False, enable_checkpointing=bool(ctx.checkpoint_dir),
             enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,

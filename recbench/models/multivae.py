@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch.utils.data import IterableDataset
 
 from recbench.models.lightning import NeuralRecommender, RecModule
+from recbench.models.optim import optimizer_spec
 
 
 def anneal_beta(step: int, total_anneal_steps: int, anneal_cap: float) -> float:
@@ -56,7 +57,7 @@ class MultiVAEModule(RecModule):
     ``history`` is the matrix :meth:`score` reads (the train matrix during fit).
     """
 
-    def __init__(self, n_items: int, hidden: int, latent: int, dropout: float, lr: float,
+    def __init__(self, n_items: int, hidden: int, latent: int, dropout: float,
                  anneal_cap: float, total_anneal_steps: int, history: sp.csr_matrix | None = None):
         super().__init__()
         self.latent = latent
@@ -68,7 +69,7 @@ class MultiVAEModule(RecModule):
             torch.nn.init.xavier_uniform_(layer.weight)
             torch.nn.init.normal_(layer.bias, std=0.001)
         self.drop = torch.nn.Dropout(dropout)
-        self.lr, self.anneal_cap, self.total_anneal_steps = lr, anneal_cap, total_anneal_steps
+        self.anneal_cap, self.total_anneal_steps = anneal_cap, total_anneal_steps
         self.history = history
 
     def encode(self, rows: torch.Tensor, dropout: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,9 +122,6 @@ class MultiVAEModule(RecModule):
         logits, mu, logvar = self(rows)
         return self.record_loss(self.loss(rows, logits, mu, logvar, self.beta()))
 
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
-
 
 class MultiVAE(NeuralRecommender):
     """Mult-VAE^PR with Adam. The score of user u is the decoder's logits for ``z = mu(x_u)``
@@ -133,7 +131,6 @@ class MultiVAE(NeuralRecommender):
         hidden: width of the encoder / decoder hidden layer (paper: 600).
         latent: latent dimension (paper: 200).
         dropout: dropout rate on the normalised input (paper: 0.5).
-        lr: Adam learning rate (paper: 1e-3).
         batch_size: users per update (paper: 500, for ML-20M; default 100 so that small data
             sets get more than a couple of updates per epoch).
         anneal_cap: largest KL weight beta (paper: 0.2).
@@ -143,27 +140,30 @@ class MultiVAE(NeuralRecommender):
             updates, so beta would stay ~0. Default 200 (cap reached after 40 updates), chosen
             on ml-100k's validation split (see ``configs/model/multivae.yaml``). 0: beta is
             ``anneal_cap`` from the start.
+        optimizer: shared optimizer settings ``{name, lr, weight_decay, momentum}``
+            (:mod:`recbench.models.optim`; default Adam, lr 1e-3 as the paper).
     """
 
     def __init__(self, hidden: int = 600, latent: int = 200, dropout: float = 0.5,
-                 lr: float = 1e-3, batch_size: int = 100, anneal_cap: float = 0.2,
-                 total_anneal_steps: int = 200):
-        if hidden < 1 or latent < 1 or batch_size < 1 or lr <= 0 or total_anneal_steps < 0:
-            raise ValueError(f"MultiVAE needs hidden >= 1, latent >= 1, lr > 0, batch_size >= 1, "
+                 batch_size: int = 100, anneal_cap: float = 0.2,
+                 total_anneal_steps: int = 200, optimizer: dict | None = None):
+        if hidden < 1 or latent < 1 or batch_size < 1 or total_anneal_steps < 0:
+            raise ValueError(f"MultiVAE needs hidden >= 1, latent >= 1, batch_size >= 1, "
                              f"total_anneal_steps >= 0; got hidden={hidden}, latent={latent}, "
-                             f"lr={lr}, batch_size={batch_size}, "
+                             f"batch_size={batch_size}, "
                              f"total_anneal_steps={total_anneal_steps}")
         if not 0 <= dropout < 1:
             raise ValueError(f"MultiVAE dropout must be in [0, 1), got {dropout}")
         if anneal_cap < 0:
             raise ValueError(f"MultiVAE anneal_cap must be >= 0, got {anneal_cap}")
         self.hidden, self.latent, self.dropout = int(hidden), int(latent), float(dropout)
-        self.lr, self.batch_size = float(lr), int(batch_size)
+        self.batch_size = int(batch_size)
+        self.optimizer = optimizer_spec(optimizer, lr=1e-3)
         self.anneal_cap, self.total_anneal_steps = float(anneal_cap), int(total_anneal_steps)
 
     def build_module(self, n_users: int, n_items: int) -> MultiVAEModule:
         # fit() has set self.history = train: validation during fit encodes the train rows
-        return MultiVAEModule(n_items, self.hidden, self.latent, self.dropout, self.lr,
+        return MultiVAEModule(n_items, self.hidden, self.latent, self.dropout,
                               self.anneal_cap, self.total_anneal_steps, history=self.history)
 
     def train_loader(self, train: sp.csr_matrix, generator: torch.Generator):

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from recbench.models.bpr import PairBatches
 from recbench.models.lightning import NeuralRecommender, RecModule
+from recbench.models.optim import optimizer_spec
 from recbench.models.sampling import DISTRIBUTIONS
 
 #: Scoring processes blocks of items so that a block's MLP activations hold at most this many
@@ -21,7 +22,7 @@ class NeuMFModule(RecModule):
     ``layers[0] / 2``) through ``Linear + ReLU`` layers ``layers[1:]``; logit =
     ``h^T [gmf, mlp] + b``."""
 
-    def __init__(self, n_users: int, n_items: int, dim: int, layers: list[int], lr: float,
+    def __init__(self, n_users: int, n_items: int, dim: int, layers: list[int],
                  reg: float):
         super().__init__()
         half = layers[0] // 2
@@ -33,7 +34,7 @@ class NeuMFModule(RecModule):
             torch.nn.init.normal_(emb.weight, std=0.01)  # as the authors' code
         self.mlp = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(layers, layers[1:]))
         self.out = torch.nn.Linear(dim + layers[-1], 1)
-        self.dim, self.half, self.lr, self.reg = dim, half, lr, reg
+        self.dim, self.half, self.reg = dim, half, reg
 
     def mlp_tail(self, h: torch.Tensor) -> torch.Tensor:
         """ReLU after every layer after the first (whose pre-activation is given)."""
@@ -92,9 +93,6 @@ class NeuMFModule(RecModule):
             loss = loss + self.reg * reg.mean()
         return self.record_loss(loss)
 
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
-
 
 class NeuMF(NeuralRecommender):
     """NeuMF trained from scratch (no GMF / MLP pre-training) with Adam and the pointwise
@@ -105,20 +103,21 @@ class NeuMF(NeuralRecommender):
         layers: MLP widths as in the authors' code: ``layers[0]`` is the concatenated
             user + item embedding (``layers[0] / 2`` each, so even), then one ``Linear +
             ReLU`` per further entry; ``layers[-1]`` is the MLP's predictive factors.
-        lr: Adam learning rate.
         reg: L2 weight on the batch's embeddings (0: none, as the paper).
         batch_size: positives per step (each with its negatives).
         negatives: negatives drawn per positive (paper: 4).
         sampler: negative sampling distribution, ``"uniform"`` or ``"popularity"``.
+        optimizer: shared optimizer settings ``{name, lr, weight_decay, momentum}``
+            (:mod:`recbench.models.optim`; default Adam, lr 1e-3).
     """
 
-    def __init__(self, dim: int = 16, layers: list[int] = (64, 32, 16), lr: float = 1e-3,
+    def __init__(self, dim: int = 16, layers: list[int] = (64, 32, 16),
                  reg: float = 0.0, batch_size: int = 1024, negatives: int = 4,
-                 sampler: str = "uniform"):
+                 sampler: str = "uniform", optimizer: dict | None = None):
         layers = [int(w) for w in layers]
-        if (dim < 1 or lr <= 0 or reg < 0 or batch_size < 1 or negatives < 1):
-            raise ValueError(f"NeuMF needs dim >= 1, lr > 0, reg >= 0, batch_size >= 1, "
-                             f"negatives >= 1; got dim={dim}, lr={lr}, reg={reg}, "
+        if (dim < 1 or reg < 0 or batch_size < 1 or negatives < 1):
+            raise ValueError(f"NeuMF needs dim >= 1, reg >= 0, batch_size >= 1, "
+                             f"negatives >= 1; got dim={dim}, reg={reg}, "
                              f"batch_size={batch_size}, negatives={negatives}")
         if not layers or any(w < 1 for w in layers) or layers[0] % 2:
             raise ValueError(f"NeuMF layers must be positive widths, the first even (user and "
@@ -126,11 +125,12 @@ class NeuMF(NeuralRecommender):
         if sampler not in DISTRIBUTIONS:
             raise ValueError(f"NeuMF sampler must be one of {', '.join(DISTRIBUTIONS)}, "
                              f"got {sampler!r}")
-        self.dim, self.layers, self.lr, self.reg = int(dim), layers, float(lr), float(reg)
+        self.dim, self.layers, self.reg = int(dim), layers, float(reg)
+        self.optimizer = optimizer_spec(optimizer, lr=1e-3)
         self.batch_size, self.negatives, self.sampler = int(batch_size), int(negatives), sampler
 
     def build_module(self, n_users: int, n_items: int) -> NeuMFModule:
-        return NeuMFModule(n_users, n_items, self.dim, self.layers, self.lr, self.reg)
+        return NeuMFModule(n_users, n_items, self.dim, self.layers, self.reg)
 
     def train_loader(self, train: sp.csr_matrix, generator: torch.Generator):
         batches = PairBatches(train, self.batch_size, generator, self.negatives, self.sampler)
