@@ -15,6 +15,7 @@ from recbench.data.loader import cache_dir
 from recbench.evaluation.ranker import evaluate
 from recbench.verbosity import configure_logging
 from recbench.models.base import FitContext
+from recbench.splits.base import FOLD_IN, TRAIN, VALID
 from recbench.splits.make import make_split
 from recbench.tracking.run_tracker import AlreadyFinished, RunTracker
 
@@ -59,9 +60,11 @@ def run(cfg: DictConfig) -> RunResult:
 
         # per-epoch checkpoints of this exact config + seed: a killed run's successor resumes
         checkpoints = cache_dir() / "checkpoints" / config_hash(cfg)
+        ordered = model.uses_sequences  # sequential models read time-ordered sequences
         ctx = FitContext(seed=cfg.seed, valid_metric=cfg.metrics.valid_metric,
                          chunk_size=cfg.metrics.chunk_size, trainer=dict(cfg.trainer),
-                         log=tracker.log_metrics, checkpoint_dir=str(checkpoints))
+                         log=tracker.log_metrics, checkpoint_dir=str(checkpoints),
+                         sequences=split.sequences(TRAIN) if ordered else None)
         started = time.perf_counter()
         model.fit(split.train, split.valid, ctx)
         fit_time = time.perf_counter() - started
@@ -71,8 +74,12 @@ def run(cfg: DictConfig) -> RunResult:
 
         started = time.perf_counter()
         seen = [split.train, split.fold_in]
+        if ordered:  # input: everything before the held-out item(s)
+            model.set_sequences(split.sequences(TRAIN, FOLD_IN))
         _, valid_values = evaluate(model.score, split.valid, seen, metrics,
                                    cfg.metrics.chunk_size)
+        if ordered:
+            model.set_sequences(split.sequences(TRAIN, FOLD_IN, VALID))
         users, test_values = evaluate(model.score, split.test, [*seen, split.valid],
                                       metrics, cfg.metrics.chunk_size)
         eval_time = time.perf_counter() - started

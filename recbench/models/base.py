@@ -10,6 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recbench.data.sequences import Sequences
+
 #: ``log(metrics, step)``: receives per-epoch values such as ``{"train_loss": 0.3}``.
 LogFn = Callable[[dict[str, float], int], None]
 
@@ -26,6 +28,8 @@ class FitContext:
         log: callback receiving per-epoch curves; None to drop them.
         checkpoint_dir: where neural models save ``last.ckpt`` after every epoch and resume
             from it when it exists (None: no checkpoints).
+        sequences: per-user time-ordered train sequences, for models with
+            ``uses_sequences`` (the runner passes ``split.sequences(TRAIN)``).
     """
 
     seed: int = 0
@@ -34,6 +38,7 @@ class FitContext:
     trainer: dict = field(default_factory=dict)
     log: LogFn | None = None
     checkpoint_dir: str | None = None
+    sequences: Sequences | None = None
 
 
 def check_interactions(matrix: sp.spmatrix, name: str = "train") -> sp.csr_matrix:
@@ -59,6 +64,9 @@ class Recommender(ABC):
     n_users: int
     n_items: int
     history: sp.csr_matrix  #: interactions read at scoring time (train by default)
+    #: True for sequential models: fit reads ``ctx.sequences`` and scoring reads the
+    #: sequences given to ``set_sequences`` (the runner adds valid items before testing)
+    uses_sequences: bool = False
 
     def fit(self, train: sp.spmatrix, valid: sp.spmatrix | None = None,
             ctx: FitContext | None = None) -> "Recommender":

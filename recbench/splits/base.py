@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recbench.data.interactions import TEST, TRAIN, VALID, Interactions
+from recbench.data.sequences import Sequences
 
 #: Fold-in: interactions of held-out (cold) users that models may read at scoring time but
 #: never train on; they are masked from the ranking like train items.
@@ -49,6 +50,14 @@ class Split:
     @property
     def n_items(self) -> int:
         return self.data.n_items
+
+    def sequences(self, *parts: int) -> "Sequences":
+        """Per-user time-ordered item sequences of the interactions in ``parts``, e.g.
+        ``split.sequences(TRAIN, VALID)`` (sequential models' input at test time). Items
+        with equal timestamps are ordered train, valid, test, as the split saw them."""
+        from recbench.data.sequences import user_sequences
+        order = np.array([0, 2, 3, 1])[self.assign]  # TRAIN, VALID, TEST, FOLD_IN -> rank
+        return user_sequences(self.data, np.isin(self.assign, parts), tiebreak=order)
 
 
 def fingerprint(data: Interactions, config: dict) -> str:
