@@ -229,7 +229,8 @@ def validate(cfg: DictConfig) -> None:
 
 
 #: trainer key -> (type, minimum) accepted
-TRAINER_TYPES = {"max_epochs": (int, 1), "patience": (int, 0), "devices": ((int, str), None),
+TRAINER_TYPES = {"max_epochs": (int, 1), "patience": (int, 0), "valid_every": (int, 1),
+                 "devices": ((int, str), None),
                  "accelerator": (str, None), "progress_bar": (bool, None),
                  "deterministic": (bool, None)}
 

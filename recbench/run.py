@@ -90,6 +90,7 @@ def run(cfg: DictConfig) -> RunResult:
                     "n_parameters": float(model.n_parameters())}
         if getattr(model, "best_epoch", None) is not None:
             summary["best_epoch"] = float(model.best_epoch)
+            summary["epochs_trained"] = float(model.epochs_trained)
         tracker.log_metrics(summary)
         per_user = pd.DataFrame({"user": data.user_ids[users], **test_values})
         tracker.log_frame(per_user, "per_user_test_metrics.parquet")

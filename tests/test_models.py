@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from recbench.errors import RecbenchError
 import scipy.sparse as sp
 import torch
 
@@ -135,6 +137,28 @@ def test_every_model_beats_mostpop_on_ml100k(ml100k_split):
     assert bpr.best_epoch == int(np.argmax(valid_curve))
     _, restored = evaluate(bpr.score, s.valid, [s.train], ["ndcg@10"])
     assert restored["ndcg@10"].mean() == pytest.approx(max(valid_curve), abs=1e-9)
+
+
+def test_valid_every_validates_on_those_epochs_and_the_last_and_patience_counts_validations(
+        ml100k_split):
+    s = ml100k_split
+    history = []
+    ctx = FitContext(seed=0, trainer={"max_epochs": 7, "valid_every": 3, "progress_bar": False},
+                     log=lambda values, step: history.append((step, values)))
+    bpr = BPR(dim=8).fit(s.train, s.valid, ctx)
+    validated = [step for step, v in history if "epoch_valid_ndcg@10" in v]
+    assert validated == [2, 5, 6]
+    assert bpr.best_epoch in validated
+    # patience 1 with a diverging lr: stops after one validation without improvement
+    history.clear()
+    ctx = FitContext(seed=0, trainer={"max_epochs": 30, "valid_every": 2, "patience": 1,
+                                      "progress_bar": False},
+                     log=lambda values, step: history.append((step, values)))
+    BPR(dim=8, optimizer={"lr": 0.5}).fit(s.train, s.valid, ctx)
+    validated = [step for step, v in history if "epoch_valid_ndcg@10" in v]
+    assert history[-1][0] == validated[-1] < 29 and all(step % 2 == 1 for step in validated)
+    with pytest.raises(RecbenchError, match="valid_every must be >= 1"):
+        BPR().fit(s.train, s.valid, FitContext(trainer={"valid_every": 0}))
 
 
 def test_diverging_training_fails_loudly_and_keeps_its_curve(ml100k_split):

@@ -21,7 +21,7 @@ from abc import abstractmethod
 import pytorch_lightning as pl
 import scipy.sparse as sp
 import torch
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from recbench.errors import RecbenchError
 from recbench.evaluation.ranker import evaluate
@@ -31,7 +31,8 @@ from recbench.models.optim import OptimizerSpec
 #: Trainer settings a config may set (``configs/trainer/*.yaml``) and their defaults.
 TRAINER_DEFAULTS = {
     "max_epochs": 100,
-    "patience": 10,          # epochs without improvement of the validation metric
+    "patience": 10,          # validations without improvement of the validation metric
+    "valid_every": 1,        # epochs between validations (and after the last epoch)
     "accelerator": "auto",   # a GPU when present, else CPU
     "devices": "auto",
     "progress_bar": True,
@@ -60,6 +61,9 @@ class RecModule(pl.LightningModule):
         self._loss_batches = 0
         self.generator: torch.Generator | None = None  # sampling / shuffling RNG
         self.optimizer_spec = OptimizerSpec()  # set by NeuralRecommender before training
+        self.valid_every = 1  # epochs between validations (trainer.valid_every)
+        self.patience = 10  # validations without improvement before stopping
+        self.stale_validations = 0
 
     @abstractmethod
     def score(self, users: torch.Tensor) -> torch.Tensor:
@@ -72,12 +76,14 @@ class RecModule(pl.LightningModule):
         """Keep what a resumed run needs to end exactly like an uninterrupted one."""
         checkpoint["recbench"] = {
             "best_value": self.best_value, "best_epoch": self.best_epoch,
+            "stale_validations": self.stale_validations,
             "best_state": self.best_state, "torch_rng": torch.get_rng_state(),
             "generator": self.generator.get_state() if self.generator is not None else None}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         saved = checkpoint["recbench"]
         self.best_value, self.best_epoch = saved["best_value"], saved["best_epoch"]
+        self.stale_validations = saved.get("stale_validations", 0)
         self.best_state = saved["best_state"]
         torch.set_rng_state(saved["torch_rng"])
         if saved["generator"] is not None:
@@ -98,7 +104,8 @@ class RecModule(pl.LightningModule):
             if self.ctx.log is not None:
                 self.ctx.log(values, epoch)
             raise FloatingPointError(f"training loss became {values['train_loss']} at epoch {epoch}")
-        if self.valid_data is not None:
+        last = self.trainer is not None and epoch + 1 >= (self.trainer.max_epochs or 0)
+        if self.valid_data is not None and ((epoch + 1) % self.valid_every == 0 or last):
             valid, train = self.valid_data
             self.eval()
             _, per_user = evaluate(self.score, valid, [train], [self.ctx.valid_metric],
@@ -110,6 +117,11 @@ class RecModule(pl.LightningModule):
             if value > self.best_value:
                 self.best_value, self.best_epoch = value, epoch
                 self.best_state = copy.deepcopy(self.state_dict())
+                self.stale_validations = 0
+            else:  # early stopping: `patience` validations in a row without a better value
+                self.stale_validations += 1
+                if self.stale_validations >= self.patience and self.trainer is not None:
+                    self.trainer.should_stop = True
         if self.ctx.log is not None:
             self.ctx.log(values, epoch)
 
@@ -134,19 +146,19 @@ class NeuralRecommender(Recommender):
         if unknown:
             raise RecbenchError(f"unknown trainer setting(s) {sorted(unknown)}; "
                                 f"valid: {sorted(TRAINER_DEFAULTS)}")
+        if int(settings["valid_every"]) < 1:
+            raise RecbenchError(f"trainer.valid_every must be >= 1, got {settings['valid_every']}")
         quiet_lightning()
         pl.seed_everything(ctx.seed, workers=True, verbose=False)
         generator = torch.Generator().manual_seed(ctx.seed)
         self.module = self.build_module(self.n_users, self.n_items)
         self.module.ctx = ctx
         self.module.optimizer_spec = self.optimizer
+        self.module.valid_every = int(settings["valid_every"])
         self.module.generator = generator
         self.module.valid_data = (valid, train) if valid is not None and valid.nnz else None
+        self.module.patience = int(settings["patience"])
         callbacks = []
-        if self.module.valid_data is not None:
-            callbacks.append(EarlyStopping(monitor="valid_metric", mode="max",
-                                           patience=settings["patience"],
-                                           check_on_train_epoch_end=True))
         resume = None
         if ctx.checkpoint_dir:  # last.ckpt after every epoch; resume from it if present
             callbacks.append(ModelCheckpoint(dirpath=ctx.checkpoint_dir, filename="last",
