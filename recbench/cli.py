@@ -204,6 +204,18 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_reproductions(args) -> int:
+    """``recbench reproductions``: ours vs published numbers and fit times (results/zoo/)."""
+    from recbench.report.reproductions import write_reproductions
+
+    client = _existing_store(args.tracking_uri)
+    for path in write_reproductions(client, args.experiments, Path(args.published),
+                                    Path(args.out_dir)):
+        print(f"wrote {path}")
+    print((Path(args.out_dir) / "README.md").read_text())
+    return 0
+
+
 def cmd_runs(args) -> int:
     """``recbench runs``: a table of runs (all experiments, or one), optionally by status."""
     from datetime import datetime
@@ -342,6 +354,14 @@ def parser() -> argparse.ArgumentParser:
     lb.add_argument("--name", help="output folder under --out-dir (default: the experiments)")
     lb.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
     lb.add_argument("--out-dir", default="results")
+    rep = sub.add_parser("reproductions", help="our runs of published settings next to the "
+                                               "published numbers, and fit times")
+    rep.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
+                     help="MLflow experiment name(s), e.g. repro_gowalla_m1")
+    rep.add_argument("--published", default="experiments/published.yaml",
+                     help="published numbers (dataset, model, metrics, source)")
+    rep.add_argument("--out-dir", default="results/zoo")
+    rep.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
     runs = sub.add_parser("runs", help="list runs of the MLflow store (filter by experiment, status)")
     runs.add_argument("--experiment", default=None)
     runs.add_argument("--status", default=None, help="RUNNING, FINISHED, FAILED or KILLED")
@@ -382,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 130
         args = parser().parse_args(argv)
         return {"evaluate": cmd_evaluate, "leaderboard": cmd_leaderboard, "ui": cmd_ui,
-                "data": cmd_data, "runs": cmd_runs, "server": cmd_server}[
+                "data": cmd_data, "runs": cmd_runs, "server": cmd_server,
+                "reproductions": cmd_reproductions}[
             args.command](args)
     except RecbenchError as err:
         print(f"error: {err}", file=sys.stderr)
