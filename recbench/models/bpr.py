@@ -10,7 +10,7 @@ from torch.utils.data import IterableDataset
 
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import DISTRIBUTIONS, NegativeSampler
+from recbench.models.sampling import NegativeSampler, check_distribution, shuffled_batches
 
 
 class PairBatches(IterableDataset):
@@ -33,9 +33,7 @@ class PairBatches(IterableDataset):
         return -(-len(self.users) // self.batch_size)
 
     def __iter__(self):
-        order = torch.randperm(len(self.users), generator=self.generator)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+        for idx in shuffled_batches(len(self.users), self.batch_size, self.generator):
             users = self.users[idx]
             yield users, self.items[idx], self.sampler.sample(users, self.n_negatives)
 
@@ -82,9 +80,7 @@ class BPR(NeuralRecommender):
             raise ValueError(f"BPR needs dim >= 1, reg >= 0, batch_size >= 1, "
                              f"negatives >= 1; got dim={dim}, reg={reg}, "
                              f"batch_size={batch_size}, negatives={negatives}")
-        if sampler not in DISTRIBUTIONS:
-            raise ValueError(f"BPR sampler must be one of {', '.join(DISTRIBUTIONS)}, "
-                             f"got {sampler!r}")
+        check_distribution('BPR', sampler)
         self.dim, self.reg, self.batch_size = int(dim), float(reg), int(batch_size)
         self.optimizer = optimizer_spec(optimizer, lr=1e-3)
         self.negatives, self.sampler = int(negatives), sampler

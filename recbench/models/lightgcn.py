@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from recbench.models.bpr import PairBatches
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import DISTRIBUTIONS
+from recbench.models.sampling import check_distribution
 
 
 def normalized_adjacency(train: sp.spmatrix) -> torch.Tensor:
@@ -169,9 +169,7 @@ class LightGCN(NeuralRecommender):
                              f"batch_size >= 1, negatives >= 1; got dim={dim}, "
                              f"n_layers={n_layers}, reg={reg}, "
                              f"batch_size={batch_size}, negatives={negatives}")
-        if sampler not in DISTRIBUTIONS:
-            raise ValueError(f"LightGCN sampler must be one of {', '.join(DISTRIBUTIONS)}, "
-                             f"got {sampler!r}")
+        check_distribution('LightGCN', sampler)
         self.dim, self.n_layers, self.reg = int(dim), int(n_layers), float(reg)
         self.optimizer = optimizer_spec(optimizer, lr=5e-3)
         self.batch_size, self.negatives, self.sampler = int(batch_size), int(negatives), sampler

@@ -16,6 +16,7 @@ from torch.utils.data import IterableDataset
 
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
+from recbench.models.sampling import shuffled_batches
 
 
 def anneal_beta(step: int, total_anneal_steps: int, anneal_cap: float) -> float:
@@ -44,9 +45,8 @@ class UserBatches(IterableDataset):
         return -(-len(self.users) // self.batch_size)
 
     def __iter__(self):
-        order = self.users[torch.randperm(len(self.users), generator=self.generator)]
-        for start in range(0, len(order), self.batch_size):
-            users = order[start:start + self.batch_size]
+        for idx in shuffled_batches(len(self.users), self.batch_size, self.generator):
+            users = self.users[idx]
             yield users, dense_rows(self.train, users)
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from recbench.models.bpr import PairBatches
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import DISTRIBUTIONS
+from recbench.models.sampling import check_distribution
 
 #: Scoring processes blocks of items so that a block's MLP activations hold at most this many
 #: values (``users x items x width``): 2**24 float32 values = 64 MiB.
@@ -122,9 +122,7 @@ class NeuMF(NeuralRecommender):
         if not layers or any(w < 1 for w in layers) or layers[0] % 2:
             raise ValueError(f"NeuMF layers must be positive widths, the first even (user and "
                              f"item MLP embeddings of layers[0] / 2 each); got {layers}")
-        if sampler not in DISTRIBUTIONS:
-            raise ValueError(f"NeuMF sampler must be one of {', '.join(DISTRIBUTIONS)}, "
-                             f"got {sampler!r}")
+        check_distribution('NeuMF', sampler)
         self.dim, self.layers, self.reg = int(dim), layers, float(reg)
         self.optimizer = optimizer_spec(optimizer, lr=1e-3)
         self.batch_size, self.negatives, self.sampler = int(batch_size), int(negatives), sampler

@@ -25,7 +25,7 @@ from recbench.data.sequences import Sequences
 from recbench.errors import RecbenchError
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import DISTRIBUTIONS, NegativeSampler
+from recbench.models.sampling import NegativeSampler, check_distribution, shuffled_batches
 
 LOSSES = ("ce", "bce")
 
@@ -43,9 +43,7 @@ class WindowBatches(IterableDataset):
         return -(-len(self.users) // self.batch_size)
 
     def __iter__(self):
-        order = torch.randperm(len(self.users), generator=self.generator)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+        for idx in shuffled_batches(len(self.users), self.batch_size, self.generator):
             yield self.users[idx], self.windows[idx]
 
 
@@ -178,9 +176,7 @@ class SequentialRecommender(NeuralRecommender):
             raise ValueError(f"{name} dropout must be in [0, 1), got {dropout}")
         if loss not in LOSSES:
             raise ValueError(f"{name} loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-        if sampler not in DISTRIBUTIONS:
-            raise ValueError(f"{name} sampler must be one of {', '.join(DISTRIBUTIONS)}, "
-                             f"got {sampler!r}")
+        check_distribution(name, sampler)
         self.dim, self.max_len, self.dropout = int(dim), int(max_len), float(dropout)
         self.batch_size, self.loss, self.negatives, self.sampler = (int(batch_size), loss,
                                                                     int(negatives), sampler)

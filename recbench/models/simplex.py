@@ -30,7 +30,7 @@ from torch.utils.data import IterableDataset
 from recbench.models.bpr import PairBatches
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import DISTRIBUTIONS
+from recbench.models.sampling import check_distribution
 
 
 def history_bags(history: sp.csr_matrix, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,9 +180,7 @@ class SimpleX(NeuralRecommender):
             raise ValueError(f"SimpleX margin must be in [-1, 1) (a cosine), got {margin}")
         if not 0 <= dropout < 1:
             raise ValueError(f"SimpleX dropout must be in [0, 1), got {dropout}")
-        if sampler not in DISTRIBUTIONS:
-            raise ValueError(f"SimpleX sampler must be one of {', '.join(DISTRIBUTIONS)}, "
-                             f"got {sampler!r}")
+        check_distribution('SimpleX', sampler)
         self.dim, self.gamma, self.margin = int(dim), float(gamma), float(margin)
         self.negative_weight, self.negatives = float(negative_weight), int(negatives)
         self.dropout, self.reg, self.batch_size = float(dropout), float(reg), int(batch_size)
