@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install browser run test test-all leaderboard ui screenshot bench clean
+.PHONY: install browser run test test-all leaderboard zoo ui screenshot bench clean
 
 install: $(STAMP)
 
@@ -37,6 +37,22 @@ leaderboard: $(STAMP)
 	$(BIN)/recbench run -m experiment=ml100k_leaderboard split=random_ratio hparams_search=mostpop,itemknn,userknn,rp3beta,slim,ease,ials,bpr
 	$(BIN)/recbench run -m experiment=ml100k_leaderboard split=leave_one_out hparams_search=mostpop,itemknn,userknn,rp3beta,slim,ease,ials,bpr
 	$(BIN)/recbench leaderboard ml100k_leaderboard --group
+
+# The model zoo's reproductions of published numbers and fit times (results/zoo/; hours on CPU).
+ZOO_EXPERIMENTS = zoo_ml100k repro_movielens1m_m1 repro_gowalla_m1 repro_beauty_s3rec
+zoo: $(STAMP)
+	$(BIN)/recbench run -m experiment=zoo_ml100k model=mostpop,itemknn,userknn,rp3beta,slim,ease,ials,bpr,neumf,multivae,lightgcn,simplex
+	$(BIN)/recbench run -m experiment=zoo_ml100k split=leave_one_out model=gru4rec,sasrec,bert4rec
+	$(BIN)/recbench run -m experiment=repro_movielens1m_m1 model=mostpop,itemknn,userknn,rp3beta,ease,ials,slim
+	$(BIN)/recbench run -m experiment=repro_movielens1m_m1 model=bpr,multivae,neumf,simplex trainer.max_epochs=30
+	$(BIN)/recbench run -m experiment=repro_movielens1m_m1 model=lightgcn trainer.max_epochs=20
+	$(BIN)/recbench run -m experiment=repro_gowalla_m1 model=itemknn model.k=200 split.valid_ratio=0
+	$(BIN)/recbench run -m experiment=repro_gowalla_m1 model=ease model.l2=200 split.valid_ratio=0
+	$(BIN)/recbench run -m experiment=repro_gowalla_m1 model=bpr model.optimizer.lr=0.005 trainer.max_epochs=40
+	$(BIN)/recbench run -m experiment=repro_beauty_s3rec model=sasrec model.max_len=20
+	$(BIN)/recbench run -m experiment=repro_beauty_s3rec model=gru4rec model.max_len=20 trainer.max_epochs=16
+	$(BIN)/recbench run -m experiment=repro_beauty_s3rec model=bert4rec model.max_len=20 trainer.max_epochs=16
+	$(BIN)/recbench reproductions $(ZOO_EXPERIMENTS)
 
 ui: $(STAMP)
 	$(BIN)/recbench ui
