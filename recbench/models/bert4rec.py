@@ -59,7 +59,7 @@ class BERT4Rec(SequentialRecommender):
     window_extra = 0  # windows are max_len items; no input / target shift
 
     def __init__(self, dim: int = 64, max_len: int = 50, n_layers: int = 2, n_heads: int = 2,
-                 dropout: float = 0.2, mask_prob: float = 0.4, batch_size: int = 256,
+                 dropout: float = 0.2, mask_prob: float = 0.4, batch_size: int = 128,
                  loss: str = "ce", negatives: int = 1, sampler: str = "uniform",
                  optimizer: dict | None = None):
         super().__init__(dim, max_len, dropout, batch_size, loss, negatives, sampler,

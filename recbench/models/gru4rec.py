@@ -47,7 +47,7 @@ class GRU4Rec(SequentialRecommender):
     """
 
     def __init__(self, dim: int = 64, max_len: int = 50, hidden: int = 128, n_layers: int = 1,
-                 dropout: float = 0.3, batch_size: int = 256, loss: str = "ce",
+                 dropout: float = 0.3, batch_size: int = 128, loss: str = "ce",
                  negatives: int = 1, sampler: str = "uniform", optimizer: dict | None = None):
         super().__init__(dim, max_len, dropout, batch_size, loss, negatives, sampler,
                          optimizer, lr=1e-3)

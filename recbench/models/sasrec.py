@@ -32,7 +32,7 @@ class SASRec(SequentialRecommender):
     """
 
     def __init__(self, dim: int = 64, max_len: int = 50, n_layers: int = 2, n_heads: int = 1,
-                 dropout: float = 0.5, batch_size: int = 256, loss: str = "ce",
+                 dropout: float = 0.5, batch_size: int = 128, loss: str = "ce",
                  negatives: int = 1, sampler: str = "uniform", optimizer: dict | None = None):
         super().__init__(dim, max_len, dropout, batch_size, loss, negatives, sampler,
                          optimizer, lr=1e-3)
