@@ -42,7 +42,7 @@ leaderboard: $(STAMP)
 ZOO_EXPERIMENTS = zoo_ml100k repro_movielens1m_m1 repro_gowalla_m1 repro_beauty_s3rec
 zoo: $(STAMP)
 	$(BIN)/recbench run -m experiment=zoo_ml100k model=mostpop,itemknn,userknn,rp3beta,slim,ease,ials,bpr,neumf,multivae,lightgcn,simplex
-	$(BIN)/recbench run -m experiment=zoo_ml100k split=leave_one_out model=gru4rec,sasrec,bert4rec
+	$(BIN)/recbench run -m experiment=zoo_ml100k split=leave_one_out model=gru4rec,sasrec,bert4rec trainer.patience=10 trainer.max_epochs=60
 	$(BIN)/recbench run -m experiment=repro_movielens1m_m1 model=mostpop,itemknn,userknn,rp3beta,ease,ials,slim
 	$(BIN)/recbench run -m experiment=repro_movielens1m_m1 model=bpr,multivae,neumf,simplex trainer.max_epochs=30
 	$(BIN)/recbench run -m experiment=repro_movielens1m_m1 model=lightgcn trainer.max_epochs=20
