@@ -236,3 +236,23 @@ def test_bad_arguments_are_refused_in_one_line(cls, kwargs, match):
 def test_configs_compose_and_build(name, cls):
     model = build(compose([f"model={name}", "split=leave_one_out"]), "model")
     assert type(model) is cls and model.uses_sequences
+
+
+def test_the_runner_feeds_train_sequences_then_adds_the_valid_item_for_testing(store,
+                                                                               monkeypatch):
+    from recbench.cli import main
+    from recbench.models.sequential import SequentialRecommender
+
+    given = []
+    original = SequentialRecommender.set_sequences
+
+    def record(self, sequences):
+        given.append(sequences.lengths().copy())
+        original(self, sequences)
+
+    monkeypatch.setattr(SequentialRecommender, "set_sequences", record)
+    rc = main(["run", "model=sasrec", "split=leave_one_out", "model.dim=8", "model.max_len=5",
+               "model.n_layers=1", "trainer.max_epochs=1", *store["overrides"]])
+    assert rc == 0 and len(given) == 2  # before validation, then before testing
+    valid_users = given[1] > given[0]
+    assert (given[1] - given[0])[valid_users].max() == 1 and valid_users.sum() > 900
