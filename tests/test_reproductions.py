@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from recbench.errors import RecbenchError
-from recbench.report.reproductions import (fit_time_table, load_published, render,
+from recbench.report.reproductions import (_settings, fit_time_table, load_published, render,
                                            reproduction_table)
 
 
@@ -45,6 +45,17 @@ def test_gap_is_relative_to_the_published_number_and_missing_runs_say_so(publish
     assert "| g | ease | Recall@20 | not run | 0.3000 | n/a |" in page
 
 
+def test_params_pick_the_run_with_the_published_setting(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("- {dataset: b, model: sasrec, params: {model.loss: bce}, "
+                    "metrics: {hit@10: 0.06}, source: S3-Rec}\n")
+    runs = pd.DataFrame([{**run("b", "sasrec", 1, test_hit_10=0.05), "param.model.loss": "bce"},
+                         {**run("b", "sasrec", 2, test_hit_10=0.08), "param.model.loss": "ce"}])
+    table = reproduction_table(runs, load_published(path))
+    assert table["model"].tolist() == ["sasrec model.loss=bce"]
+    assert table["ours"].tolist() == [0.05]  # the bce run, though the ce run is newer
+
+
 def test_fit_times_give_seconds_per_epoch():
     runs = pd.DataFrame([run("g", "bpr", 1, test_ndcg_10=0.3),
                          {**run("g", "ease", 2), "fit_time_s": 1.5, "epochs_trained": np.nan}])
@@ -52,6 +63,13 @@ def test_fit_times_give_seconds_per_epoch():
     assert times["model"].tolist() == ["ease", "bpr"]  # fastest first
     assert times["s_per_epoch"].iloc[1] == pytest.approx(3.0)
     assert np.isnan(times["s_per_epoch"].iloc[0]) and np.isnan(times["test_ndcg@20"].iloc[1])
+
+
+def test_settings_are_the_overrides_beyond_experiment_model_seed_and_tracking():
+    overrides = ["experiment=x", "model=sasrec", "model.max_len=20", "seed=0",
+                 "tracking.uri=sqlite:///a.db", "trainer.max_epochs=16"]
+    assert _settings(json.dumps(overrides)) == "model.max_len=20 trainer.max_epochs=16"
+    assert _settings(None) == ""
 
 
 def test_published_file_errors_are_one_line(tmp_path):

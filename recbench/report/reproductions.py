@@ -22,7 +22,9 @@ TIME_TABLE_METRICS = ("recall@20", "ndcg@20", "ndcg@10")
 
 
 def load_published(path: Path) -> pd.DataFrame:
-    """``experiments/published.yaml`` as rows ``dataset, model, metric, published, source``."""
+    """``experiments/published.yaml`` as rows ``dataset, model, params, metric, published,
+    source``; ``params`` (``{"model.loss": "bce"}``) picks which of our runs of that model
+    reproduces the published setting."""
     if not path.is_file():
         raise RecbenchError(f"published results file {path} not found; pass --published PATH.")
     entries = yaml.safe_load(path.read_text()) or []
@@ -31,20 +33,32 @@ def load_published(path: Path) -> pd.DataFrame:
         missing = {"dataset", "model", "metrics", "source"} - set(entry or {})
         if missing:
             raise RecbenchError(f"{path}: entry {n + 1} lacks {sorted(missing)}.")
-        rows += [{"dataset": entry["dataset"], "model": entry["model"], "metric": metric,
-                  "published": float(value), "source": entry["source"]}
+        params = {str(k): str(v) for k, v in (entry.get("params") or {}).items()}
+        rows += [{"dataset": entry["dataset"], "model": entry["model"], "params": params,
+                  "metric": metric, "published": float(value), "source": entry["source"]}
                  for metric, value in entry["metrics"].items()]
-    return pd.DataFrame(rows, columns=["dataset", "model", "metric", "published", "source"])
+    return pd.DataFrame(rows, columns=["dataset", "model", "params", "metric", "published",
+                                       "source"])
 
 
 def latest_runs(client, experiments: list[str]) -> pd.DataFrame:
-    """The most recent FINISHED run of each (dataset, model) in the experiments."""
+    """The most recent FINISHED run of each configuration (dataset, model, overrides) in
+    the experiments; column ``settings`` holds the overrides beyond experiment and model."""
     runs = finished_runs(client, experiments)
     if runs.empty:
         raise RecbenchError(f"no finished runs in {', '.join(experiments)}; run them first "
                             f"(the commands are in experiments/repro_*.yaml).")
-    runs = runs.sort_values("start_time")
-    return runs.groupby(["tag.dataset", "tag.model"], as_index=False).tail(1)
+    runs = runs.sort_values("start_time").copy()
+    runs["settings"] = [_settings(o) for o in runs.get("tag.recbench.overrides",
+                                                         pd.Series(None, index=runs.index))]
+    return runs.groupby(["tag.dataset", "tag.model", "settings"], as_index=False).tail(1)
+
+
+def _settings(overrides) -> str:
+    if not isinstance(overrides, str):
+        return ""
+    skip = ("experiment=", "model=", "seed=", "tracking.", "sweep.", "hydra.")
+    return " ".join(o for o in json.loads(overrides) if not o.startswith(skip))
 
 
 def _command(run: pd.Series) -> str:
@@ -62,10 +76,16 @@ def reproduction_table(runs: pd.DataFrame, published: pd.DataFrame) -> pd.DataFr
     rows = []
     for pub in published.itertuples():
         match = runs[(runs["tag.dataset"] == pub.dataset) & (runs["tag.model"] == pub.model)]
+        for name, value in pub.params.items():  # the published setting, e.g. model.loss=bce
+            column = match.get(f"param.{name}", pd.Series(None, index=match.index))
+            match = match[column.astype(str) == value]
+        match = match.sort_values("start_time", ascending=False)
         key = "test_" + pub.metric.replace("@", "_")
         ours = float(match.iloc[0][key]) if len(match) and key in match and \
             pd.notna(match.iloc[0][key]) else np.nan
-        rows.append({"dataset": pub.dataset, "model": pub.model, "metric": pub.metric,
+        rows.append({"dataset": pub.dataset,
+                     "model": " ".join([pub.model, *(f"{k}={v}" for k, v in pub.params.items())]),
+                     "metric": pub.metric,
                      "ours": ours, "published": pub.published,
                      "gap": ours / pub.published - 1 if np.isfinite(ours) else np.nan,
                      "epochs": float(match.iloc[0].get("epochs_trained", np.nan)) if len(match)
@@ -79,6 +99,7 @@ def fit_time_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, model): fit and evaluation seconds, epochs, seconds per epoch."""
     frame = pd.DataFrame({
         "dataset": runs["tag.dataset"], "model": runs["tag.model"],
+        "settings": runs.get("settings", pd.Series("", index=runs.index)),
         "fit_s": runs["fit_time_s"], "eval_s": runs["eval_time_s"],
         "epochs": runs.get("epochs_trained", pd.Series(np.nan, index=runs.index)),
         "valid_metric": runs["valid_metric"],
@@ -114,6 +135,7 @@ def render(repro: pd.DataFrame, times: pd.DataFrame, experiments: list[str]) -> 
               "on `trainer.valid_every` epochs.", ""]
     shown = pd.DataFrame({
         "data set": times["dataset"], "model": times["model"],
+        "settings": [f"`{s}`" if s else "" for s in times["settings"]],
         "fit (s)": [number(x, "{:.1f}") for x in times["fit_s"]],
         "epochs": [number(e, "{:.0f}") if np.isfinite(e) else "-" for e in times["epochs"]],
         "s / epoch": [number(x, "{:.1f}") if np.isfinite(x) else "-" for x in times["s_per_epoch"]],
