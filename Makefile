@@ -51,6 +51,7 @@ zoo: $(STAMP)
 	$(BIN)/recbench run -m experiment=repro_gowalla_m1 model=bpr model.optimizer.lr=0.005 trainer.max_epochs=40
 	$(BIN)/recbench run -m experiment=repro_gowalla_m1 model=lightgcn trainer.max_epochs=2 trainer.valid_every=2
 	$(BIN)/recbench run -m experiment=repro_beauty_s3rec model=sasrec model.max_len=20
+	$(BIN)/recbench run -m experiment=repro_beauty_s3rec model=sasrec model.max_len=20 model.loss=bce trainer.max_epochs=40
 	$(BIN)/recbench run -m experiment=repro_beauty_s3rec model=gru4rec model.max_len=20 trainer.max_epochs=16
 	$(BIN)/recbench run -m experiment=repro_beauty_s3rec model=bert4rec model.max_len=20 trainer.max_epochs=16
 	$(BIN)/recbench reproductions $(ZOO_EXPERIMENTS)
