@@ -80,51 +80,6 @@ def test_normalized_adjacency_is_symmetric_with_spectral_radius_at_most_one(tiny
     assert torch.equal(normalized_adjacency(weighted).to_dense(), adj.to_dense())
 
 
-@pytest.fixture
-def low_rank():
-    """Binary matrix thresholded from a rank-4 score matrix, 120 users x 80 items, split
-    into train / valid."""
-    rng = np.random.default_rng(3)
-    scores = rng.normal(size=(120, 4)) @ rng.normal(size=(4, 80))
-    full = (scores > np.quantile(scores, 0.85)) & (rng.random(scores.shape) < 0.9)
-    held = full & (rng.random(scores.shape) < 0.2)
-    return sp.csr_matrix(full & ~held, dtype=np.float32), sp.csr_matrix(held, dtype=np.float32)
-
-
-def test_same_seed_gives_identical_scores(low_rank):
-    train, valid = low_rank
-    users = torch.arange(120)
-
-    def fit(seed):
-        ctx = FitContext(seed=seed, trainer={"max_epochs": 3, **QUIET})
-        return LightGCN(dim=8, n_layers=2, optimizer={"lr": 0.01}, batch_size=256).fit(train, valid, ctx)
-
-    first, second = fit(5), fit(5)
-    assert first.best_epoch == second.best_epoch
-    assert torch.equal(first.score(users), second.score(users))
-    assert not torch.equal(fit(6).score(users), first.score(users))
-
-
-def test_resumed_training_ends_exactly_like_an_uninterrupted_one(low_rank, tmp_path):
-    """The graph is not checkpointed (rebuilt in fit); a run stopped after 2 epochs and
-    resumed to 4 equals a straight run of 4 (checkpoints load with weights_only=True)."""
-    train, valid = low_rank
-
-    def fit(epochs, checkpoints=None):
-        ctx = FitContext(seed=2, trainer={"max_epochs": epochs, **QUIET},
-                         checkpoint_dir=checkpoints)
-        return LightGCN(dim=8, n_layers=2, optimizer={"lr": 0.01}, batch_size=256).fit(train, valid, ctx)
-
-    straight = fit(4)
-    folder = str(tmp_path / "ckpt")
-    fit(2, folder)
-    ckpt = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)
-    assert not any("adjacency" in key for key in ckpt["state_dict"])
-    resumed = fit(4, folder)
-    assert resumed.best_epoch == straight.best_epoch
-    assert torch.equal(resumed.score(torch.arange(120)), straight.score(torch.arange(120)))
-
-
 def test_evaluation_cache_follows_the_weights(tiny):
     """Scores are propagated once per weight version: a restore via load_state_dict (as the
     best-weights restore and checkpoint resume do) must not serve stale embeddings."""

@@ -99,31 +99,6 @@ def test_user_tower_and_scores_match_dense_numpy(tiny):
     np.testing.assert_array_equal(model.score(users).numpy(), new)
 
 
-@pytest.fixture
-def low_rank():
-    """Binary matrix thresholded from a rank-4 score matrix, 120 users x 80 items, split
-    into train / valid."""
-    rng = np.random.default_rng(3)
-    scores = rng.normal(size=(120, 4)) @ rng.normal(size=(4, 80))
-    full = (scores > np.quantile(scores, 0.85)) & (rng.random(scores.shape) < 0.9)
-    held = full & (rng.random(scores.shape) < 0.2)
-    return sp.csr_matrix(full & ~held, dtype=np.float32), sp.csr_matrix(held, dtype=np.float32)
-
-
-def test_same_seed_gives_identical_scores(low_rank):
-    train, valid = low_rank
-    users = torch.arange(120)
-
-    def fit(seed):
-        ctx = FitContext(seed=seed, trainer={"max_epochs": 3, **QUIET})
-        return SimpleX(dim=8, negatives=5, batch_size=256).fit(train, valid, ctx)
-
-    first, second = fit(5), fit(5)
-    assert first.best_epoch == second.best_epoch
-    assert torch.equal(first.score(users), second.score(users))
-    assert not torch.equal(fit(6).score(users), first.score(users))
-
-
 def test_simplex_beats_mostpop_on_ml100k(ml100k_split):
     s, history = ml100k_split, []
 
