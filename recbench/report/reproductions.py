@@ -12,11 +12,14 @@ import yaml
 
 from recbench.errors import RecbenchError
 from recbench.report.board import reproduce_command
+from recbench.report.publish import write_index
 from recbench.report.runs import finished_runs
 from recbench.report.tables import display_name, markdown
 
 #: relative gap within which a reproduction counts as matching the published number
 TOLERANCE = 0.03
+#: hand-written explanation of the gaps, linked from the generated page when present
+GAPS = "gaps.md"
 #: test metrics shown beside the fit times (every zoo model's result, published or not)
 TIME_TABLE_METRICS = ("recall@20", "ndcg@20", "ndcg@10")
 
@@ -155,7 +158,14 @@ def write_reproductions(client, experiments: list[str], published_path: Path,
     times = fit_time_table(runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "README.md", out_dir / "reproductions.csv", out_dir / "fit_times.csv"]
-    paths[0].write_text(render(repro, times, experiments))
+    page = render(repro, times, experiments)
+    if (out_dir / GAPS).is_file():  # hand-written: what the gaps mean, measured
+        page = page.replace("\n## Ours vs published\n",
+                            f"\nWhy ours differ where they do: [{GAPS}]({GAPS}).\n\n"
+                            f"## Ours vs published\n", 1)
+    paths[0].write_text(page)
     repro.to_csv(paths[1], index=False, float_format="%.6g")
     times.to_csv(paths[2], index=False, float_format="%.6g")
+    if (out_dir.parent / "README.md").is_file():  # a results/ folder: refresh its index
+        paths.append(write_index(out_dir.parent))
     return paths
