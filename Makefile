@@ -46,7 +46,7 @@ zoo: $(STAMP)
 	$(BIN)/recbench run -m experiment=repro_movielens1m_m1 model=mostpop,itemknn,userknn,rp3beta,ease,ials,slim
 	$(BIN)/recbench run -m experiment=repro_movielens1m_m1 model=bpr,multivae,neumf,simplex trainer.max_epochs=30
 	$(BIN)/recbench run -m experiment=repro_movielens1m_m1 model=lightgcn trainer.max_epochs=20
-	$(BIN)/recbench run -m experiment=repro_gowalla_m1 model=itemknn model.k=200 split.valid_ratio=0
+	$(BIN)/recbench run -m experiment=repro_gowalla_m1 model=itemknn model.k=1000 model.shrink=100 split.valid_ratio=0
 	$(BIN)/recbench run -m experiment=repro_gowalla_m1 model=ease model.l2=200 split.valid_ratio=0
 	$(BIN)/recbench run -m experiment=repro_gowalla_m1 model=bpr model.optimizer.lr=0.005 trainer.max_epochs=40
 	$(BIN)/recbench run -m experiment=repro_gowalla_m1 model=lightgcn trainer.max_epochs=2 trainer.valid_every=2
