@@ -158,9 +158,12 @@ def test_ctrl_c_ends_the_current_run_killed_and_exits_cleanly(tmp_path):
     cmd = [str(Path(sys.executable).with_name("recbench")), "run", "-m", "model=bpr,mostpop",
            "trainer.max_epochs=1000", "trainer.patience=1000", "trainer.progress_bar=false",
            f"tracking.uri={uri}", f"tracking.artifact_root={tmp_path / 'art'}"]
+    # a suite started in the background (`make test &`) inherits SIGINT ignored, and Python
+    # keeps it ignored: give the child the default disposition a terminal user's shell has
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**__import__("os").environ,
-                                            "RECBENCH_CACHE": str(tmp_path / "cache")})
+                                            "RECBENCH_CACHE": str(tmp_path / "cache")},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until BPR is training (its curve has points)
         time.sleep(1)
