@@ -177,7 +177,7 @@ def test_ctrl_c_ends_the_current_run_killed_and_exits_cleanly(tmp_path):
         proc.kill()
         pytest.fail(f"BPR never started training: {proc.communicate()[1][-2000:]}")
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted: the current run is marked KILLED" in err and "Traceback" not in err
     _, runs = runs_of(uri)
