@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from recbench.models.base import FitContext, Recommender, sparse_rows_times
-from recbench.models.neighbours import assemble, top_k_rows
+from recbench.models.neighbours import blockwise_top_k
 
 
 SIMILARITIES = ("cosine", "jaccard", "asymmetric")
@@ -74,19 +74,15 @@ class ItemKNN(Recommender):
         squares = np.asarray(train.multiply(train).sum(axis=0)).ravel()
         norms = np.sqrt(squares)
         k = min(self.k, n - 1) if n > 1 else 0
-        rows, cols, vals = [], [], []
-        for start in range(0, n, self.block_size) if k else ():
-            stop = min(start + self.block_size, n)
-            # (targets, candidates): row t holds sim(j, start + t) for every item j
+
+        def block(start, stop):  # (targets, candidates): row t holds sim(j, start + t)
             dots = (train[:, start:stop].T @ train).toarray()
-            block = torch.from_numpy(dots.astype(np.float32))
-            block /= torch.from_numpy(
-                self._denominator(dots, squares, norms, start, stop).astype(np.float32))
-            target, neighbour, value = top_k_rows(block, start, k)
-            rows.append(neighbour)
-            cols.append(target)
-            vals.append(value)
-        self.similarity = assemble(rows, cols, vals, n)
+            denominator = self._denominator(dots, squares, norms, start, stop)
+            return torch.from_numpy(dots.astype(np.float32)) / torch.from_numpy(
+                denominator.astype(np.float32))
+
+        # top-k neighbours per target item, stored as column `target`
+        self.similarity = blockwise_top_k(n, k, self.block_size, block, transpose=True)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return sparse_rows_times(self.history, users, self.similarity)

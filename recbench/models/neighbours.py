@@ -35,3 +35,21 @@ def assemble(rows: list, cols: list, vals: list, n: int) -> sp.csr_matrix:
         return sp.csr_matrix((n, n), dtype=np.float32)
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                          shape=(n, n))
+
+
+def blockwise_top_k(n: int, k: int, block_size: int, block, transpose: bool = False
+                    ) -> sp.csr_matrix:
+    """``(n, n)`` sparse matrix of the ``k`` largest positive entries per row of a dense
+    item-item matrix computed ``block_size`` rows at a time (memory ``block_size x n``).
+
+    Args:
+        block: ``(start, stop) -> (stop - start, n) float32`` rows ``start .. stop - 1``.
+        transpose: store the kept entries of row i in column i instead (top-k per column).
+    """
+    rows, cols, vals = [], [], []
+    for start in range(0, n, block_size) if k else ():
+        own, other, value = top_k_rows(block(start, min(start + block_size, n)), start, k)
+        rows.append(other if transpose else own)
+        cols.append(own if transpose else other)
+        vals.append(value)
+    return assemble(rows, cols, vals, n)

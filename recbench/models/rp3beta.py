@@ -7,7 +7,7 @@ import scipy.sparse as sp
 import torch
 
 from recbench.models.base import FitContext, Recommender, sparse_rows_times
-from recbench.models.neighbours import assemble, top_k_rows
+from recbench.models.neighbours import blockwise_top_k
 
 
 def _row_normalised(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -55,17 +55,12 @@ class RP3beta(Recommender):
         penalty = torch.from_numpy(np.power(degree, -self.beta, out=np.zeros_like(degree),
                                             where=degree > 0).astype(np.float32))
         k = min(self.k, n - 1) if n > 1 else 0
-        rows, cols, vals = [], [], []
-        for start in range(0, n, self.block_size) if k else ():
-            stop = min(start + self.block_size, n)
-            # (sources, targets): row s holds W[start + s, j] for every item j
-            block = torch.from_numpy((item_user[start:stop] @ user_item).toarray().astype(np.float32))
-            block *= penalty
-            source, target, value = top_k_rows(block, start, k)
-            rows.append(source)
-            cols.append(target)
-            vals.append(value)
-        self.similarity = assemble(rows, cols, vals, n)
+
+        def block(start, stop):  # (sources, targets): row s holds W[start + s, j] for every j
+            rows = (item_user[start:stop] @ user_item).toarray().astype(np.float32)
+            return torch.from_numpy(rows) * penalty
+
+        self.similarity = blockwise_top_k(n, k, self.block_size, block)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return sparse_rows_times(self.history, users, self.similarity)
