@@ -54,9 +54,10 @@ def _job(cfg) -> float | None:
     Returns the run's validation metric (the objective of hyper-parameter searches), or
     None when the run failed.
     """
+    from recbench.config import model_label
     from recbench.run import run
 
-    label = f"{cfg.model.name} seed={cfg.seed}"
+    label = f"{model_label(cfg)} seed={cfg.seed}"
     try:
         result = run(cfg)
         from recbench.tracking.run_tracker import metric_key

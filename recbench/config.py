@@ -252,7 +252,7 @@ def _validate(cfg: DictConfig) -> None:
     for group in BUILT:
         node = cfg[group]
         _, params = target_parameters(node, group)
-        _check_keys(node, params | {"name", "_target_"}, group)
+        _check_keys(node, params | {"name", "label", "_target_"}, group)
     _check_keys(cfg.metrics, METRICS_KEYS, "metrics")
     if cfg.metrics.ranking != "full":
         raise RecbenchError(f"metrics.ranking '{cfg.metrics.ranking}' is not supported; "
@@ -304,6 +304,12 @@ def metric_names(cfg: DictConfig) -> list[str]:
     return list(dict.fromkeys(f"{n}@{k}" for n in names for k in ks))  # duplicates once
 
 
+def model_label(cfg: DictConfig) -> str:
+    """How runs and leaderboards name the model: ``model.label`` if set, else ``model.name``
+    (the RecBole bridge labels its runs ``recbole-<Model>``)."""
+    return str(cfg.model.get("label") or cfg.model.name)
+
+
 def build(cfg: DictConfig, group: str) -> Any:
     """Construct the object of a ``dataset`` / ``split`` / ``model`` config node.
 
@@ -314,7 +320,7 @@ def build(cfg: DictConfig, group: str) -> Any:
     node = cfg[group]
     target, params = target_parameters(node, group)
     kwargs = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items()
-              if k != "_target_" and (k != "name" or "name" in params)}
+              if k not in ("_target_", "label") and (k != "name" or "name" in params)}
     if group == "dataset":
         return lambda: target(**kwargs)
     try:

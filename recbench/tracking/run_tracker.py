@@ -13,7 +13,7 @@ import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from omegaconf import DictConfig, OmegaConf
 
-from recbench.config import config_hash, flatten, resolved
+from recbench.config import config_hash, flatten, model_label, resolved
 from recbench.tracking.environment import environment
 from recbench.tracking.sweep import finished_run, kill_stale_runs, process_tags
 from recbench.tracking.store import client_for, get_or_create_experiment, resolve_store
@@ -85,7 +85,7 @@ class RunTracker:
             **process_tags(cfg.get("sweep", {}).get("parent")),
             "recbench.experiment": cfg.name,
             "dataset": cfg.dataset.name,
-            "model": cfg.model.name,
+            "model": model_label(cfg),
             "split": cfg.split.name,
             "seed": str(cfg.seed),
             "config_hash": config_hash(cfg),  # identifies (config, seed)
@@ -103,7 +103,7 @@ class RunTracker:
                 if final:
                     client.set_tag(done, "recbench.final", "true")
                 raise AlreadyFinished(done, client.get_run(done).data.metrics)
-        run = client.create_run(experiment_id, run_name=f"{cfg.model.name}-seed{cfg.seed}",
+        run = client.create_run(experiment_id, run_name=f"{model_label(cfg)}-seed{cfg.seed}",
                                 tags=tags)
         tracker = cls(client, run.info.run_id)
         with tracker.guard(finish=False):  # a failure here still ends the run as FAILED

@@ -20,6 +20,8 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
+from recbench.config import model_label
+
 
 
 def finished_run(client: MlflowClient, experiment_id: str, config_hash: str) -> str | None:
@@ -73,7 +75,7 @@ def start_parent(cfg, overrides: list[str], n_runs: int) -> tuple[MlflowClient, 
     launcher = cfg.hydra.launcher.get("_target_", "basic") if "hydra" in cfg else "basic"
     run = client.create_run(experiment_id, run_name=f"sweep-{n_runs}-runs", tags={
         **process_tags(), "recbench.sweep": "true", "recbench.experiment": cfg.name,
-        "dataset": cfg.dataset.name, "model": cfg.model.name, "split": cfg.split.name})
+        "dataset": cfg.dataset.name, "model": model_label(cfg), "split": cfg.split.name})
     client.log_param(run.info.run_id, "overrides", json.dumps(overrides)[:6000])
     client.log_param(run.info.run_id, "n_runs", n_runs)
     client.log_param(run.info.run_id, "launcher", launcher)
