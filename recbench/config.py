@@ -36,8 +36,10 @@ NOT_HASHED = ("tracking", "verbose", "sweep", "tuning", "trainer.progress_bar",
 
 
 def group_options(group: str) -> list[str]:
-    """Names of the options of a config group: the YAML files in ``configs/<group>/``."""
-    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+    """Names of the options of a config group: the YAML files in ``configs/<group>/``, those
+    in sub-folders as ``folder/name`` (e.g. ``model=recbole/bpr``)."""
+    root = CONFIG_DIR / group
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
 
 
 def check_group_choice(group: str, value: str) -> None:
@@ -91,6 +93,10 @@ def _explain(err: Exception, overrides: list[str]) -> RecbenchError:
     """Turn a Hydra composition error into one line with a close-match hint."""
     text = str(err)
     first = text.splitlines()[0]
+    if "Could not append to config. An item is already at" in text:
+        key = first.rsplit("'", 2)[-2] if first.count("'") >= 2 else "the key"
+        return RecbenchError(f"config key '{key}' exists already: set it without '+' "
+                             f"({key}=value).")
     if "not in struct" in text or "Could not override" in text or "Could not append" in text:
         for o in overrides:
             key = o.split("=", 1)[0].lstrip("+~")

@@ -91,7 +91,9 @@ class RecBoleSession:
     items: np.ndarray
 
     @classmethod
-    def load(cls, config, n_users: int, n_items: int) -> "RecBoleSession":
+    def load(cls, config, n_users: int, n_items: int, build: bool = True) -> "RecBoleSession":
+        """Read the benchmark files; ``build=False`` leaves building the parts to RecBole's
+        ``data_preparation`` (which builds them itself)."""
         from recbole.data import create_dataset
         from recbole.utils import init_seed
 
@@ -99,7 +101,7 @@ class RecBoleSession:
         dataset = create_dataset(config)
         users = atomic.id_map(dataset.field2id_token[atomic.USER], n_users)
         items = atomic.id_map(dataset.field2id_token[atomic.ITEM], n_items)
-        return cls(config, dataset, dataset.build(), users, items)
+        return cls(config, dataset, dataset.build() if build else [], users, items)
 
     def train_loader(self):
         """RecBole's training loader for the first part (its negative sampler included)."""
@@ -174,3 +176,44 @@ def sequential_scores(model, inputs: np.ndarray, pad: int, item_ids: np.ndarray,
                          length_field: torch.from_numpy(np.maximum(lengths, 1))})
     scores = model.full_sort_predict(batch.to(model.device)).reshape(len(inputs), -1)
     return scores[:, torch.from_numpy(item_ids).to(scores.device)].float().cpu()
+
+
+def write_split(directory: Path, split, kind: str, max_len: int) -> list[str]:
+    """Write a recbench split as RecBole benchmark files ``train``, ``valid``, ``test``.
+
+    General models get the parts' ``(user, item)`` pairs. Sequential models get next-item
+    rows: train targets read the train sequence before them; a valid target reads the
+    user's train (+ fold-in) sequence, a test target also the valid items, as recbench's
+    runner feeds its own sequential models.
+    """
+    from recbench.splits.base import FOLD_IN, TRAIN, VALID
+
+    atomic.write_ids(directory, directory.name, split.n_users, split.n_items)
+    path = {part: directory / f"{directory.name}.{part}.inter" for part in ("train", "valid", "test")}
+    if kind == "sequential":
+        atomic.write_next_item_rows(path["train"], split.sequences(TRAIN), max_len)
+        atomic.write_held_out_rows(path["valid"], split.sequences(TRAIN, FOLD_IN), split.valid,
+                                   max_len)
+        atomic.write_held_out_rows(path["test"], split.sequences(TRAIN, FOLD_IN, VALID),
+                                   split.test, max_len)
+    else:
+        for part, matrix in (("train", split.train), ("valid", split.valid), ("test", split.test)):
+            atomic.write_pairs(path[part], matrix)
+    return list(path)
+
+
+def prepare_split(split, name: str, kind: str, params: dict, directory: Path, seed: int,
+                  metrics: list[str] | None = None, topk: int = 10):
+    """RecBole's own pipeline on a recbench split: ``(session, train, valid, test)`` loaders
+    from RecBole's ``data_preparation`` (its full-ranking evaluation loaders included), for
+    running RecBole's evaluator or trainer on exactly recbench's interactions."""
+    from recbole.data import data_preparation
+
+    directory.mkdir(parents=True, exist_ok=True)
+    config = recbole_config(name, kind, params, directory, ["train", "valid", "test"], seed,
+                            metrics=metrics, topk=topk)
+    write_split(directory, split, kind, config["MAX_ITEM_LIST_LENGTH"])
+    session = RecBoleSession.load(config, split.n_users, split.n_items, build=False)
+    loaders = data_preparation(config, session.dataset)
+    session.parts = [loader._dataset for loader in loaders]
+    return (session, *loaders)

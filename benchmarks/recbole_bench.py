@@ -1,0 +1,391 @@
+"""recbench vs RecBole 1.2.1 benchmark (`make bench`, `make bench-large`).
+
+    python benchmarks/recbole_bench.py DATASET [OUT]      # writes results/bench/DATASET.md
+
+Both sides run on the same machine, the same recbench split and the same hyper-parameters
+(read from ``configs/model/*.yaml`` and translated to RecBole's names by
+:func:`recbole_params`); the RecBole side is RecBole's own data pipeline, model, trainer
+and evaluator, reached through recbench's bridge (:mod:`recbench.models.recbole.session`).
+Every measurement runs in a fresh subprocess (``--child``) with ``torch.set_num_threads``
+equal on both sides, and prints one JSON line. All times are wall-clock seconds
+(``time.perf_counter``), memory is the process's ``ru_maxrss`` in MB.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+THREADS = 2
+#: recbench metric name -> RecBole's, all at K = TOPK, on both sides
+METRICS = {"precision": "Precision", "recall": "Recall", "ndcg": "NDCG", "mrr": "MRR",
+           "hit": "Hit"}
+TOPK = 10
+RECBOLE_NAMES = {"bpr": "BPR", "lightgcn": "LightGCN", "sasrec": "SASRec", "ease": "EASE",
+                 "itemknn": "ItemKNN"}
+TARGET_RATIO = 0.5  # recbench time <= 0.5 x RecBole's
+TARGET_ROOFLINE = 2.0  # recbench evaluation <= 2 x the score GEMM
+
+#: per data set: general and sequential split, epochs timed, RecBole SASRec batches timed,
+#: evaluation chunk sizes for the memory rows, and rows not run (with the reason)
+DATASETS = {
+    "ml-100k": dict(split="random_ratio", seq_split="leave_one_out", epochs=3, seq_batches=60,
+                    chunks=[], skip={}),
+    "movielens1m_m1": dict(split="predefined", seq_split="predefined", epochs=2, seq_batches=60,
+                           chunks=[], skip={}),
+    "gowalla_m1": dict(
+        split="predefined", seq_split="predefined", epochs=1, seq_batches=60, chunks=[256, 4096],
+        skip={("ease", "recbole"): "a dense 41k x 41k float32 np.linalg.inv: ~27 GB peak "
+                                   "(G, its inverse, LAPACK copies) on a 23 GB machine and "
+                                   "est. > 5 min",
+              ("ease", "recbench"): "41k x 41k Cholesky + inverse in float32: est. > 5 min "
+                                    "on 2 cores (4096 items: 1.8 s; x 1000 for 41k)"}),
+}
+
+
+# ---------------------------------------------------------------- child side (one measurement)
+def load_split(dataset: str, split: str):
+    from recbench.config import build, compose, resolved
+    from recbench.splits.make import make_split
+
+    cfg = compose([f"dataset={dataset}", f"split={split}"])
+    plain = resolved(cfg)
+    return make_split(plain["dataset"], plain["split"], build(cfg, "dataset"), build(cfg, "split"))
+
+
+def model_config(name: str) -> dict:
+    """The recbench model config (``configs/model/<name>.yaml``), resolved."""
+    from recbench.config import compose, resolved
+
+    return resolved(compose([f"model={name}"]))["model"]
+
+
+def recbole_params(name: str, cfg: dict) -> dict:
+    """RecBole settings equal to recbench's hyper-parameters ``cfg`` of model ``name``."""
+    lr = cfg.get("optimizer", {}).get("lr")
+    if name in ("bpr", "lightgcn"):
+        params = {"embedding_size": cfg["dim"], "train_batch_size": cfg["batch_size"],
+                  "learning_rate": lr, "train_neg_sample_args": {
+                      "distribution": cfg["sampler"], "sample_num": cfg["negatives"],
+                      "alpha": 1.0, "dynamic": False, "candidate_num": 0}}
+        if name == "lightgcn":
+            params |= {"n_layers": cfg["n_layers"], "reg_weight": cfg["reg"]}
+        return params
+    if name == "sasrec":
+        return {"hidden_size": cfg["dim"], "inner_size": 4 * cfg["dim"],
+                "n_layers": cfg["n_layers"], "n_heads": cfg["n_heads"],
+                "hidden_dropout_prob": cfg["dropout"], "attn_dropout_prob": cfg["dropout"],
+                "loss_type": cfg["loss"].upper(), "MAX_ITEM_LIST_LENGTH": cfg["max_len"],
+                "train_batch_size": cfg["batch_size"], "learning_rate": lr}
+    if name == "ease":
+        return {"reg_weight": cfg["l2"]}
+    return {"k": cfg["k"], "shrink": cfg["shrink"]}  # itemknn
+
+
+def recbole_session(split, name: str, tmp: str, extra: dict | None = None):
+    """``(session, train, valid, test loaders, model, trainer)`` of RecBole on ``split``."""
+    from recbench.models.recbole.catalog import model_kind
+    from recbench.models.recbole.session import prepare_split
+    from recbench.models.recbole.shims import import_recbole
+
+    import_recbole()
+    rb = RECBOLE_NAMES[name]
+    params = recbole_params(name, model_config(name)) | (extra or {})
+    session, *loaders = prepare_split(split, rb, model_kind(rb), params, Path(tmp) / "recbench",
+                                      seed=0, metrics=list(METRICS.values()), topk=TOPK)
+    started = time.perf_counter()
+    model = session.build_model()
+    built = time.perf_counter() - started
+    return session, loaders, model, session.build_trainer(model), built
+
+
+def recbench_fit(split, name: str, epochs: int, callbacks=()):
+    """Fit recbench's model ``name`` on train for ``epochs`` epochs (no validation); returns
+    ``(model, fit seconds)``. ``callbacks`` join the Lightning Trainer recbench builds."""
+    import pytorch_lightning as pl
+
+    from recbench.config import build, compose
+    from recbench.models.base import FitContext
+    from recbench.splits.base import TRAIN
+
+    class Trainer(pl.Trainer):
+        def __init__(self, *args, callbacks=(), **kwargs):
+            super().__init__(*args, callbacks=[*callbacks, *extra], **kwargs)
+
+    extra, pl.Trainer = list(callbacks), Trainer
+    model = build(compose([f"model={name}"]), "model")
+    ctx = FitContext(seed=0, trainer={"max_epochs": epochs, "progress_bar": False},
+                     sequences=split.sequences(TRAIN) if model.uses_sequences else None)
+    started = time.perf_counter()
+    model.fit(split.train, None, ctx)
+    return model, time.perf_counter() - started
+
+
+def epoch_timer():
+    """A Lightning callback recording each epoch's seconds (``.times``), start of the epoch
+    (data iterator included) to its end."""
+    import pytorch_lightning as pl
+
+    class EpochTimer(pl.Callback):
+        def __init__(self):
+            self.times: list[float] = []
+
+        def on_train_epoch_start(self, trainer, module):
+            self.started = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, module):
+            self.times.append(time.perf_counter() - self.started)
+
+    return EpochTimer()
+
+
+class FirstBatches:
+    """The first ``n`` batches of a RecBole loader (times an epoch's prefix)."""
+
+    def __init__(self, loader, n: int):
+        self.loader, self.n = loader, n
+
+    def __iter__(self):
+        return itertools.islice(iter(self.loader), self.n)
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def measure_train(dataset: str, name: str, side: str) -> dict:
+    """Seconds per training epoch: the mean over ``epochs`` epochs, or (RecBole SASRec) the
+    first ``seq_batches`` batches of one epoch scaled to its full batch count."""
+    spec = DATASETS[dataset]
+    split = load_split(dataset, spec["seq_split"] if name == "sasrec" else spec["split"])
+    if name == "sasrec" and split.data.timestamp is None:
+        return {"skip": "no time order: the published files hold item sets per user, "
+                        "without timestamps or sequence order"}
+    if side == "recbench":
+        timer = epoch_timer()
+        recbench_fit(split, name, spec["epochs"], [timer])
+        return {"seconds": sum(timer.times) / len(timer.times), "epochs": len(timer.times)}
+    with tempfile.TemporaryDirectory() as tmp:
+        _, (train, *_), _, trainer, _ = recbole_session(split, name, tmp)
+        if name == "sasrec":
+            started = time.perf_counter()
+            trainer._train_epoch(FirstBatches(train, spec["seq_batches"]), 0)
+            seconds = time.perf_counter() - started
+            return {"seconds": seconds * len(train) / spec["seq_batches"],
+                    "batches": f"{spec['seq_batches']} of {len(train)}"}
+        times = []
+        for epoch in range(spec["epochs"]):
+            started = time.perf_counter()
+            trainer._train_epoch(train, epoch)
+            times.append(time.perf_counter() - started)
+        return {"seconds": sum(times) / len(times), "epochs": len(times)}
+
+
+def measure_fit(dataset: str, name: str, side: str) -> dict:
+    """Fit seconds of a closed-form model (RecBole: model constructor + one ``_train_epoch``)."""
+    split = load_split(dataset, DATASETS[dataset]["split"])
+    if side == "recbench":
+        return {"seconds": recbench_fit(split, name, 1)[1]}
+    with tempfile.TemporaryDirectory() as tmp:
+        _, (train, *_), _, trainer, built = recbole_session(split, name, tmp)
+        started = time.perf_counter()
+        trainer._train_epoch(train, 0)
+        return {"seconds": built + time.perf_counter() - started}
+
+
+def max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_evaluate(dataset: str, side: str, chunk: int = 1024, repeats: int = 3) -> dict:
+    """Full-ranking test evaluation of an MF-BPR model trained one epoch: best of ``repeats``
+    seconds, and ``ru_maxrss`` (MB) before and after. ``chunk`` users are scored at once on
+    both sides (RecBole: ``eval_batch_size = chunk * n_items`` (user, item) pairs)."""
+    from recbench.evaluation.ranker import evaluate
+
+    split = load_split(dataset, DATASETS[dataset]["split"])
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if side == "recbench":
+            model = recbench_fit(split, "bpr", 1)[0]
+            seen = [split.train, split.fold_in, split.valid]
+            run = lambda: evaluate(model.score, split.test, seen,  # noqa: E731
+                                   [f"{m}@{TOPK}" for m in METRICS], chunk)
+        else:
+            _, (train, _, test), _, trainer, _ = recbole_session(
+                split, "bpr", tmp, {"eval_batch_size": chunk * (split.n_items + 1)})
+            trainer._train_epoch(train, 0)
+            run = lambda: trainer.evaluate(test, load_best_model=False)  # noqa: E731
+        before = max_rss_mb()
+        for _ in range(repeats):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+    return {"seconds": min(times), "rss_before": before, "rss_after": max_rss_mb(),
+            "users": int((split.test.getnnz(axis=1) > 0).sum())}
+
+
+def measure_gemm(dataset: str, repeats: int = 7) -> dict:
+    """Best-of-``repeats`` seconds of one float32 ``(n_test_users, 64) @ (64, n_items)``."""
+    import torch
+
+    split = load_split(dataset, DATASETS[dataset]["split"])
+    users = int((split.test.getnnz(axis=1) > 0).sum())
+    a, b = torch.randn(users, 64), torch.randn(64, split.n_items)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - started)
+    return {"seconds": min(times), "users": users, "items": split.n_items}
+
+
+def child(kind: str, *args: str) -> None:
+    import torch
+
+    torch.set_num_threads(THREADS)
+    measures = {"train": measure_train, "fit": measure_fit, "evaluate": measure_evaluate,
+                "gemm": measure_gemm}
+    args = [int(a) if a.isdigit() else a for a in args]
+    print(json.dumps(measures[kind](*args)))
+
+
+# ---------------------------------------------------------------- parent side (the table)
+def measure(kind: str, *args) -> dict:
+    """One measurement in a fresh subprocess; its last stdout line is JSON."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)}
+    out = subprocess.run([sys.executable, __file__, "--child", kind, *map(str, args)],
+                         capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise RuntimeError(f"{kind} {args} failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"{kind:9s} {' '.join(map(str, args)):40s} {result}", flush=True)
+    return result
+
+
+def pair(kind: str, dataset: str, name: str | None = None) -> tuple[dict, dict]:
+    """``(recbench, RecBole)`` results of one row; skipped sides read ``{"skip": reason}``."""
+    skip = DATASETS[dataset]["skip"]
+    results = []
+    for side in ("recbench", "recbole"):
+        reason = skip.get((name, side))
+        args = (dataset, name, side) if name else (dataset, side)
+        results.append({"skip": reason} if reason else measure(kind, *args))
+    return results[0], results[1]
+
+
+def ratio_cells(ours: dict, theirs: dict, target: float = TARGET_RATIO) -> str:
+    """``time | time | ratio | target | met`` cells (``n/a`` where a side was not run)."""
+    cell = lambda r: f"{r['seconds']:.3f}" if "seconds" in r else "n/a"  # noqa: E731
+    if "seconds" not in ours or "seconds" not in theirs:
+        return f"{cell(ours)} | {cell(theirs)} | n/a | <= {target}x | n/a"
+    ratio = ours["seconds"] / theirs["seconds"]
+    return (f"{cell(ours)} | {cell(theirs)} | {ratio:.2f}x | <= {target}x | "
+            f"{'yes' if ratio <= target else '**no**'}")
+
+
+def notes(ours: dict, theirs: dict) -> str:
+    """The 'what was timed' cell: skip reasons and epoch / batch counts."""
+    parts = [f"{side}: {r['skip']}" for side, r in (("recbench", ours), ("RecBole", theirs))
+             if "skip" in r]
+    if "epochs" in ours:
+        parts.append(f"mean of {ours['epochs']} epoch(s) each side")
+    if "batches" in theirs:
+        parts.append(f"RecBole: first {theirs['batches']} batches timed, scaled to the epoch")
+    return "; ".join(parts)
+
+
+EPOCH_MEANS = {
+    "bpr": "both: every train interaction once, 1 uniform negative, batch 2048",
+    "lightgcn": "both: every train interaction once, 1 uniform negative, batch 2048, "
+                "full-graph propagation per batch",
+    "sasrec": "both: every train interaction but each user's first is a target once; recbench: "
+              "non-overlapping 51-item windows, loss at every position (batch 128 windows); "
+              "RecBole: one row per prefix, loss at its last position (batch 128 rows)",
+}
+
+
+def report(dataset: str) -> str:
+    spec = DATASETS[dataset]
+    lines = [f"# recbench vs RecBole 1.2.1: {dataset}", "",
+             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+             f"Python {platform.python_version()}, torch threads {THREADS} on both sides. "
+             f"Split: `{spec['split']}` (sequential rows `{spec['seq_split']}`). Every cell is "
+             "one fresh process; times are wall-clock seconds, setup (data loading, RecBole's "
+             "dataset build, graph construction) excluded unless said. Produced by "
+             "`benchmarks/recbole_bench.py`.", "",
+             "## Training time per epoch (s)", "",
+             "| model | recbench | RecBole | recbench / RecBole | target | met | one epoch | "
+             "timed |", "|---|---|---|---|---|---|---|---|"]
+    for name in ("bpr", "lightgcn", "sasrec"):
+        ours, theirs = pair("train", dataset, name)
+        lines.append(f"| {name} | {ratio_cells(ours, theirs)} | {EPOCH_MEANS[name]} | "
+                     f"{notes(ours, theirs)} |")
+    lines += ["", "## Fit time of closed-form models (s)", "",
+              "recbench: `model.fit(train)`; RecBole: model constructor + one `_train_epoch`.", "",
+              "| model | recbench | RecBole | recbench / RecBole | target | met | notes |",
+              "|---|---|---|---|---|---|---|"]
+    for name in ("ease", "itemknn"):
+        ours, theirs = pair("fit", dataset, name)
+        lines.append(f"| {name} | {ratio_cells(ours, theirs)} | {notes(ours, theirs)} |")
+    ours, theirs = pair("evaluate", dataset)
+    gemm = measure("gemm", dataset)
+    lines += ["", "## Full-ranking evaluation of all test users (MF-BPR, 1 epoch)", "",
+              f"{ours['users']:,} test users x {gemm['items']:,} items, train + valid masked, "
+              f"{', '.join(METRICS)} @{TOPK} on both sides; 1024 users per chunk on both sides "
+              "(RecBole `eval_batch_size` = 1024 x its item count). Time: best of 3 "
+              "evaluations in one process; RSS: `ru_maxrss` before the first and after the "
+              "last (MB; 'before' includes data loading and the training epoch).", "",
+              "| side | time (s) | RSS before | RSS after | increase |", "|---|---|---|---|---|"]
+    for side, r in (("recbench `evaluate`", ours), ("RecBole `trainer.evaluate`", theirs)):
+        lines.append(f"| {side} | {r['seconds']:.3f} | {r['rss_before']:.0f} | "
+                     f"{r['rss_after']:.0f} | {r['rss_after'] - r['rss_before']:.0f} |")
+    lines += ["", "| check | recbench (s) | reference (s) | ratio | target | met |",
+              "|---|---|---|---|---|---|",
+              check_row("vs RecBole", ours["seconds"], theirs["seconds"], "RecBole",
+                        TARGET_RATIO),
+              check_row("vs GEMM roofline", ours["seconds"], gemm["seconds"],
+                        f"float32 ({gemm['users']} x 64) @ (64 x {gemm['items']}), best of 7",
+                        TARGET_ROOFLINE)]
+    if spec["chunks"]:
+        lines += ["", "## recbench evaluation memory vs chunk size", "",
+                  "Same evaluation, one process per chunk size; peak RSS grows with "
+                  "chunk_size x n_items, not with the number of users.", "",
+                  "| chunk_size | time (s) | RSS before | RSS after | increase |",
+                  "|---|---|---|---|---|"]
+        for chunk in spec["chunks"]:
+            r = measure("evaluate", dataset, "recbench", chunk)
+            lines.append(f"| {chunk} | {r['seconds']:.3f} | {r['rss_before']:.0f} | "
+                         f"{r['rss_after']:.0f} | {r['rss_after'] - r['rss_before']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def check_row(check: str, ours: float, reference: float, what: str, target: float) -> str:
+    """A ``recbench time / reference time`` row against ``target``."""
+    ratio = ours / reference
+    return (f"| {check} | {ours:.3f} | {what}: {reference:.4f} | {ratio:.2f}x | <= {target}x | "
+            f"{'yes' if ratio <= target else '**no**'} |")
+
+
+def main(dataset: str, out: str | None = None) -> None:
+    if dataset not in DATASETS:
+        raise SystemExit(f"unknown data set {dataset!r}; one of {', '.join(DATASETS)}")
+    out = Path(out or f"results/bench/{dataset}.md")
+    text = report(dataset)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        child(*sys.argv[2:])
+    else:
+        main(*sys.argv[1:])
