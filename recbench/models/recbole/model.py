@@ -101,7 +101,10 @@ class RecBoleModel(Recommender):
                 values["epoch_valid_" + ctx.valid_metric] = value
                 if value > best_value:
                     best_value, self.best_epoch, stale = value, epoch, 0
-                    best_state = copy.deepcopy(self.model.state_dict())
+                    # with the caches RecBole keeps outside the state dict (LightGCN's
+                    # propagated embeddings): they belong to these weights
+                    best_state = copy.deepcopy((self.model.state_dict(),
+                                                self.model.other_parameter()))
                 else:
                     stale += 1
             if ctx.log:
@@ -110,7 +113,8 @@ class RecBoleModel(Recommender):
                 break
         self.epochs_trained = epoch + 1
         if best_state is not None:
-            self.model.load_state_dict(best_state)
+            self.model.load_state_dict(best_state[0])
+            self.model.load_other_parameter(best_state[1])
         elif not validate:
             self.best_epoch, self.epochs_trained = None, None
         self.model.eval()
@@ -137,11 +141,13 @@ class RecBoleModel(Recommender):
     def n_parameters(self) -> int:
         """Trained torch parameters, plus the learned state RecBole's closed-form models keep
         outside them (``other_parameter_name``: EASE's item weights, ItemKNN's
-        similarities, Pop's counts); the training interactions are not counted."""
+        similarities, Pop's counts); training interactions and cached predictions are not
+        counted."""
         count = sum(p.numel() for p in self.model.parameters() if p.numel() > 1)
         for name in getattr(self.model, "other_parameter_name", []):
             value = getattr(self.model, name, None)
-            if "interaction" in name or value is None:
+            if "interaction" in name or name.startswith("restore_") or name == "pred_mat" \
+                    or value is None:  # inputs and caches of predictions, not learned
                 continue
             count += value.nnz if sp.issparse(value) else int(np.asarray(value).size) \
                 if isinstance(value, np.ndarray) else int(getattr(value, "numel", lambda: 0)())
