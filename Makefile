@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install browser run test test-all leaderboard zoo ui screenshot bench clean
+.PHONY: install browser run test test-all leaderboard zoo recbole ui screenshot bench clean
 
 install: $(STAMP)
 
@@ -55,6 +55,15 @@ zoo: $(STAMP)
 	$(BIN)/recbench run -m experiment=repro_beauty_s3rec model=gru4rec model.max_len=20 trainer.max_epochs=16
 	$(BIN)/recbench run -m experiment=repro_beauty_s3rec model=bert4rec model.max_len=20 trainer.max_epochs=16
 	$(BIN)/recbench reproductions $(ZOO_EXPERIMENTS)
+
+# RecBole's own models through the bridge, on the zoo's ml-100k protocol, and the leaderboard
+# that puts them beside the native models (results/recbole_bridge_ml100k/)
+RECBOLE_GENERAL = recbole/ease,recbole/itemknn,recbole/bpr,recbole/lightgcn,recbole/multivae,recbole/neumf
+recbole: $(STAMP)
+	$(BIN)/recbench run -m experiment=zoo_ml100k model=$(RECBOLE_GENERAL)
+	$(BIN)/recbench run -m experiment=zoo_ml100k split=leave_one_out model=recbole/sasrec trainer.max_epochs=5 trainer.patience=10
+	$(BIN)/recbench leaderboard zoo_ml100k --group --name recbole_bridge_ml100k \
+	  --metrics ndcg@10,recall@10,mrr@10,hit@10,precision@10
 
 ui: $(STAMP)
 	$(BIN)/recbench ui
