@@ -33,6 +33,8 @@ RECBOLE_NAMES = {"bpr": "BPR", "lightgcn": "LightGCN", "sasrec": "SASRec", "ease
                  "itemknn": "ItemKNN"}
 TARGET_RATIO = 0.5  # recbench time <= 0.5 x RecBole's
 TARGET_ROOFLINE = 2.0  # recbench evaluation <= 2 x the score GEMM
+QUIET = 0.15  # cores other processes may use while a cell is measured (else it is redone)
+NOISY: list[str] = []  # cells that stayed above QUIET after every try
 
 #: per data set: general and sequential split, epochs timed, RecBole SASRec batches timed,
 #: evaluation chunk sizes for the memory rows, and rows not run (with the reason)
@@ -43,11 +45,11 @@ DATASETS = {
                            chunks=[], skip={}),
     "gowalla_m1": dict(
         split="predefined", seq_split="predefined", epochs=1, seq_batches=60, chunks=[256, 4096],
-        skip={("ease", "recbole"): "a dense 41k x 41k float32 np.linalg.inv: ~27 GB peak "
-                                   "(G, its inverse, LAPACK copies) on a 23 GB machine and "
-                                   "est. > 5 min",
-              ("ease", "recbench"): "41k x 41k Cholesky + inverse in float32: est. > 5 min "
-                                    "on 2 cores (4096 items: 1.8 s; x 1000 for 41k)"}),
+        skip={("ease", "recbole"): "not run: np.linalg.inv of the dense 41k x 41k float32 Gram "
+                                   "matrix, est. 41 min (8,192 items: 19.6 s, x 125) and ~27 GB "
+                                   "(G, inverse, LAPACK copies) on a 23 GB machine",
+              ("ease", "recbench"): "not run: 41k x 41k float32 Cholesky + inverse, est. 9 min "
+                                    "(8,192 items: 4.2 s, x 125), over the 5 min row budget"}),
 }
 
 
@@ -91,7 +93,8 @@ def recbole_params(name: str, cfg: dict) -> dict:
 
 
 def recbole_session(split, name: str, tmp: str, extra: dict | None = None):
-    """``(session, train, valid, test loaders, model, trainer)`` of RecBole on ``split``."""
+    """RecBole's pipeline for model ``name`` on ``split`` (files under ``tmp``): its
+    ``(train, valid, test)`` loaders, trainer, and the seconds the model constructor took."""
     from recbench.models.recbole.catalog import model_kind
     from recbench.models.recbole.session import prepare_split
     from recbench.models.recbole.shims import import_recbole
@@ -104,7 +107,7 @@ def recbole_session(split, name: str, tmp: str, extra: dict | None = None):
     started = time.perf_counter()
     model = session.build_model()
     built = time.perf_counter() - started
-    return session, loaders, model, session.build_trainer(model), built
+    return loaders, session.build_trainer(model), built
 
 
 def recbench_fit(split, name: str, epochs: int, callbacks=()):
@@ -116,17 +119,22 @@ def recbench_fit(split, name: str, epochs: int, callbacks=()):
     from recbench.models.base import FitContext
     from recbench.splits.base import TRAIN
 
-    class Trainer(pl.Trainer):
+    original, extra = pl.Trainer, list(callbacks)
+
+    class Trainer(original):  # the Trainer recbench builds, plus the benchmark's callbacks
         def __init__(self, *args, callbacks=(), **kwargs):
             super().__init__(*args, callbacks=[*callbacks, *extra], **kwargs)
 
-    extra, pl.Trainer = list(callbacks), Trainer
     model = build(compose([f"model={name}"]), "model")
     ctx = FitContext(seed=0, trainer={"max_epochs": epochs, "progress_bar": False},
                      sequences=split.sequences(TRAIN) if model.uses_sequences else None)
-    started = time.perf_counter()
-    model.fit(split.train, None, ctx)
-    return model, time.perf_counter() - started
+    pl.Trainer = Trainer
+    try:
+        started = time.perf_counter()
+        model.fit(split.train, None, ctx)
+        return model, time.perf_counter() - started
+    finally:
+        pl.Trainer = original
 
 
 def epoch_timer():
@@ -173,7 +181,7 @@ def measure_train(dataset: str, name: str, side: str) -> dict:
         recbench_fit(split, name, spec["epochs"], [timer])
         return {"seconds": sum(timer.times) / len(timer.times), "epochs": len(timer.times)}
     with tempfile.TemporaryDirectory() as tmp:
-        _, (train, *_), _, trainer, _ = recbole_session(split, name, tmp)
+        (train, *_), trainer, _ = recbole_session(split, name, tmp)
         if name == "sasrec":
             started = time.perf_counter()
             trainer._train_epoch(FirstBatches(train, spec["seq_batches"]), 0)
@@ -194,7 +202,7 @@ def measure_fit(dataset: str, name: str, side: str) -> dict:
     if side == "recbench":
         return {"seconds": recbench_fit(split, name, 1)[1]}
     with tempfile.TemporaryDirectory() as tmp:
-        _, (train, *_), _, trainer, built = recbole_session(split, name, tmp)
+        (train, *_), trainer, built = recbole_session(split, name, tmp)
         started = time.perf_counter()
         trainer._train_epoch(train, 0)
         return {"seconds": built + time.perf_counter() - started}
@@ -204,31 +212,32 @@ def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def best_time(fn, repeats: int) -> float:
+    """Fewest seconds ``fn()`` took over ``repeats`` calls."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
 def measure_evaluate(dataset: str, side: str, chunk: int = 1024, repeats: int = 3) -> dict:
     """Full-ranking test evaluation of an MF-BPR model trained one epoch: best of ``repeats``
     seconds, and ``ru_maxrss`` (MB) before and after. ``chunk`` users are scored at once on
     both sides (RecBole: ``eval_batch_size = chunk * n_items`` (user, item) pairs)."""
-    from recbench.evaluation.ranker import evaluate
-
     split = load_split(dataset, DATASETS[dataset]["split"])
-    times = []
     with tempfile.TemporaryDirectory() as tmp:
         if side == "recbench":
-            model = recbench_fit(split, "bpr", 1)[0]
-            seen = [split.train, split.fold_in, split.valid]
-            run = lambda: evaluate(model.score, split.test, seen,  # noqa: E731
-                                   [f"{m}@{TOPK}" for m in METRICS], chunk)
+            run = recbench_evaluation(split, chunk)
         else:
-            _, (train, _, test), _, trainer, _ = recbole_session(
+            (train, _, test), trainer, _ = recbole_session(
                 split, "bpr", tmp, {"eval_batch_size": chunk * (split.n_items + 1)})
             trainer._train_epoch(train, 0)
             run = lambda: trainer.evaluate(test, load_best_model=False)  # noqa: E731
         before = max_rss_mb()
-        for _ in range(repeats):
-            started = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - started)
-    return {"seconds": min(times), "rss_before": before, "rss_after": max_rss_mb(),
+        seconds = best_time(run, repeats)
+    return {"seconds": seconds, "rss_before": before, "rss_after": max_rss_mb(),
             "users": int((split.test.getnnz(axis=1) > 0).sum())}
 
 
@@ -239,12 +248,94 @@ def measure_gemm(dataset: str, repeats: int = 7) -> dict:
     split = load_split(dataset, DATASETS[dataset]["split"])
     users = int((split.test.getnnz(axis=1) > 0).sum())
     a, b = torch.randn(users, 64), torch.randn(64, split.n_items)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - started)
-    return {"seconds": min(times), "users": users, "items": split.n_items}
+    return {"seconds": best_time(lambda: a @ b, repeats), "users": users, "items": split.n_items}
+
+
+def recbench_evaluation(split, chunk: int):
+    """A zero-argument call of recbench's test evaluation of MF-BPR trained one epoch."""
+    from recbench.evaluation.ranker import evaluate
+
+    model = recbench_fit(split, "bpr", 1)[0]
+    seen = [split.train, split.fold_in, split.valid]
+    return lambda: evaluate(model.score, split.test, seen, [f"{m}@{TOPK}" for m in METRICS],
+                            chunk)
+
+
+def cprofile(fn, *args) -> dict:
+    """cProfile of ``fn(*args)``: ``{(file, line, function): (.., .., own s, cumulative s, ..)}``."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.runcall(fn, *args)
+    return pstats.Stats(profiler).stats
+
+
+def cumulative(stats: dict, function: str, file: str = "") -> float:
+    """Cumulative seconds of ``function`` (defined in a path containing ``file``); of nested
+    same-named calls (``BPR.score -> MFModule.score``) the outermost, the largest."""
+    return max([v[3] for (path, _, fn), v in stats.items() if fn == function and file in path]
+               or [0.0])
+
+
+def profile_train(dataset: str, name: str) -> dict:
+    """cProfile of one recbench training epoch (Lightning included): the epoch's seconds
+    under the profiler and the cumulative seconds of drawing batches (shuffle, negative
+    sampling), ``training_step`` (forward), autograd's backward and the optimizer update."""
+    spec = DATASETS[dataset]
+    split = load_split(dataset, spec["seq_split"] if name == "sasrec" else spec["split"])
+    timer = epoch_timer()
+    stats = cprofile(recbench_fit, split, name, 1, [timer])
+    return {"epoch": timer.times[0],
+            "batches": cumulative(stats, "__next__", "torch/utils/data/dataloader.py"),
+            "forward": cumulative(stats, "training_step", "recbench"),
+            "backward": cumulative(stats, "<method 'run_backward' of "
+                                          "'torch._C._EngineBase' objects>"),
+            "optimizer": sum(cumulative(stats, fn, "torch/optim") for fn in ("adam", "sgd"))}
+
+
+def hotspots(stats: dict, total: float, top: int = 4) -> dict:
+    """``{"function (file:line)": seconds}`` of the ``top`` recbench functions by cumulative
+    time (leaving out wrappers over 90% of ``total`` and nested same-named calls) and of the
+    ``top`` functions of any library by own time (this file's left out)."""
+    name = lambda key: f"{key[2]} ({Path(key[0]).name}:{key[1]})"  # noqa: E731
+    ours, seen = {}, set()
+    for key, v in sorted(stats.items(), key=lambda item: -item[1][3]):
+        if "/recbench/" in key[0] and v[3] < 0.9 * total and key[2] not in seen:
+            ours[name(key)] = v[3]
+            seen.add(key[2])
+    own = [item for item in stats.items() if not item[0][0].endswith("recbole_bench.py")]
+    own = sorted(own, key=lambda item: -item[1][2])[:top]
+    return {"total": total, "recbench": dict(list(ours.items())[:top]),
+            "own": {name(k): v[2] for k, v in own}}
+
+
+def profile_fit(dataset: str, name: str) -> dict:
+    """cProfile of recbench's fit of ``name``: its seconds and :func:`hotspots`."""
+    split = load_split(dataset, DATASETS[dataset]["split"])
+    stats = cprofile(recbench_fit, split, name, 1)
+    return hotspots(stats, cumulative(stats, "fit", "recbench/models/base.py"))
+
+
+def profile_evaluate(dataset: str, chunk: int = 1024) -> dict:
+    """cProfile of one recbench evaluation (after a warm-up): its seconds and
+    :func:`hotspots`; and best-of-5 seconds of ``topk_items`` (ties broken by lower item id)
+    vs a plain float32 masked ``topk`` on one chunk of ``chunk`` users' random scores."""
+    import torch
+
+    from recbench.evaluation.ranker import topk_items
+
+    split = load_split(dataset, DATASETS[dataset]["split"])
+    run = recbench_evaluation(split, chunk)
+    run()
+    stats = cprofile(run)
+    users = min(chunk, split.n_users)
+    scores = torch.randn(users, split.n_items)
+    masked = torch.from_numpy(split.train[:users].toarray() > 0)
+    return {**hotspots(stats, cumulative(stats, "evaluate", "recbench")),
+            "chunk_topk_items": best_time(lambda: topk_items(scores, masked, TOPK), 5),
+            "chunk_float_topk": best_time(
+                lambda: scores.masked_fill(masked, float("-inf")).topk(TOPK, dim=1), 5)}
 
 
 def child(kind: str, *args: str) -> None:
@@ -252,20 +343,56 @@ def child(kind: str, *args: str) -> None:
 
     torch.set_num_threads(THREADS)
     measures = {"train": measure_train, "fit": measure_fit, "evaluate": measure_evaluate,
-                "gemm": measure_gemm}
+                "gemm": measure_gemm, "profile_train": profile_train,
+                "profile_fit": profile_fit, "profile_evaluate": profile_evaluate}
     args = [int(a) if a.isdigit() else a for a in args]
     print(json.dumps(measures[kind](*args)))
 
 
 # ---------------------------------------------------------------- parent side (the table)
-def measure(kind: str, *args) -> dict:
-    """One measurement in a fresh subprocess; its last stdout line is JSON."""
+def busy_cpu_seconds() -> float:
+    """CPU seconds all processes have used since boot (``/proc/stat``: all but idle and
+    iowait; steal counts as busy, it is time the benchmark did not get)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children."""
+    return sum(getattr(resource.getrusage(who), field) for field in ("ru_utime", "ru_stime")
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
+def others_cpu(run) -> float:
+    """Cores' worth of CPU that other processes used while ``run()`` ran."""
+    busy, own, started = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+    run()
+    wall = time.perf_counter() - started
+    return max(0.0, busy_cpu_seconds() - busy - (own_cpu_seconds() - own)) / wall
+
+
+def measure(kind: str, *args, tries: int = 5) -> dict:
+    """One measurement in a fresh subprocess (its last stdout line is JSON), on a quiet
+    machine: it waits until other processes use < ``QUIET`` cores, and measures again
+    (``tries`` in all) when they used more while it ran."""
     env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)}
-    out = subprocess.run([sys.executable, __file__, "--child", kind, *map(str, args)],
-                         capture_output=True, text=True, env=env)
+    command = [sys.executable, __file__, "--child", kind, *map(str, args)]
+    for _ in range(tries):
+        while others_cpu(lambda: time.sleep(2)) > QUIET:
+            print("waiting for a quiet machine ...", flush=True)
+            time.sleep(20)
+        outcome = {}
+        load = others_cpu(lambda: outcome.update(
+            out=subprocess.run(command, capture_output=True, text=True, env=env)))
+        if load <= QUIET:
+            break
+        print(f"{kind} {args}: other processes used {load:.2f} cores meanwhile; again", flush=True)
+    if load > QUIET:
+        NOISY.append(f"{kind} {' '.join(map(str, args))} ({load:.2f} cores)")
+    out = outcome["out"]
     if out.returncode:
         raise RuntimeError(f"{kind} {args} failed:\n{out.stderr[-3000:]}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1]) | {"others_cores": round(load, 2)}
     print(f"{kind:9s} {' '.join(map(str, args)):40s} {result}", flush=True)
     return result
 
@@ -281,18 +408,25 @@ def pair(kind: str, dataset: str, name: str | None = None) -> tuple[dict, dict]:
     return results[0], results[1]
 
 
+def missed(ours: dict, theirs: dict, target: float = TARGET_RATIO) -> bool:
+    """Both sides ran and recbench's time is over ``target`` x RecBole's."""
+    return "seconds" in ours and "seconds" in theirs and \
+        ours["seconds"] > target * theirs["seconds"]
+
+
 def ratio_cells(ours: dict, theirs: dict, target: float = TARGET_RATIO) -> str:
     """``time | time | ratio | target | met`` cells (``n/a`` where a side was not run)."""
     cell = lambda r: f"{r['seconds']:.3f}" if "seconds" in r else "n/a"  # noqa: E731
     if "seconds" not in ours or "seconds" not in theirs:
         return f"{cell(ours)} | {cell(theirs)} | n/a | <= {target}x | n/a"
-    ratio = ours["seconds"] / theirs["seconds"]
-    return (f"{cell(ours)} | {cell(theirs)} | {ratio:.2f}x | <= {target}x | "
-            f"{'yes' if ratio <= target else '**no**'}")
+    return (f"{cell(ours)} | {cell(theirs)} | {ours['seconds'] / theirs['seconds']:.2f}x | "
+            f"<= {target}x | {'**no**' if missed(ours, theirs, target) else 'yes'}")
 
 
 def notes(ours: dict, theirs: dict) -> str:
     """The 'what was timed' cell: skip reasons and epoch / batch counts."""
+    if ours.get("skip") and ours.get("skip") == theirs.get("skip"):
+        return f"both: {ours['skip']}"
     parts = [f"{side}: {r['skip']}" for side, r in (("recbench", ours), ("RecBole", theirs))
              if "skip" in r]
     if "epochs" in ours:
@@ -312,11 +446,24 @@ EPOCH_MEANS = {
 }
 
 
+def machine() -> str:
+    """CPU model, cores, memory, library versions and the recbench commit, in one line."""
+    from importlib.metadata import version
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+                .splitlines() if line.startswith("model name")), platform.machine())
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    return (f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB; Python "
+            f"{platform.python_version()}, torch {version('torch')}, RecBole "
+            f"{version('recbole')}, recbench commit {commit}")
+
+
 def report(dataset: str) -> str:
     spec = DATASETS[dataset]
     lines = [f"# recbench vs RecBole 1.2.1: {dataset}", "",
-             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-             f"Python {platform.python_version()}, torch threads {THREADS} on both sides. "
+             f"Machine: {machine()}; torch threads {THREADS} on both sides. "
              f"Split: `{spec['split']}` (sequential rows `{spec['seq_split']}`). Every cell is "
              "one fresh process; times are wall-clock seconds, setup (data loading, RecBole's "
              "dataset build, graph construction) excluded unless said. Produced by "
@@ -324,17 +471,25 @@ def report(dataset: str) -> str:
              "## Training time per epoch (s)", "",
              "| model | recbench | RecBole | recbench / RecBole | target | met | one epoch | "
              "timed |", "|---|---|---|---|---|---|---|---|"]
+    slow = []
     for name in ("bpr", "lightgcn", "sasrec"):
         ours, theirs = pair("train", dataset, name)
         lines.append(f"| {name} | {ratio_cells(ours, theirs)} | {EPOCH_MEANS[name]} | "
                      f"{notes(ours, theirs)} |")
+        slow += [(name, ours["seconds"])] if missed(ours, theirs) else []
+    for name, epoch in slow:
+        lines += ["", train_profile_text(name, measure("profile_train", dataset, name), epoch)]
     lines += ["", "## Fit time of closed-form models (s)", "",
               "recbench: `model.fit(train)`; RecBole: model constructor + one `_train_epoch`.", "",
               "| model | recbench | RecBole | recbench / RecBole | target | met | notes |",
               "|---|---|---|---|---|---|---|"]
+    slow = []
     for name in ("ease", "itemknn"):
         ours, theirs = pair("fit", dataset, name)
         lines.append(f"| {name} | {ratio_cells(ours, theirs)} | {notes(ours, theirs)} |")
+        slow += [name] if missed(ours, theirs) else []
+    for name in slow:
+        lines += ["", profile_text(f"{name} fit", measure("profile_fit", dataset, name))]
     ours, theirs = pair("evaluate", dataset)
     gemm = measure("gemm", dataset)
     lines += ["", "## Full-ranking evaluation of all test users (MF-BPR, 1 epoch)", "",
@@ -354,6 +509,8 @@ def report(dataset: str) -> str:
               check_row("vs GEMM roofline", ours["seconds"], gemm["seconds"],
                         f"float32 ({gemm['users']} x 64) @ (64 x {gemm['items']}), best of 7",
                         TARGET_ROOFLINE)]
+    if missed(ours, theirs) or missed(ours, gemm, TARGET_ROOFLINE):
+        lines += ["", profile_text("evaluation", measure("profile_evaluate", dataset))]
     if spec["chunks"]:
         lines += ["", "## recbench evaluation memory vs chunk size", "",
                   "Same evaluation, one process per chunk size; peak RSS grows with "
@@ -364,6 +521,9 @@ def report(dataset: str) -> str:
             r = measure("evaluate", dataset, "recbench", chunk)
             lines.append(f"| {chunk} | {r['seconds']:.3f} | {r['rss_before']:.0f} | "
                          f"{r['rss_after']:.0f} | {r['rss_after'] - r['rss_before']:.0f} |")
+    if NOISY:
+        lines += ["", "Measured while other processes used CPU (after 5 tries): "
+                  + "; ".join(NOISY) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -372,6 +532,38 @@ def check_row(check: str, ours: float, reference: float, what: str, target: floa
     ratio = ours / reference
     return (f"| {check} | {ours:.3f} | {what}: {reference:.4f} | {ratio:.2f}x | <= {target}x | "
             f"{'yes' if ratio <= target else '**no**'} |")
+
+
+def share(part: float, whole: float) -> str:
+    return f"{part:.3f} s ({100 * part / whole:.0f}%)"
+
+
+def train_profile_text(name: str, parts: dict, unprofiled: float) -> str:
+    """What a recbench epoch of ``name`` spends its time on (missed target)."""
+    epoch = parts["epoch"]
+    rest = epoch - sum(parts[k] for k in ("batches", "forward", "backward", "optimizer"))
+    return (f"Profile of the recbench {name} epoch (target missed; cProfile of one epoch: "
+            f"{epoch:.3f} s under the profiler, {unprofiled:.3f} s without, the difference "
+            f"mostly on Python-level parts): drawing the batches (shuffle, negative sampling) "
+            f"{share(parts['batches'], epoch)}, forward {share(parts['forward'], epoch)}, "
+            f"backward {share(parts['backward'], epoch)}, optimizer update "
+            f"{share(parts['optimizer'], epoch)}, Lightning's loop, hooks and zero_grad (the "
+            f"rest) {share(rest, epoch)}.")
+
+
+def profile_text(what: str, parts: dict) -> str:
+    """Where recbench's time goes in ``what`` (a missed target), from :func:`hotspots`."""
+    total = parts["total"]
+    listing = lambda found: ", ".join(f"`{fn}` {share(sec, total)}"  # noqa: E731
+                                      for fn, sec in found.items())
+    text = (f"Profile of recbench's {what} (target missed; cProfile, {total:.3f} s under the "
+            f"profiler). recbench functions by cumulative time: {listing(parts['recbench'])}. "
+            f"All functions by own time: {listing(parts['own'])}.")
+    if "chunk_topk_items" in parts:
+        text += (f" On one chunk of random scores, `topk_items` (ties broken by lower item id) "
+                 f"takes {1000 * parts['chunk_topk_items']:.1f} ms, a float32 "
+                 f"`masked_fill(-inf).topk` {1000 * parts['chunk_float_topk']:.1f} ms.")
+    return text
 
 
 def main(dataset: str, out: str | None = None) -> None:

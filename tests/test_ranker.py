@@ -81,3 +81,45 @@ def test_only_users_with_truth_are_evaluated_and_nan_is_refused():
         evaluate(lambda u: torch.full((len(u), 25), float("nan")), test, [train], ["hit@1"])
     with pytest.raises(ValueError, match="expected"):
         evaluate(lambda u: torch.zeros(len(u), 3), test, [train], ["hit@1"])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_float_topk_path_equals_the_exact_int64_key_ranking(seed):
+    """The fast path (one float32 topk, exact fallback for rows with a tie at the cut or
+    -inf in the list) must give the very lists of the one-key-per-item ranking."""
+    from recbench.evaluation.ranker import _exact_topk
+
+    rng = np.random.default_rng(seed)
+    n_items = int(rng.integers(3, 40))
+    # few distinct values: ties everywhere, also across the K-th place; some -inf and -0.0
+    scores = torch.from_numpy(rng.integers(-3, 4, size=(200, n_items)).astype(np.float32))
+    scores[torch.from_numpy(rng.random(scores.shape) < 0.1)] = float("-inf")
+    scores[scores == 0] = -0.0 if seed % 2 else 0.0
+    masked = torch.from_numpy(rng.random(scores.shape) < 0.5)
+    for k in (1, 3, 10, n_items):
+        items, valid = topk_items(scores, masked, k)
+        expected = _exact_topk(scores, masked, min(k, n_items))
+        assert torch.equal(items, expected)
+        assert torch.equal(valid, ~masked.gather(1, expected))
+
+
+def test_evaluate_equals_dense_masking_with_ties_everywhere():
+    """evaluate masks in place and finds hits by key lookup; a dense reference built with
+    topk_items and boolean matrices must give the same per-user values."""
+    from recbench.evaluation.metrics import per_user_metrics
+
+    rng = np.random.default_rng(7)
+    scores = rng.integers(0, 3, size=(60, 30)).astype(np.float32)  # heavy ties
+    train = sp.csr_matrix(rng.random((60, 30)) < 0.5, dtype=np.float32)
+    valid = sp.csr_matrix((rng.random((60, 30)) < 0.2) & (train.toarray() == 0), dtype=np.float32)
+    test = sp.csr_matrix((rng.random((60, 30)) < 0.2) & ((train + valid).toarray() == 0),
+                         dtype=np.float32)
+    names = ["ndcg@10", "recall@5", "mrr@20", "precision@30"]
+    users, got = evaluate(lambda u: torch.from_numpy(scores[u.numpy()]), test, [train, valid],
+                          names, chunk_size=7)
+    masked = torch.from_numpy((train + valid).toarray()[users] > 0)
+    items, ok = topk_items(torch.from_numpy(scores[users]), masked, 30)
+    hits = torch.from_numpy(test.toarray()[users] > 0).gather(1, items) & ok
+    expected = per_user_metrics(hits, torch.from_numpy(np.diff(test.indptr)[users]), names)
+    for name in names:
+        np.testing.assert_allclose(got[name], expected[name].numpy(), rtol=0, atol=1e-12)

@@ -24,6 +24,50 @@ def _row_positions(matrix: sp.csr_matrix, users: np.ndarray) -> tuple[torch.Tens
     return torch.from_numpy(rows), torch.from_numpy(sub.indices.astype(np.int64))
 
 
+def _exact_topk(scores: torch.Tensor, masked: torch.Tensor, k: int) -> torch.Tensor:
+    """Top-``k`` by one int64 key per item: the float's order bits, then the lower item id;
+    masked items get the smallest key (below a real ``-inf``). Several passes over
+    ``(B, n_items) int64``: used only for rows the float path cannot settle."""
+    n_items = scores.shape[1]
+    s = scores.masked_fill(masked, float("-inf")) + 0.0  # -0.0 -> 0.0
+    bits = s.view(torch.int32)
+    ordered = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # int32 with the same order as the floats
+    tiebreak = (n_items - 1) - torch.arange(n_items, dtype=torch.int64)
+    key = ((ordered.to(torch.int64) << 32) | tiebreak).masked_fill(masked, torch.iinfo(torch.int64).min)
+    return key.topk(k, dim=1, sorted=True).indices
+
+
+def _float_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` with one float32 ``topk`` of ``k + 1``; ties inside the list are ordered
+    by lower item id. Returns ``(items, settled)``: ``settled`` is False for rows where the
+    ``k``-th and ``k+1``-th scores tie (which tied item enters is then undecided), where the
+    list reaches ``-inf`` (masked items and real ``-inf`` are not told apart) or NaN."""
+    n_items = scores.shape[1]
+    values, items = scores.topk(min(k + 1, n_items), dim=1, sorted=True)
+    settled = values[:, k - 1] > float("-inf")
+    if k < n_items:
+        settled &= values[:, k - 1] > values[:, k]
+    values, items = values[:, :k], items[:, :k]
+    by_id = items.argsort(dim=1)  # lower id first, then a stable sort by score
+    items, values = items.gather(1, by_id), values.gather(1, by_id)
+    order = values.sort(dim=1, descending=True, stable=True).indices
+    return items.gather(1, order), settled
+
+
+def _topk(scores: torch.Tensor, k: int, masked_rows) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`topk_items` on scores whose masked items already hold ``-inf``;
+    ``masked_rows(rows)`` gives the ``(len(rows), n_items) bool`` mask of unsettled rows."""
+    items, settled = _float_topk(scores, k)
+    valid = torch.ones_like(items, dtype=torch.bool)
+    rows = torch.nonzero(~settled).flatten()
+    if len(rows):
+        masked = masked_rows(rows)
+        exact = _exact_topk(scores[rows], masked, k)
+        items[rows] = exact
+        valid[rows] = ~masked.gather(1, exact)
+    return items, valid
+
+
 def topk_items(scores: torch.Tensor, masked: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` items per row, highest score first, ties broken by lower item id.
 
@@ -36,15 +80,9 @@ def topk_items(scores: torch.Tensor, masked: torch.Tensor, k: int) -> tuple[torc
         ``(items, valid)``: ``(B, k') int64`` item ids and ``(B, k') bool``, False where the
         list ran out of unmasked candidates.
     """
-    n_items = scores.shape[1]
-    k = min(k, n_items)
-    s = scores.to(torch.float32).masked_fill(masked, float("-inf")) + 0.0  # -0.0 -> 0.0
-    bits = s.view(torch.int32)
-    ordered = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # int32 with the same order as the floats
-    tiebreak = (n_items - 1) - torch.arange(n_items, dtype=torch.int64)
-    key = ((ordered.to(torch.int64) << 32) | tiebreak).masked_fill(masked, torch.iinfo(torch.int64).min)
-    items = key.topk(k, dim=1, sorted=True).indices
-    return items, ~masked.gather(1, items)
+    k = min(k, scores.shape[1])
+    s = scores.to(torch.float32).masked_fill(masked, float("-inf"))
+    return _topk(s, k, lambda rows: masked[rows])
 
 
 def evaluate(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_matrix],
@@ -64,10 +102,14 @@ def evaluate(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_m
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    k_max = max(parse_metric(m)[1] for m in metrics)
+    k_max = min(max(parse_metric(m)[1] for m in metrics), truth.shape[1])
     n_items = truth.shape[1]
     n_rel_all = np.diff(truth.indptr)
     users = np.flatnonzero(n_rel_all > 0).astype(np.int64)
+    truth = truth if truth.has_sorted_indices else truth.sorted_indices()
+    seen = sp.csr_matrix(truth.shape, dtype=np.float32)
+    for matrix in exclude:
+        seen = seen + matrix
     parts: dict[str, list[torch.Tensor]] = {m: [] for m in metrics}
     for start in range(0, len(users), chunk_size):
         chunk = users[start:start + chunk_size]
@@ -76,15 +118,24 @@ def evaluate(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_m
         if scores.shape != (len(chunk), n_items):
             raise ValueError(f"score_fn returned shape {tuple(scores.shape)}, "
                              f"expected {(len(chunk), n_items)}")
-        if torch.isnan(scores).any():
+        if scores._base is not None or not scores.is_contiguous():
+            scores = scores.contiguous().clone()  # a view of the model's own tensor
+        seen_rows, seen_items = _row_positions(seen, chunk)
+        scores[seen_rows, seen_items] = float("-inf")  # masked in place: no dense mask
+
+        def masked_rows(rows: torch.Tensor) -> torch.Tensor:
+            mask = torch.zeros(len(rows), n_items, dtype=torch.bool)
+            mask[_row_positions(seen, chunk[rows.numpy()])] = True
+            return mask
+
+        items, valid = _topk(scores, k_max, masked_rows)
+        if torch.isnan(scores.gather(1, items)).any():  # NaN sorts above every number
             raise FloatingPointError("model produced NaN scores")
-        masked = torch.zeros(len(chunk), n_items, dtype=torch.bool)
-        for matrix in exclude:
-            masked[_row_positions(matrix, chunk)] = True
-        relevant = torch.zeros(len(chunk), n_items, dtype=torch.bool)
-        relevant[_row_positions(truth, chunk)] = True
-        items, valid = topk_items(scores, masked, k_max)
-        hits = relevant.gather(1, items) & valid
+        truth_rows, truth_items = _row_positions(truth, chunk)
+        keys = truth_rows * n_items + truth_items  # ascending: CSR rows with sorted indices
+        listed = torch.arange(len(chunk))[:, None] * n_items + items
+        found = torch.searchsorted(keys, listed).clamp(max=len(keys) - 1)
+        hits = (keys[found] == listed) & valid
         values = per_user_metrics(hits, torch.from_numpy(n_rel_all[chunk]), list(metrics))
         for m in metrics:
             parts[m].append(values[m])
