@@ -6,14 +6,15 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recbench.evaluation.ranker import topk_items
+from recbench.evaluation.ranker import _exact_topk, _float_topk
 
 
 def top_k_rows(block: torch.Tensor, first: int, k: int) -> tuple[np.ndarray, ...]:
     """The ``k`` largest positive entries of each row of a block of an item-item matrix.
 
     Args:
-        block: ``(rows, n_items)`` values of items ``first .. first + rows - 1``.
+        block: ``(rows, n_items)`` values of items ``first .. first + rows - 1`` (the
+            diagonal entries are overwritten).
         first: item id of the block's first row (its own column is never kept).
         k: entries kept per row (ties: lower column id).
 
@@ -21,11 +22,19 @@ def top_k_rows(block: torch.Tensor, first: int, k: int) -> tuple[np.ndarray, ...
         ``(row_item, column_item, value)`` arrays of the kept entries.
     """
     own = torch.arange(first, first + block.shape[0])
-    itself = torch.zeros_like(block, dtype=torch.bool)
-    itself[own - first, own] = True
-    top, valid = topk_items(block, itself, k)
+    k = min(k, block.shape[1])
+    block[own - first, own] = float("-inf")  # an item is never its own neighbour
+    top, settled = _float_topk(block, k)
     values = block.gather(1, top)
-    keep = valid & (values > 0)
+    # only positive entries are kept: a tie at the cut matters only when it is positive
+    # (most rows of sparse data end in zeros), and those rows take the exact ranking
+    redo = torch.nonzero(~settled & (values[:, -1] > 0)).flatten()
+    if len(redo):
+        itself = torch.zeros(len(redo), block.shape[1], dtype=torch.bool)
+        itself[torch.arange(len(redo)), own[redo]] = True
+        top[redo] = _exact_topk(block[redo], itself, k)
+        values[redo] = block[redo].gather(1, top[redo])
+    keep = values > 0
     return own[:, None].expand(-1, k)[keep].numpy(), top[keep].numpy(), values[keep].numpy()
 
 
