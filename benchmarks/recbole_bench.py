@@ -29,6 +29,7 @@ THREADS = 2
 METRICS = {"precision": "Precision", "recall": "Recall", "ndcg": "NDCG", "mrr": "MRR",
            "hit": "Hit"}
 TOPK = 10
+CHUNK = 1024  # users scored at once in the evaluation rows (recbench's default chunk_size)
 RECBOLE_NAMES = {"bpr": "BPR", "lightgcn": "LightGCN", "sasrec": "SASRec", "ease": "EASE",
                  "itemknn": "ItemKNN"}
 TARGET_RATIO = 0.5  # recbench time <= 0.5 x RecBole's
@@ -222,7 +223,7 @@ def best_time(fn, repeats: int) -> float:
     return min(times)
 
 
-def measure_evaluate(dataset: str, side: str, chunk: int = 1024, repeats: int = 3) -> dict:
+def measure_evaluate(dataset: str, side: str, chunk: int = CHUNK, repeats: int = 5) -> dict:
     """Full-ranking test evaluation of an MF-BPR model trained one epoch: best of ``repeats``
     seconds, and ``ru_maxrss`` (MB) before and after. ``chunk`` users are scored at once on
     both sides (RecBole: ``eval_batch_size = chunk * n_items`` (user, item) pairs)."""
@@ -241,7 +242,7 @@ def measure_evaluate(dataset: str, side: str, chunk: int = 1024, repeats: int = 
             "users": int((split.test.getnnz(axis=1) > 0).sum())}
 
 
-def measure_gemm(dataset: str, chunk: int = 1024, repeats: int = 7) -> dict:
+def measure_gemm(dataset: str, chunk: int = CHUNK, repeats: int = 7) -> dict:
     """Best-of-``repeats`` seconds of the float32 score product ``(n_test_users, 64) @
     (64, n_items)``: as one GEMM (its output allocated each time) and ``chunk`` users at a
     time into one reused output buffer (as a chunked evaluation can)."""
@@ -327,7 +328,7 @@ def profile_fit(dataset: str, name: str) -> dict:
     return hotspots(stats, cumulative(stats, "fit", "recbench/models/base.py"))
 
 
-def profile_evaluate(dataset: str, chunk: int = 1024) -> dict:
+def profile_evaluate(dataset: str, chunk: int = CHUNK) -> dict:
     """cProfile of one recbench evaluation (after a warm-up): its seconds and
     :func:`hotspots`; and best-of-5 seconds of ``topk_items`` (ties broken by lower item id)
     vs a plain float32 masked ``topk`` on one chunk of ``chunk`` users' random scores."""
@@ -381,14 +382,16 @@ def others_cpu(run) -> float:
     return max(0.0, busy_cpu_seconds() - busy - (own_cpu_seconds() - own)) / wall
 
 
-def measure(kind: str, *args, tries: int = 5) -> dict:
+def measure(kind: str, *args, tries: int = 5, waits: int = 30) -> dict:
     """One measurement in a fresh subprocess (its last stdout line is JSON), on a quiet
-    machine: it waits until other processes use < ``QUIET`` cores, and measures again
-    (``tries`` in all) when they used more while it ran."""
+    machine: it waits (up to ``waits`` x 20 s) until other processes use < ``QUIET`` cores,
+    and measures again (``tries`` in all) when they used more while it ran."""
     env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)}
     command = [sys.executable, __file__, "--child", kind, *map(str, args)]
     for _ in range(tries):
-        while others_cpu(lambda: time.sleep(2)) > QUIET:
+        for _ in range(waits):
+            if others_cpu(lambda: time.sleep(2)) <= QUIET:
+                break
             print("waiting for a quiet machine ...", flush=True)
             time.sleep(20)
         outcome = {}
@@ -505,8 +508,8 @@ def report(dataset: str) -> str:
     gemm = measure("gemm", dataset)
     lines += ["", "## Full-ranking evaluation of all test users (MF-BPR, 1 epoch)", "",
               f"{ours['users']:,} test users x {gemm['items']:,} items, train + valid masked, "
-              f"{', '.join(METRICS)} @{TOPK} on both sides; 1024 users per chunk on both sides "
-              "(RecBole `eval_batch_size` = 1024 x its item count). Time: best of 3 "
+              f"{', '.join(METRICS)} @{TOPK} on both sides; {CHUNK} users per chunk on both sides "
+              f"(RecBole `eval_batch_size` = {CHUNK} x its item count). Time: best of 5 "
               "evaluations in one process; RSS: `ru_maxrss` before the first and after the "
               "last (MB; 'before' includes data loading and the training epoch).", "",
               "| side | time (s) | RSS before | RSS after | increase |", "|---|---|---|---|---|"]
@@ -521,22 +524,22 @@ def report(dataset: str) -> str:
                         f"float32 ({gemm['users']} x 64) @ (64 x {gemm['items']}), best of 7",
                         TARGET_ROOFLINE),
               check_row("(information) vs chunked GEMM", ours["seconds"], gemm["chunked"],
-                        "the same product 1024 users at a time into a reused buffer, best of 7",
+                        f"the same product {CHUNK} users at a time into a reused buffer, best of 7",
                         None)]
     if missed(ours, theirs) or missed(ours, gemm, TARGET_ROOFLINE):
         lines += ["", profile_text("evaluation", measure("profile_evaluate", dataset))]
     if spec["chunks"]:
         lines += ["", "## recbench evaluation memory vs chunk size", "",
-                  "Same evaluation, one process per chunk size (1024: the run above); the "
+                  f"Same evaluation, one process per chunk size ({CHUNK}: the run above); the "
                   "increase grows with chunk_size x n_items, not with the number of users.", "",
                   "| chunk_size | time (s) | RSS before | RSS after | increase |",
                   "|---|---|---|---|---|"]
         runs = {chunk: measure("evaluate", dataset, "recbench", chunk) for chunk in spec["chunks"]}
-        for chunk, r in sorted((runs | {1024: ours}).items()):
+        for chunk, r in sorted((runs | {CHUNK: ours}).items()):
             lines.append(f"| {chunk} | {r['seconds']:.3f} | {r['rss_before']:.0f} | "
                          f"{r['rss_after']:.0f} | {r['rss_after'] - r['rss_before']:.0f} |")
     if NOISY:
-        lines += ["", "Measured while other processes used CPU (after 5 tries): "
+        lines += ["", "Measured while other processes used CPU (every try): "
                   + "; ".join(NOISY) + "."]
     return "\n".join(lines) + "\n"
 
