@@ -562,8 +562,8 @@ def train_profile_text(name: str, parts: dict, unprofiled: float) -> str:
     epoch = parts["epoch"]
     rest = epoch - sum(parts[k] for k in ("batches", "forward", "backward", "optimizer"))
     return (f"Profile of the recbench {name} epoch (target missed; cProfile of one epoch: "
-            f"{epoch:.3f} s under the profiler, {unprofiled:.3f} s without, the difference "
-            f"mostly on Python-level parts): drawing the batches (shuffle, negative sampling) "
+            f"{epoch:.3f} s under the profiler, {unprofiled:.3f} s in the table): drawing the "
+            f"batches (shuffle, negative sampling) "
             f"{share(parts['batches'], epoch)}, forward {share(parts['forward'], epoch)}, "
             f"backward {share(parts['backward'], epoch)}, optimizer update "
             f"{share(parts['optimizer'], epoch)}, Lightning's loop, hooks and zero_grad (the "
