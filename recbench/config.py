@@ -18,7 +18,8 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from recbench.errors import RecbenchError, closest, unknown_choice
-from recbench.evaluation.metrics import parse_metric
+from recbench.evaluation.registry import ACCURACY, parse_metric
+from recbench.evaluation.suite import OPTION_KEYS as SUITE_OPTIONS, check_suite_options
 from recbench.models.lightning import TRAINER_DEFAULTS
 from recbench.paths import CONFIG_DIR
 
@@ -28,7 +29,7 @@ GROUPS = ("dataset", "split", "model", "metrics", "trainer", "tracking", "experi
 TOP_LEVEL = {"name", "seed", "verbose", "dataset", "split", "model", "metrics", "trainer",
              "tracking", "sweep", "tuning"}
 BUILT = ("dataset", "split", "model")  # groups holding a ``_target_`` to construct
-METRICS_KEYS = {"ranking", "names", "ks", "valid_metric", "chunk_size"}
+METRICS_KEYS = {"ranking", "names", "ks", "valid_metric", "chunk_size", *SUITE_OPTIONS}
 TRACKING_KEYS = {"uri", "artifact_root"}
 #: Keys that never change results; left out of the config hash.
 NOT_HASHED = ("tracking", "verbose", "sweep", "tuning", "trainer.progress_bar",
@@ -269,9 +270,11 @@ def _validate(cfg: DictConfig) -> None:
     if cfg.metrics.valid_metric != f"{name}@{k}":
         raise RecbenchError(f"write metrics.valid_metric as {name}@{k}, not "
                             f"'{cfg.metrics.valid_metric}'.")
-    if (name, k) not in [parse_metric(m) for m in metric_names(cfg)]:
-        raise RecbenchError(f"metrics.valid_metric '{cfg.metrics.valid_metric}' must be one of "
-                            f"the logged metrics (metrics.names x metrics.ks).")
+    if name not in ACCURACY:
+        raise RecbenchError(f"metrics.valid_metric '{cfg.metrics.valid_metric}' must be an "
+                            f"accuracy metric ({', '.join(ACCURACY)}): early stopping and "
+                            f"model selection maximise it.")
+    check_suite_options(cfg.metrics)
     if not isinstance(cfg.metrics.chunk_size, int) or cfg.metrics.chunk_size < 1:
         raise RecbenchError(f"metrics.chunk_size must be a positive integer, "
                             f"got {cfg.metrics.chunk_size!r}.")

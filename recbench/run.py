@@ -6,13 +6,12 @@ import shutil
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
 from recbench.config import build, config_hash, metric_names, resolved, validate
 from recbench.data.loader import cache_dir
-from recbench.evaluation.ranker import evaluate
+from recbench.evaluation.suite import MetricSuite
 from recbench.verbosity import configure_logging
 from recbench.models.base import FitContext
 from recbench.splits.base import FOLD_IN, TRAIN, VALID
@@ -73,25 +72,27 @@ def run(cfg: DictConfig) -> RunResult:
             model.set_history(split.train + split.fold_in)
 
         started = time.perf_counter()
+        suite = MetricSuite.from_config(cfg.metrics, metrics, cfg.metrics.valid_metric, split)
+        tracker.set_tags(suite.notes)
         seen = [split.train, split.fold_in]
         if ordered:  # input: everything before the held-out item(s)
             model.set_sequences(split.sequences(TRAIN, FOLD_IN))
-        _, valid_values = evaluate(model.score, split.valid, seen, metrics,
-                                   cfg.metrics.chunk_size)
+        valid = suite.evaluate(model.score, split.valid, seen, cfg.metrics.chunk_size,
+                               test=False)
         if ordered:
             model.set_sequences(split.sequences(TRAIN, FOLD_IN, VALID))
-        users, test_values = evaluate(model.score, split.test, [*seen, split.valid],
-                                      metrics, cfg.metrics.chunk_size)
+        test = suite.evaluate(model.score, split.test, [*seen, split.valid],
+                              cfg.metrics.chunk_size, test=True)
         eval_time = time.perf_counter() - started
 
-        summary = {f"valid_{m}": float(np.mean(v)) for m, v in valid_values.items() if len(v)}
-        summary |= {f"test_{m}": float(np.mean(v)) for m, v in test_values.items()}
+        summary = valid.summary("valid_") | test.summary("test_")
         summary |= {"fit_time_s": fit_time, "eval_time_s": eval_time,
                     "n_parameters": float(model.n_parameters())}
         if getattr(model, "best_epoch", None) is not None:
             summary["best_epoch"] = float(model.best_epoch)
             summary["epochs_trained"] = float(model.epochs_trained)
         tracker.log_metrics(summary)
-        per_user = pd.DataFrame({"user": data.user_ids[users], **test_values})
+        groups = {f"group.{a}": labels[test.users] for a, labels in suite.groups.items()}
+        per_user = pd.DataFrame({"user": data.user_ids[test.users], **test.per_user, **groups})
         tracker.log_frame(per_user, "per_user_test_metrics.parquet")
     return RunResult(tracker.run_id, summary)

@@ -22,27 +22,11 @@ Definitions (binary relevance; they match trec_eval, checked against pytrec-eval
 
 from __future__ import annotations
 
-import re
-
 import torch
 
-from recbench.errors import RecbenchError, unknown_choice
+from recbench.evaluation.registry import ACCURACY, parse_metric
 
-METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit", "f1")
-_NAME = re.compile(r"^([a-z0-9]+)@(\d+)$")
-
-
-def parse_metric(name: str) -> tuple[str, int]:
-    """Parse ``"ndcg@10"`` into ``("ndcg", 10)``; raise a one-line error on bad names."""
-    match = _NAME.match(str(name).strip().lower())
-    if not match:
-        raise RecbenchError(f"bad metric '{name}': write it as <metric>@<k>, e.g. ndcg@10.")
-    metric, k = match.group(1), int(match.group(2))
-    if metric not in METRICS:
-        raise unknown_choice("metric", metric, METRICS)
-    if k < 1:
-        raise RecbenchError(f"bad metric '{name}': k must be >= 1.")
-    return metric, k
+METRICS = ACCURACY  #: the accuracy metrics computed here (the others: registry.BEYOND)
 
 
 def per_user_metrics(hits: torch.Tensor, n_rel: torch.Tensor,
@@ -53,6 +37,8 @@ def per_user_metrics(hits: torch.Tensor, n_rel: torch.Tensor,
         ``{name: (n_users,) float64}``.
     """
     parsed = [parse_metric(n) for n in names]
+    if any(metric not in ACCURACY for metric, _ in parsed):
+        raise ValueError(f"per_user_metrics computes accuracy metrics only, got {names}")
     k_max = max(k for _, k in parsed)
     if hits.shape[1] < k_max:
         hits = torch.nn.functional.pad(hits, (0, k_max - hits.shape[1]))

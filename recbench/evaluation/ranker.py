@@ -6,7 +6,8 @@ Memory is bounded by ``chunk_size * n_items`` (a few dense tensors per chunk); t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -85,32 +86,49 @@ def topk_items(scores: torch.Tensor, masked: torch.Tensor, k: int) -> tuple[torc
     return _topk(s, k, lambda rows: masked[rows])
 
 
-def evaluate(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_matrix],
-             metrics: Sequence[str], chunk_size: int = 1024) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Full-ranking evaluation of every user with at least one item in ``truth``.
+@dataclass
+class RankedChunk:
+    """The top-K lists of one chunk of users.
+
+    Attributes:
+        users: ``(B,) int64`` user indices.
+        items: ``(B, K) int64`` ranked items; valid: ``(B, K) bool`` (False past the end
+            of a list that ran out of candidates); hits: ``(B, K) bool`` relevant positions.
+        n_rel: ``(B,)`` number of relevant items of each user.
+    """
+
+    users: np.ndarray
+    items: torch.Tensor
+    valid: torch.Tensor
+    hits: torch.Tensor
+    n_rel: torch.Tensor
+
+
+def seen_matrix(shape: tuple[int, int], exclude: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
+    """The items masked per user: the sum of the ``exclude`` matrices."""
+    seen = sp.csr_matrix(shape, dtype=np.float32)
+    for matrix in exclude:
+        seen = seen + matrix
+    return seen
+
+
+def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix, seen: sp.csr_matrix, k: int,
+                  chunk_size: int = 1024) -> Iterator[RankedChunk]:
+    """Rank every user with at least one item in ``truth``, ``chunk_size`` users at a time.
 
     Args:
         score_fn: ``users (B,) int64 -> (B, n_items)`` float scores.
         truth: ``(n_users, n_items)`` binary relevant items (valid or test part).
-        exclude: matrices of items to mask per user (train; train and valid when testing).
-        metrics: names like ``"ndcg@10"``.
-        chunk_size: users scored at once; bounds memory.
-
-    Returns:
-        ``(users, values)``: evaluated user indices ``(n,) int64`` and
-        ``{metric: (n,) float64}`` per-user values.
+        seen: ``(n_users, n_items)`` items masked per user (:func:`seen_matrix`).
+        k: list length (capped at ``n_items``).
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    k_max = min(max(parse_metric(m)[1] for m in metrics), truth.shape[1])
     n_items = truth.shape[1]
+    k = min(k, n_items)
     n_rel_all = np.diff(truth.indptr)
     users = np.flatnonzero(n_rel_all > 0).astype(np.int64)
     truth = truth if truth.has_sorted_indices else truth.sorted_indices()
-    seen = sp.csr_matrix(truth.shape, dtype=np.float32)
-    for matrix in exclude:
-        seen = seen + matrix
-    parts: dict[str, list[torch.Tensor]] = {m: [] for m in metrics}
     for start in range(0, len(users), chunk_size):
         chunk = users[start:start + chunk_size]
         with torch.no_grad():
@@ -128,7 +146,7 @@ def evaluate(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_m
             mask[_row_positions(seen, chunk[rows.numpy()])] = True
             return mask
 
-        items, valid = _topk(scores, k_max, masked_rows)
+        items, valid = _topk(scores, k, masked_rows)
         if torch.isnan(scores.gather(1, items)).any():  # NaN sorts above every number
             raise FloatingPointError("model produced NaN scores")
         truth_rows, truth_items = _row_positions(truth, chunk)
@@ -136,7 +154,32 @@ def evaluate(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_m
         listed = torch.arange(len(chunk))[:, None] * n_items + items
         found = torch.searchsorted(keys, listed).clamp(max=len(keys) - 1)
         hits = (keys[found] == listed) & valid
-        values = per_user_metrics(hits, torch.from_numpy(n_rel_all[chunk]), list(metrics))
+        yield RankedChunk(chunk, items, valid, hits, torch.from_numpy(n_rel_all[chunk]))
+
+
+def evaluate(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_matrix],
+             metrics: Sequence[str], chunk_size: int = 1024) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Full-ranking accuracy of every user with at least one item in ``truth`` (the
+    whole metric suite, beyond accuracy included: :func:`recbench.evaluation.suite.evaluate_suite`).
+
+    Args:
+        score_fn: ``users (B,) int64 -> (B, n_items)`` float scores.
+        truth: ``(n_users, n_items)`` binary relevant items (valid or test part).
+        exclude: matrices of items to mask per user (train; train and valid when testing).
+        metrics: accuracy metric names like ``"ndcg@10"``.
+        chunk_size: users scored at once; bounds memory.
+
+    Returns:
+        ``(users, values)``: evaluated user indices ``(n,) int64`` and
+        ``{metric: (n,) float64}`` per-user values.
+    """
+    k_max = max(parse_metric(m)[1] for m in metrics)
+    users, parts = [], {m: [] for m in metrics}
+    for chunk in ranked_chunks(score_fn, truth, seen_matrix(truth.shape, exclude), k_max,
+                               chunk_size):
+        users.append(chunk.users)
+        values = per_user_metrics(chunk.hits, chunk.n_rel, list(metrics))
         for m in metrics:
             parts[m].append(values[m])
-    return users, {m: torch.cat(v).numpy() if v else np.zeros(0) for m, v in parts.items()}
+    return (np.concatenate(users) if users else np.zeros(0, np.int64),
+            {m: torch.cat(v).numpy() if v else np.zeros(0) for m, v in parts.items()})

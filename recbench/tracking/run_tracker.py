@@ -117,7 +117,8 @@ class RunTracker:
     def log_metrics(self, values: dict[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
         metrics = [Metric(metric_key(k), float(v), now, step) for k, v in values.items()]
-        self.client.log_batch(self.run_id, metrics=metrics)
+        for start in range(0, len(metrics), 1000):  # MLflow's limit per batch
+            self.client.log_batch(self.run_id, metrics=metrics[start:start + 1000])
 
     def set_tags(self, tags: dict[str, str]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])

@@ -1,0 +1,116 @@
+"""Per-user beyond-accuracy metrics of top-K lists: popularity bias, novelty, diversity.
+
+Inputs (one chunk of users):
+    items: ``(B, K_max) int64`` ranked item indices.
+    valid: ``(B, K_max) bool``, False past the end of a list that ran out of candidates.
+    hits: ``(B, K_max) bool`` relevance of each position (EPC only).
+    stats: :class:`recbench.evaluation.popularity.ItemStats` of the split's train part.
+
+``L`` below is the user's list cut at K, ``n = |L|`` its length (``min(K, candidates)``:
+K larger than the catalogue gives shorter lists, and means are over the items listed).
+Every value is 0 for an empty list. ``pop``, ``U = stats.n_train_users`` and the long tail
+are defined in :mod:`recbench.evaluation.popularity`.
+
+    arp@K      sum_{i in L} pop(i) / n  (average recommendation popularity; Abdollahpouri
+               et al.; Elliot's ARP, RecBole's AveragePopularity)
+    aplt@K     |L ∩ tail| / n  (average percentage of long tail; RecBole's TailPercentage)
+    aclt@K     |L ∩ tail|  (average coverage of long tail: a count)
+    epc@K      sum_r rel(r) disc(r) (1 - pop(i_r) / U) / sum_r disc(r), disc(r) =
+               1 / log2(r + 2) over the listed positions (Vargas & Castells' expected
+               popularity complement, rank-discounted and relevance-aware, as Elliot's EPC)
+    novelty@K  mean over L of -log2(max(pop(i), 1) / U) (self-information; an item never
+               seen in training counts as seen once, so the value stays finite)
+    ild@K      mean over the n(n-1)/2 pairs of L of 1 - cos(v_i, v_j); 0 for n < 2. A pair
+               with a zero vector has cosine 0 (distance 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from recbench.evaluation.popularity import ItemStats
+from recbench.evaluation.registry import REGISTRY, parse_metric
+
+
+def list_metrics(items: torch.Tensor, valid: torch.Tensor, hits: torch.Tensor,
+                 stats: ItemStats, names: list[str]) -> dict[str, torch.Tensor]:
+    """Every ``list`` metric in ``names`` (e.g. ``["arp@10", "ild@20"]``) per user.
+
+    Returns:
+        ``{name: (B,) float64}``.
+    """
+    parsed = [parse_metric(n) for n in names]
+    if any(REGISTRY[m].kind != "list" for m, _ in parsed):
+        raise ValueError(f"list_metrics computes per-user list metrics only, got {names}")
+    k_list = items.shape[1]
+    pop = torch.from_numpy(stats.popularity.astype(np.float64))
+    users = max(stats.n_train_users, 1)
+    v = valid.to(torch.float64)
+    listed_pop = pop[items] * v
+    in_tail = torch.from_numpy(stats.tail)[items].to(torch.float64) * v
+    self_info = -torch.log2(pop.clamp(min=1.0) / users)[items] * v
+    disc = 1.0 / torch.log2(torch.arange(k_list, dtype=torch.float64) + 2.0)
+    gain = hits.to(torch.float64) * disc * (1.0 - listed_pop / users) * v
+    cum = {key: x.cumsum(1) for key, x in (("n", v), ("pop", listed_pop), ("tail", in_tail),
+                                          ("info", self_info), ("gain", gain),
+                                          ("disc", disc * v))}
+    ild_ks = sorted({k for m, k in parsed if m == "ild"})
+    ild = intra_list_diversity(items, valid, stats.vectors, ild_ks) if ild_ks else {}
+    out = {}
+    for name, (metric, k) in zip(names, parsed):
+        at = min(k, k_list) - 1
+
+        def mean(key: str) -> torch.Tensor:
+            return cum[key][:, at] / cum["n"][:, at].clamp(min=1.0)
+
+        if metric == "arp":
+            out[name] = mean("pop")
+        elif metric == "aplt":
+            out[name] = mean("tail")
+        elif metric == "aclt":
+            out[name] = cum["tail"][:, at].clone()
+        elif metric == "novelty":
+            out[name] = mean("info")
+        elif metric == "epc":
+            out[name] = cum["gain"][:, at] / cum["disc"][:, at].clamp(min=1e-300)
+        else:  # ild
+            out[name] = ild[min(k, k_list)]
+    return out
+
+
+def intra_list_diversity(items: torch.Tensor, valid: torch.Tensor, vectors: sp.csr_matrix,
+                         ks: list[int]) -> dict[int, torch.Tensor]:
+    """ILD of each row's list cut at every K of ``ks``: mean pairwise ``1 - cos`` of the
+    listed items' unit vectors.
+
+    The cosines come from the Gram matrix of the items listed in this chunk only
+    (``V_S V_S^T``, sparse): its cost is the sum over vector dimensions of the squared
+    number of listed items sharing them, small next to summing dense item vectors.
+
+    Args:
+        items, valid: ``(B, K_max)`` lists and their validity (valid positions are a prefix).
+        vectors: ``(n_items, d)`` L2-normalised rows.
+
+    Returns:
+        ``{K: (B,) float64}``; 0 where a list has fewer than two items.
+    """
+    b, k_max = items.shape
+    distinct, position = np.unique(items.numpy(), return_inverse=True)
+    position = position.reshape(b, k_max)
+    sub = vectors[distinct]
+    gram = sp.csr_matrix(sub @ sub.T)
+    gram.sort_indices()
+    first, second = np.triu_indices(k_max, 1)  # every pair r < s of list positions
+    ok = valid.numpy()
+    cos = np.asarray(gram[position[:, first].ravel(), position[:, second].ravel()])
+    cos = cos.reshape(b, len(first)) * (ok[:, first] & ok[:, second])
+    out = {}
+    for k in ks:
+        k = min(k, k_max)
+        n = ok[:, :k].sum(1).astype(np.float64)
+        pairs = n * (n - 1) / 2
+        total = cos[:, second < k].sum(1)
+        out[k] = torch.from_numpy(np.where(pairs > 0, 1.0 - total / np.maximum(pairs, 1), 0.0))
+    return out

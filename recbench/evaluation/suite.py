@@ -1,0 +1,166 @@
+"""The metric suite of a run (``metrics`` config group): accuracy, beyond-accuracy and
+catalogue metrics from ONE ranking pass, and accuracy per user group.
+
+Every user's top-K list is computed once per evaluation (chunk by chunk); per-user metrics
+are computed on each chunk, catalogue metrics from the lists collected over the chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from recbench.errors import RecbenchError
+from recbench.evaluation.beyond import list_metrics
+from recbench.evaluation.catalog import CatalogAccumulator
+from recbench.evaluation.metrics import per_user_metrics
+from recbench.evaluation.popularity import ItemStats, check_options, item_categories
+from recbench.evaluation.ranker import ScoreFn, ranked_chunks, seen_matrix
+from recbench.evaluation.registry import REGISTRY, parse_metric
+from recbench.evaluation.slices import slice_metrics, user_groups
+
+#: ``metrics.*`` keys and their defaults: configs/metrics/default.yaml holds the same values
+OPTION_KEYS = ("tail_rule", "head_share", "tail_fraction", "item_vectors", "item_feature",
+               "activity_groups", "user_groups", "bootstrap", "bootstrap_seed")
+
+
+@dataclass
+class SuiteResult:
+    """One evaluation (valid or test).
+
+    Attributes:
+        users: ``(n,) int64`` evaluated users.
+        per_user: ``{metric: (n,) float64}`` accuracy and list metrics.
+        per_run: ``{metric: value}`` catalogue metrics (and ``coverage_count@K``).
+        intervals: ``{metric: (low, high)}`` 95% bootstrap intervals of catalogue metrics.
+        slices: per-group means and gaps (:func:`recbench.evaluation.slices.slice_metrics`).
+    """
+
+    users: np.ndarray
+    per_user: dict[str, np.ndarray]
+    per_run: dict[str, float] = field(default_factory=dict)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    slices: dict[str, float] = field(default_factory=dict)
+
+    def summary(self, prefix: str) -> dict[str, float]:
+        """Flat metrics to log: ``{prefix}{metric}`` means, catalogue values, interval
+        bounds as ``{prefix}{metric}.ci_low`` / ``.ci_high``, and the slices."""
+        out = {f"{prefix}{m}": float(np.mean(v)) for m, v in self.per_user.items() if len(v)}
+        out |= {f"{prefix}{m}": v for m, v in self.per_run.items()}
+        for m, (low, high) in self.intervals.items():
+            out |= {f"{prefix}{m}.ci_low": low, f"{prefix}{m}.ci_high": high}
+        out |= {f"{prefix}{m}": v for m, v in self.slices.items()}
+        return out
+
+
+def evaluate_suite(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_matrix],
+                   metrics: Sequence[str], chunk_size: int = 1024,
+                   stats: ItemStats | None = None, n_boot: int = 0, seed: int = 0,
+                   groups: dict[str, np.ndarray] | None = None) -> SuiteResult:
+    """Full-ranking evaluation of every user with at least one item in ``truth``.
+
+    Args:
+        metrics: any names of the registry, e.g. ``["ndcg@10", "arp@10", "gini@10"]``.
+        stats: train-side item facts; required by every non-accuracy metric.
+        n_boot, seed: bootstrap resamples of the catalogue metrics' intervals (0: none).
+        groups: user groups for accuracy slices (None: no slices).
+    """
+    parsed = [(m, *parse_metric(m)) for m in metrics]
+    kind = {m: REGISTRY[name].kind for m, name, _ in parsed}
+    if stats is None and any(k != "accuracy" for k in kind.values()):
+        raise ValueError("beyond-accuracy metrics need the train ItemStats")
+    accuracy = [m for m in metrics if kind[m] == "accuracy"]
+    listed = [m for m in metrics if kind[m] == "list"]
+    catalog = CatalogAccumulator([m for m in metrics if kind[m] == "catalog"], stats) \
+        if any(k == "catalog" for k in kind.values()) else None
+    seen = seen_matrix(truth.shape, exclude)
+    users, parts = [], {m: [] for m in [*accuracy, *listed]}
+    k_max = max(k for _, _, k in parsed)
+    for chunk in ranked_chunks(score_fn, truth, seen, k_max, chunk_size):
+        users.append(chunk.users)
+        values = per_user_metrics(chunk.hits, chunk.n_rel, accuracy) if accuracy else {}
+        if listed:
+            values |= list_metrics(chunk.items, chunk.valid, chunk.hits, stats, listed)
+        for m, v in values.items():
+            parts[m].append(v)
+        if catalog is not None:
+            catalog.add(chunk.items, chunk.valid, chunk.hits)
+    users = np.concatenate(users) if users else np.zeros(0, np.int64)
+    result = SuiteResult(users, {m: torch.cat(v).numpy() if v else np.zeros(0)
+                                 for m, v in parts.items()})
+    if catalog is not None and len(users):
+        result.per_run, result.intervals = catalog.compute(users, seen, truth, n_boot, seed)
+    if groups:
+        result.slices = slice_metrics({m: result.per_user[m] for m in accuracy}, users, groups)
+    return result
+
+
+@dataclass
+class MetricSuite:
+    """A run's metric suite bound to its split: what to compute and from which train facts.
+
+    Built once per run by :meth:`from_config`; :meth:`evaluate` is called for valid and test.
+    """
+
+    metrics: list[str]
+    valid_metrics: list[str]
+    stats: ItemStats | None
+    groups: dict[str, np.ndarray]
+    n_boot: int
+    seed: int
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, options, metrics: list[str], valid_metric: str, split) -> "MetricSuite":
+        """``options``: the ``metrics`` config node; ``split``: a
+        :class:`recbench.splits.base.Split`."""
+        beyond = any(REGISTRY[parse_metric(m)[0]].kind != "accuracy" for m in metrics)
+        stats, notes = None, {}
+        if beyond:
+            data = split.data
+            stats = ItemStats.from_train(
+                split.train, tail_rule=options.tail_rule, head_share=options.head_share,
+                tail_fraction=options.tail_fraction, item_vectors=options.item_vectors,
+                categories=item_categories(data.item_features, options.item_feature))
+            notes["ild_vectors"] = stats.vectors_source
+            notes["n_tail_items"] = str(int(stats.tail.sum()))
+        groups, missing = user_groups(split.train, split.fold_in, split.data.user_features,
+                                      list(options.user_groups), int(options.activity_groups))
+        if missing:
+            notes["user_groups_missing"] = ",".join(missing)
+        notes["user_groups"] = ",".join(groups) or "none"
+        valid_metrics = list(dict.fromkeys([valid_metric, *metrics]))
+        return cls(metrics, valid_metrics, stats, groups, int(options.bootstrap),
+                   int(options.bootstrap_seed), notes)
+
+    def evaluate(self, score_fn: ScoreFn, truth: sp.csr_matrix,
+                 exclude: Sequence[sp.csr_matrix], chunk_size: int, *,
+                 test: bool) -> SuiteResult:
+        """Validation: every metric plus the selection metric, no intervals, no slices.
+        Test: every metric, bootstrap intervals and per-group slices."""
+        return evaluate_suite(score_fn, truth, exclude,
+                              self.metrics if test else self.valid_metrics, chunk_size,
+                              self.stats, self.n_boot if test else 0, self.seed,
+                              self.groups if test else None)
+
+
+def check_suite_options(options) -> None:
+    """One-line errors for the beyond-accuracy options of the ``metrics`` config node."""
+    check_options(options.tail_rule, options.head_share, options.tail_fraction,
+                  options.item_vectors)
+    for key in ("activity_groups", "bootstrap", "bootstrap_seed"):
+        value = options[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise RecbenchError(f"metrics.{key} must be an integer >= 0, got {value!r}.")
+    if not isinstance(options.item_feature, str):
+        raise RecbenchError(f"metrics.item_feature must be a feature name, "
+                            f"got {options.item_feature!r}.")
+    groups = options.user_groups
+    if not hasattr(groups, "__iter__") or isinstance(groups, str) or not all(
+            isinstance(g, str) and g for g in groups):
+        raise RecbenchError(f"metrics.user_groups must be a list of user feature names, "
+                            f"e.g. [gender, age], got {groups!r}.")
