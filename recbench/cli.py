@@ -21,6 +21,9 @@ HYDRA_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--
                     "--shell-completion", "-sc", "--resolve", "-p", "--package"}
 DEFAULT_EVAL_METRICS = "ndcg@10,recall@10,precision@10,map@10,mrr@10,hit@10,f1@10"
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "map@10")  # leaderboard columns
+#: further default columns, shown when every run logged them (metrics=full / beyond)
+DEFAULT_BEYOND = ("coverage@10", "gini@10", "arp@10", "aplt@10", "epc@10", "ild@10",
+                  "popreo@10")
 
 
 # ------------------------------------------------------------------------------ run
@@ -168,7 +171,8 @@ def cmd_evaluate(args) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     for m in metrics:
         parse_metric(m)
-    result = evaluate_trec(read_qrels(args.qrels), read_run(args.run), metrics)
+    train = read_qrels(args.train) if args.train else None
+    result = evaluate_trec(read_qrels(args.qrels), read_run(args.run), metrics, train)
     print(json.dumps(result))
     return 0
 
@@ -180,9 +184,12 @@ def cmd_leaderboard(args) -> int:
     experiments = list(dict.fromkeys([*args.experiments, *(args.experiment or [])]))
     if not experiments:
         raise RecbenchError("name the MLflow experiment(s): recbench leaderboard NAME [NAME ...].")
-    from recbench.evaluation.metrics import parse_metric
+    from recbench.evaluation.registry import parse_column
 
-    canonical = ["{}@{}".format(*parse_metric(m.strip())) for m in args.metrics.split(",")
+    optional: tuple[str, ...] = ()
+    if args.metrics is None:
+        args.metrics, optional = ",".join(DEFAULT_METRICS), DEFAULT_BEYOND
+    canonical = [".".join(filter(None, parse_column(m))) for m in args.metrics.split(",")
                  if m.strip()]
     metrics = list(dict.fromkeys(canonical))  # NDCG@10 -> ndcg@10, each once
     if not metrics:
@@ -197,7 +204,8 @@ def cmd_leaderboard(args) -> int:
             raise RecbenchError(f"--tag takes NAME=VALUE, got '{item}'.")
         filters[key] = value
     client = _existing_store(args.tracking_uri)
-    boards = leaderboards(client, experiments, metrics, filters, group=args.group)
+    boards, metrics = leaderboards(client, experiments, metrics, filters, group=args.group,
+                                   optional=optional)
     name = args.name or "+".join(experiments)
     print_boards(boards, metrics, args.alpha, name)
     for path in publish(name, experiments, boards, metrics, args.alpha, Path(args.out_dir)):
@@ -336,13 +344,19 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--qrels", required=True, help="qrels: qid 0 docid rel")
     ev.add_argument("--run", required=True, help="run: qid Q0 docid rank score tag")
     ev.add_argument("--metrics", default=DEFAULT_EVAL_METRICS, help="comma-separated metric@k")
+    ev.add_argument("--train", default=None,
+                    help="train interactions (qid 0 docid 1): needed by beyond-accuracy "
+                         "metrics (coverage@10, arp@10, ild@10, ...)")
     lb = sub.add_parser("leaderboard", help="publish the leaderboard of MLflow experiment(s): "
                                             "tables, significance, plots, HTML")
     lb.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
                     help="MLflow experiment name(s); their runs are pooled")
     lb.add_argument("--experiment", action="append", help=argparse.SUPPRESS)  # old spelling
-    lb.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
-                    help="columns, comma-separated metric@k (first one sorts the table)")
+    lb.add_argument("--metrics", default=None,
+                    help="columns, comma-separated metric@k or a per-group slice such as "
+                         "ndcg@10.gender_gap (the first sorts the table); default: "
+                         f"{','.join(DEFAULT_METRICS)}, then those of "
+                         f"{','.join(DEFAULT_BEYOND)} that every run logged")
     lb.add_argument("--dataset", help="only runs on this data set")
     lb.add_argument("--split", help="only runs under this split protocol")
     lb.add_argument("--model", help="only runs of this model")

@@ -53,7 +53,14 @@ def test_experiment_sets_name_and_sweeps_four_models():
     (["~model"], "the run config lacks ['model']"),
     (["name="], "name must be a non-empty word"),
     (["model=bpr", "trainer.max_epochs=abc"], "trainer.max_epochs must be int >= 1, got 'abc'"),
-    (["metrics.valid_metric=ndcg@50"], "must be one of the logged metrics"),
+    (["metrics.valid_metric=coverage@10"], "must be an accuracy metric"),
+    (["metrics.names=[ndcg,arpp]"], "unknown metric 'arpp'. Did you mean 'arp'?"),
+    (["metrics.tail_rule=botom_fraction"], "Did you mean 'bottom_fraction'?"),
+    (["metrics.head_share=1.5"], "metrics.head_share must be a fraction in (0, 1]"),
+    (["metrics.item_vectors=genre"], "unknown metrics.item_vectors 'genre'"),
+    (["metrics.bootstrap=-1"], "metrics.bootstrap must be an integer >= 0"),
+    (["metrics.user_groups=gender"], "metrics.user_groups must be a list"),
+    (["metrics.bootstrp=10"], "Did you mean 'metrics.bootstrap'?"),
     (["metrics.valid_metric=NDCG@10"], "write metrics.valid_metric as ndcg@10, not 'NDCG@10'"),
     (["model.l2=500,-1"], "model 'ease': EASE l2 must be > 0, got -1"),
     (["dataset.min_rating=abc"], "dataset.min_rating must be a number or null"),
@@ -75,3 +82,20 @@ def test_config_hash_ignores_tracking_but_not_hyper_parameters():
     assert config_hash(compose(["metrics.chunk_size=7", "trainer.progress_bar=false"])) == base
     assert config_hash(compose(["model.l2=100"])) != base
     assert config_hash(compose(["seed=1"])) != base
+
+
+def test_every_metrics_option_composes_and_names_registry_metrics():
+    from recbench.config import metric_names
+    from recbench.evaluation.registry import ACCURACY, BEYOND, REGISTRY
+
+    assert set(group_options("metrics")) >= {"default", "full", "beyond"}
+    for option in group_options("metrics"):
+        cfg = compose([f"metrics={option}"])
+        validate(cfg)
+        assert metric_names(cfg)
+    assert list(compose(["metrics=full"]).metrics.names) == list(REGISTRY)
+    assert list(compose(["metrics=beyond"]).metrics.names) == list(BEYOND)
+    assert list(compose(["metrics=default"]).metrics.names) == list(ACCURACY)
+    cfg = compose(["metrics.names=[ndcg,arp,ild]", "metrics.ks=[10]"])
+    validate(cfg)
+    assert metric_names(cfg) == ["ndcg@10", "arp@10", "ild@10"]

@@ -47,7 +47,7 @@ def test_best_config_is_chosen_on_validation_not_test():
     b = board.table[board.table["model"] == "b"].iloc[0]
     assert b["seeds"] == 1 and pd.isna(b["ndcg@10_std"])
     assert list(board.table["model"]) == ["a", "b"]  # sorted by the first metric
-    cells = display_table(board, ["ndcg@10"], 0.05)["NDCG@10"].tolist()
+    cells = display_table(board, ["ndcg@10"], 0.05)["NDCG@10 ↑"].tolist()
     assert cells == ["0.2300 ± 0.0141", "0.1000 ± n/a"]  # one seed: std n/a
 
 
@@ -155,11 +155,11 @@ def test_markdown_table_marks_significance():
     board = board_with_significance()
     frame = display_table(board, ["ndcg@10", "recall@10"], 0.05)
     text = markdown(frame)
-    assert text.splitlines()[0] == ("| Model | Seeds | NDCG@10 | Recall@10 | Fit (s) | Eval (s) "
+    assert text.splitlines()[0] == ("| Model | Seeds | NDCG@10 ↑ | Recall@10 ↑ | Fit (s) | Eval (s) "
                                     "| Params | Tuning | Config |")
-    cell = frame.set_index("Model").loc["mostpop", "NDCG@10"]
+    cell = frame.set_index("Model").loc["mostpop", "NDCG@10 ↑"]
     assert cell.startswith("0.") and cell.endswith("†‡")  # 0.1 worse on every user
-    assert frame.set_index("Model").loc["itemknn", "Recall@10"].endswith("± n/a")  # best
+    assert frame.set_index("Model").loc["itemknn", "Recall@10 ↑"].endswith("± n/a")  # best
     assert frame.set_index("Model").loc["ease", "Tuning"] == "20 trials (tpe)"
     sig = significance_frame(board, 0.05)
     assert len(sig) == 4 and set(sig["Significant (α=0.05)"]) <= {

@@ -20,7 +20,8 @@ def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("lb")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     common = [f"tracking.uri={uri}", f"tracking.artifact_root={root / 'mlartifacts'}",
-              "trainer.progress_bar=false", "name=lb", "metrics.ks=[10]"]
+              "trainer.progress_bar=false", "name=lb", "metrics=full", "metrics.ks=[10]",
+              "metrics.bootstrap=50"]
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.setenv("RECBENCH_CACHE", str(root / "cache"))
@@ -70,6 +71,61 @@ def test_publishes_every_format_and_indexes_it(store, capsys):
     assert meta["protocols"] == ["ml-100k · random_ratio"] and meta["significance"]
     index = (store["root"] / "results" / "README.md").read_text()
     assert "[lb_random](lb_random/leaderboard.md)" in index
+
+
+def test_beyond_accuracy_columns_directions_and_tradeoff_plots(store, capsys):
+    """Runs with metrics=full: the default columns add the beyond-accuracy metrics, each
+    with its direction; the best of each column follows that direction."""
+    assert leaderboard(store, "--split", "random_ratio", "--name", "lb_full",
+                       "--metrics", "ndcg@10,recall@10,arp@10,coverage@10,gini@10,"
+                       "ndcg@10.activity_gap") == 0
+    folder = store["root"] / "results" / "lb_full"
+    table = pd.read_csv(folder / "leaderboard.csv").set_index("model")
+    arp, coverage = table["arp@10 ↓"], table["coverage@10 ↑"]
+    # MostPop: the most popular items for everyone
+    assert arp.idxmax() == "mostpop" and coverage.idxmin() == "mostpop"
+    assert table["gini@10 ↓"].idxmax() == "mostpop"
+    assert "ndcg@10.activity_gap ↓" in table
+    md = (folder / "leaderboard.md").read_text()
+    assert "| ARP@10 ↓ |" in md and "| Coverage@10 ↑ |" in md and "NDCG@10 activity_gap ↓" in md
+    tex = (folder / "leaderboard.tex").read_text()
+    best_arp = f"\\textbf{{{arp.min():.4f}}}"
+    assert best_arp in tex  # lower is better: the lowest ARP is bold
+    sig = pd.read_csv(folder / "significance.csv")
+    assert set(sig["metric"]) == {"ndcg@10", "recall@10", "arp@10"}  # per-user metrics only
+    assert set(sig.loc[sig["metric"] == "arp@10", "best"]) == {arp.idxmin()}
+    for kind in ("popularity", "coverage"):
+        assert (folder / "plots" / f"ml-100k_random_ratio_{kind}.png").stat().st_size > 0
+    html = (folder / "index.html").read_text()
+    assert "ARP@10 ↓" in html and "average recommendation popularity" in html
+    # without --metrics: the accuracy defaults, then the beyond-accuracy ones every run has
+    assert main(["leaderboard", "lb", "--tracking-uri", store["uri"], "--split", "random_ratio",
+                 "--out-dir", str(store["root"] / "results"), "--name", "lb_default"]) == 0
+    columns = pd.read_csv(store["root"] / "results" / "lb_default" / "leaderboard.csv").columns
+    assert {"ndcg@10 ↑", "coverage@10 ↑", "gini@10 ↓", "arp@10 ↓", "ild@10 ↑",
+            "popreo@10 ↓"} <= set(columns)
+
+
+def test_full_runs_log_intervals_slices_and_per_user_groups(store):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(store["uri"])
+    runs = client.search_runs([client.get_experiment_by_name("lb").experiment_id],
+                              "tags.model = 'ease' and tags.split = 'random_ratio'")
+    m = runs[0].data.metrics
+    assert m["test_coverage_10.ci_low"] <= m["test_coverage_10.ci_high"]
+    assert 0 < m["test_coverage_count_10"] <= 1682
+    for group in ("activity_q1", "activity_q4", "gender_F", "gender_M", "age_q1"):
+        assert 0 <= m[f"test_ndcg_10.{group}"] <= 1
+    assert m["test_ndcg_10.gender_gap"] == pytest.approx(
+        abs(m["test_ndcg_10.gender_F"] - m["test_ndcg_10.gender_M"]))
+    assert runs[0].data.tags["ild_vectors"] == "features"  # ml-100k's genres
+    path = client.download_artifacts(runs[0].info.run_id, "per_user_test_metrics.parquet",
+                                     str(store["root"]))
+    frame = pd.read_parquet(path)
+    assert {"arp@10", "ild@10", "group.gender", "group.activity"} <= set(frame.columns)
+    assert frame.groupby("group.gender")["ndcg@10"].mean().to_dict() == pytest.approx(
+        {"F": m["test_ndcg_10.gender_F"], "M": m["test_ndcg_10.gender_M"]})
 
 
 def test_mixed_protocols_are_refused_unless_grouped(store, capsys):

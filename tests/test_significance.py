@@ -67,34 +67,34 @@ def test_compare_to_best_picks_the_best_per_metric_and_corrects_over_the_family(
     users = list(range(40))
     a = rng.random(40)
     per_user = {
-        "good": _frame({"m1": a + 0.2, "m2": a}, users),
-        "mid": _frame({"m1": a + 0.1 * rng.random(40), "m2": a + 0.3}, users),
-        "bad": _frame({"m1": a, "m2": a - 0.05 * rng.random(40)}, users),
+        "good": _frame({"ndcg@10": a + 0.2, "recall@10": a}, users),
+        "mid": _frame({"ndcg@10": a + 0.1 * rng.random(40), "recall@10": a + 0.3}, users),
+        "bad": _frame({"ndcg@10": a, "recall@10": a - 0.05 * rng.random(40)}, users),
     }
     means = pd.DataFrame({"model": list(per_user),
-                          "m1": [per_user[k]["m1"].mean() for k in per_user],
-                          "m2": [per_user[k]["m2"].mean() for k in per_user]})
-    table = compare_to_best(per_user, ["m1", "m2"], means)
+                          "ndcg@10": [per_user[k]["ndcg@10"].mean() for k in per_user],
+                          "recall@10": [per_user[k]["recall@10"].mean() for k in per_user]})
+    table = compare_to_best(per_user, ["ndcg@10", "recall@10"], means)
     assert len(table) == 4  # 2 metrics x 2 non-best models
-    assert set(table.loc[table.metric == "m1", "best"]) == {"good"}
-    assert set(table.loc[table.metric == "m2", "best"]) == {"mid"}
-    row = table[(table.metric == "m1") & (table.model == "bad")].iloc[0]
+    assert set(table.loc[table.metric == "ndcg@10", "best"]) == {"good"}
+    assert set(table.loc[table.metric == "recall@10", "best"]) == {"mid"}
+    row = table[(table.metric == "ndcg@10") & (table.model == "bad")].iloc[0]
     assert row.t_p < 1e-10 and row.t_p_holm < 1e-9  # a (near) constant +0.2 on every user
     np.testing.assert_allclose(table.t_p_holm, holm(table.t_p))  # one family: the table
     np.testing.assert_allclose(table.w_p_holm, holm(table.w_p))
     assert (table.t_p_holm >= table.t_p).all()
-    mid = table[(table.metric == "m1") & (table.model == "mid")].iloc[0]
-    d = (a + 0.2) - per_user["mid"]["m1"].to_numpy()
-    assert mid.t_p == pytest.approx(stats.ttest_rel(a + 0.2, per_user["mid"]["m1"]).pvalue)
+    mid = table[(table.metric == "ndcg@10") & (table.model == "mid")].iloc[0]
+    d = (a + 0.2) - per_user["mid"]["ndcg@10"].to_numpy()
+    assert mid.t_p == pytest.approx(stats.ttest_rel(a + 0.2, per_user["mid"]["ndcg@10"]).pvalue)
     assert mid.w_p == pytest.approx(stats.wilcoxon(d).pvalue)
     assert mid.effect_size_dz == pytest.approx(d.mean() / d.std(ddof=1))
 
 
 def test_users_are_paired_on_the_users_both_models_have():
-    per_user = {"x": _frame({"m": [1.0, 0.0, 1.0]}, [1, 2, 3]),
-                "y": _frame({"m": [0.5, 0.0, 0.0]}, [2, 3, 4])}
-    means = pd.DataFrame({"model": ["x", "y"], "m": [0.9, 0.1]})
-    row = compare_to_best(per_user, ["m"], means).iloc[0]
+    per_user = {"x": _frame({"ndcg@10": [1.0, 0.0, 1.0]}, [1, 2, 3]),
+                "y": _frame({"ndcg@10": [0.5, 0.0, 0.0]}, [2, 3, 4])}
+    means = pd.DataFrame({"model": ["x", "y"], "ndcg@10": [0.9, 0.1]})
+    row = compare_to_best(per_user, ["ndcg@10"], means).iloc[0]
     assert row.n_users == 2 and row.mean_diff == pytest.approx(((0 - .5) + (1 - 0)) / 2)
 
 

@@ -68,65 +68,70 @@ class CatalogAccumulator:
             users: ``(n,)`` the evaluated users, in the order their chunks were added.
             seen: ``(n_users, n_items)`` masked items; truth: relevant items.
         """
-        n_items = self.stats.n_items
         items = np.concatenate(self._items) if self._items else np.zeros((0, 1), np.int64)
         valid = np.concatenate(self._valid) if self._valid else np.zeros((0, 1), bool)
         hits = np.concatenate(self._hits) if self._hits else np.zeros((0, 1), bool)
         groups = np.stack([~self.stats.tail, self.stats.tail], axis=1).astype(np.float64)
         candidates = groups.sum(0)[None, :] - (seen[users] > 0) @ groups  # (n, 2)
         relevant = (truth[users] > 0) @ groups
-        per_k = {}
-        for k in sorted({k for _, k in self.parsed}):
-            k = min(k, items.shape[1])
-            v = valid[:, :k]
+        ks = sorted({min(k, items.shape[1]) for _, k in self.parsed})
+        # the lists of a larger K extend those of a smaller one: each K adds the segment of
+        # positions [previous K, K), and the counts of K are running sums of the segments
+        segments, previous = {}, 0
+        for k in ks:
+            v = valid[:, previous:k]
             rows = np.repeat(np.arange(len(items)), v.sum(1))
-            listed = sp.csr_matrix((np.ones(len(rows)), (rows, items[:, :k][v])),
-                                   shape=(len(items), n_items))
-            group_of = groups[items[:, :k]] * v[..., None]  # (n, k, 2)
-            per_k[k] = (listed, group_of.sum(1), (group_of * hits[:, :k, None]).sum(1))
-        values: dict[str, float] = {}
-        for name, (metric, k) in zip(self.names, self.parsed):
-            listed, rec, hit = per_k[min(k, items.shape[1])]
-            counts = np.asarray(listed.sum(0))
-            values[name] = float(_metric(metric, counts, rec.sum(0)[None],
-                                         candidates.sum(0)[None], hit.sum(0)[None],
-                                         relevant.sum(0)[None])[0])
-            if metric == "coverage":
-                values[f"coverage_count@{k}"] = float((counts > 0).sum())
+            listed = sp.csr_matrix((np.ones(len(rows)), (rows, items[:, previous:k][v])),
+                                   shape=(len(items), self.stats.n_items))
+            group_of = groups[items[:, previous:k]] * v[..., None]  # (n, k - previous, 2)
+            segments[k] = (listed.T.tocsr().astype(np.float32), group_of.sum(1),
+                           (group_of * hits[:, previous:k, None]).sum(1))
+            previous = k
+        ones = np.ones((1, len(items)))
+        values = {}
+        for name, reps in self._replicates(segments, ones, candidates, relevant).items():
+            values[name] = float(reps[0])
         if n_boot <= 0:
             return values, {}
-        replicates = self._bootstrap(per_k, candidates, relevant, items.shape[1], n_boot, seed)
+        replicates: dict[str, list[np.ndarray]] = {name: [] for name in values}
+        rng = np.random.default_rng(seed)
+        n = len(items)
+        for start in range(0, n_boot, BOOT_BLOCK):
+            r = min(BOOT_BLOCK, n_boot - start)
+            draws = rng.integers(0, n, size=(r, n)) + n * np.arange(r)[:, None]
+            weights = np.bincount(draws.ravel(), minlength=r * n).reshape(r, n)
+            for name, reps in self._replicates(segments, weights.astype(np.float64),
+                                               candidates, relevant).items():
+                replicates[name].append(reps)
         intervals = {}
-        for name, reps in replicates.items():
+        for name in self.names:
+            reps = np.concatenate(replicates[name])
             finite = reps[np.isfinite(reps)]
             intervals[name] = tuple(float(q) for q in np.percentile(finite, [2.5, 97.5])) \
                 if len(finite) else (float("nan"), float("nan"))
         return values, intervals
 
-    def _bootstrap(self, per_k: dict, candidates: np.ndarray, relevant: np.ndarray,
-                   k_list: int, n_boot: int, seed: int) -> dict[str, np.ndarray]:
-        """``{metric: (n_boot,)}`` values on resamples of the users; every metric and K
-        reads the same resamples (one draw of weights per block)."""
-        n = len(candidates)
-        rng = np.random.default_rng(seed)
-        out: dict[str, list[np.ndarray]] = {name: [] for name in self.names}
-        by_item = {k: listed.T.tocsr() for k, (listed, _, _) in per_k.items()}
-        for start in range(0, n_boot, BOOT_BLOCK):
-            r = min(BOOT_BLOCK, n_boot - start)
-            draws = rng.integers(0, n, size=(r, n))
-            weights = np.bincount((draws + n * np.arange(r)[:, None]).ravel(),
-                                  minlength=r * n).reshape(r, n).astype(np.float64)
-            cand, rel = weights @ candidates, weights @ relevant
-            for k, (_, rec, hit) in per_k.items():
-                counts = None
-                for name, (metric, mk) in zip(self.names, self.parsed):
-                    if min(mk, k_list) != k:
-                        continue
-                    if counts is None and metric in ("coverage", "gini", "entropy"):
-                        counts = (by_item[k] @ weights.T).T
-                    out[name].append(_metric(metric, counts, weights @ rec, cand,
-                                             weights @ hit, rel))
-        return {name: np.concatenate(v) for name, v in out.items()}
+    def _replicates(self, segments: dict, weights: np.ndarray, candidates: np.ndarray,
+                    relevant: np.ndarray) -> dict[str, np.ndarray]:
+        """Every metric (and ``coverage_count@K``) on each row of ``weights`` (``(R, n)``:
+        how often each user counts; a row of ones is the sample itself)."""
+        cand, rel = weights @ candidates, weights @ relevant
+        counts, rec, hit = 0, 0, 0
+        at_k = {}
+        for k, (by_item, seg_rec, seg_hit) in segments.items():
+            # float32 holds these integer sums exactly (< 2**24 users)
+            wt = np.ascontiguousarray(weights.T, dtype=np.float32)
+            counts = counts + np.ascontiguousarray(np.rint(by_item @ wt).T, dtype=np.int64)
+            rec, hit = rec + weights @ seg_rec, hit + weights @ seg_hit
+            at_k[k] = (counts, rec, hit)
+        k_list = max(segments)
+        out = {}
+        for name, (metric, k) in zip(self.names, self.parsed):
+            counts, rec, hit = at_k[min(k, k_list)]
+            out[name] = _metric(metric, counts, rec, cand, hit, rel)
+            if metric == "coverage":
+                out[f"coverage_count@{k}"] = (counts > 0).sum(1).astype(np.float64)
+        return out
 
 
 def _metric(metric: str, counts, rec, candidates, hit, relevant) -> np.ndarray:
@@ -143,20 +148,34 @@ def _metric(metric: str, counts, rec, candidates, hit, relevant) -> np.ndarray:
 
 
 def gini(counts: np.ndarray) -> np.ndarray:
-    """Gini index of each row of non-negative ``counts`` (``(R, N)``), the N convention."""
-    c = np.sort(np.asarray(counts, dtype=np.float64), axis=1)
-    n = c.shape[1]
-    weights = 2.0 * np.arange(1, n + 1) - n - 1
-    total = c.sum(1)
-    return np.divide(c @ weights, n * total, out=np.zeros(len(c)), where=total > 0)
+    """Gini index of each row of non-negative integer ``counts`` (``(R, N)``), the N
+    convention: ``sum_j (2j - N - 1) c_(j) / (N sum c)`` over the ascending order.
+
+    No sort: a value ``v`` held by ``h`` items that follow ``a`` smaller ones fills the
+    positions ``a+1 .. a+h``, whose weights sum to ``h (2a + h - N)``.
+    """
+    c = np.asarray(counts, dtype=np.int64)
+    r, n = c.shape
+    top = int(c.max()) + 1 if c.size else 1
+    hist = np.bincount((c + top * np.arange(r)[:, None]).ravel(),
+                       minlength=r * top).reshape(r, top).astype(np.float64)
+    below = np.cumsum(hist, axis=1) - hist
+    value = np.arange(top, dtype=np.float64)
+    weighted = (value * hist * (2 * below + hist - n)).sum(1)
+    total = c.sum(1).astype(np.float64)
+    return np.divide(weighted, n * total, out=np.zeros(r), where=total > 0)
 
 
 def entropy(counts: np.ndarray) -> np.ndarray:
-    """Shannon entropy (bits) of each row's distribution ``counts / counts.sum()``."""
-    c = np.asarray(counts, dtype=np.float64)
-    total = c.sum(1, keepdims=True)
-    p = np.divide(c, total, out=np.zeros_like(c), where=total > 0)
-    return -(p * np.log2(p, out=np.zeros_like(p), where=p > 0)).sum(1)
+    """Shannon entropy (bits) of each row's distribution ``counts / T``, T = row sum:
+    ``log2 T - sum c log2 c / T`` (integer counts: ``c log2 c`` is looked up)."""
+    c = np.asarray(counts, dtype=np.int64)
+    top = int(c.max()) + 1 if c.size else 1
+    xlogx = np.zeros(top)
+    xlogx[1:] = np.arange(1, top) * np.log2(np.arange(1, top))
+    total = c.sum(1).astype(np.float64)
+    return np.where(total > 0, np.log2(np.maximum(total, 1)) - xlogx[c].sum(1)
+                    / np.maximum(total, 1), 0.0)
 
 
 def parity(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -7,6 +7,12 @@ run:   ``qid Q0 docid rank score tag``; the rank column is ignored and each quer
 
 Means are over the queries of the qrels with at least one relevant doc; a query missing
 from the run scores 0 on every metric.
+
+Beyond-accuracy metrics also need the train interactions (``train``, in the qrels format
+``qid 0 docid 1``): popularity, the short head (rule ``head_share``, 0.8) and the ILD item
+vectors (train columns) come from them; the catalogue is every docid of train, qrels and
+run. Catalogue metrics are single values over the evaluated queries, with the train docs
+of a query as its masked items (PopRSP's candidates).
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import pandas as pd
 import torch
 
 from recbench.errors import RecbenchError
-from recbench.evaluation.metrics import parse_metric, per_user_metrics
+from recbench.evaluation.metrics import per_user_metrics
+from recbench.evaluation.registry import REGISTRY, parse_metric
 
 
 def _read_columns(path: Path, n: int, what: str) -> pd.DataFrame:
@@ -84,12 +91,20 @@ def read_run(path: Path) -> pd.DataFrame:
     return run[["qid", "docid", "pos"]]
 
 
-def evaluate_trec(qrels: pd.DataFrame, run: pd.DataFrame,
-                  metrics: Sequence[str]) -> dict[str, float]:
-    """Mean of each metric over qrels queries with >= 1 relevant doc (missing run => 0)."""
+def evaluate_trec(qrels: pd.DataFrame, run: pd.DataFrame, metrics: Sequence[str],
+                  train: pd.DataFrame | None = None) -> dict[str, float]:
+    """Mean of each metric over qrels queries with >= 1 relevant doc (missing run => 0);
+    catalogue metrics as one value. ``train``: :func:`read_qrels` of the train file,
+    required by the beyond-accuracy metrics."""
     if not metrics:
         raise RecbenchError("no metrics given; e.g. --metrics ndcg@10,recall@20.")
-    k_max = max(parse_metric(m)[1] for m in metrics)
+    parsed = [parse_metric(m) for m in metrics]
+    kinds = {m: REGISTRY[name].kind for m, (name, _) in zip(metrics, parsed)}
+    if train is None and any(k != "accuracy" for k in kinds.values()):
+        beyond = [m for m, k in kinds.items() if k != "accuracy"]
+        raise RecbenchError(f"{', '.join(beyond)} need the train interactions: pass --train "
+                            f"FILE (qrels format: qid 0 docid 1).")
+    k_max = max(k for _, k in parsed)
     relevant = qrels[qrels["rel"] > 0].drop_duplicates(["qid", "docid"])
     queries = pd.Index(sorted(relevant["qid"].unique()))
     if len(queries) == 0:
@@ -99,5 +114,49 @@ def evaluate_trec(qrels: pd.DataFrame, run: pd.DataFrame,
     rows = torch.from_numpy(queries.get_indexer(top["qid"]).astype(np.int64))
     hits[rows, torch.from_numpy(top["pos"].to_numpy(np.int64))] = True
     n_rel = torch.from_numpy(relevant.groupby("qid").size().reindex(queries).to_numpy())
-    values = per_user_metrics(hits, n_rel, list(metrics))
-    return {m: float(values[m].mean()) for m in metrics}
+    accuracy = [m for m in metrics if kinds[m] == "accuracy"]
+    values = per_user_metrics(hits, n_rel, accuracy) if accuracy else {}
+    result = {m: float(values[m].mean()) for m in accuracy}
+    if train is not None and len(accuracy) < len(metrics):
+        result |= _beyond(queries, relevant, run, train, hits,
+                          [m for m in metrics if kinds[m] != "accuracy"], k_max)
+    return {m: result[m] for m in metrics} | {m: v for m, v in result.items() if m not in metrics}
+
+
+def _beyond(queries: pd.Index, relevant: pd.DataFrame, run: pd.DataFrame, train: pd.DataFrame,
+            hits: torch.Tensor, metrics: list[str], k_max: int) -> dict[str, float]:
+    """Beyond-accuracy metrics of the run's lists of ``queries`` (module docstring)."""
+    import scipy.sparse as sp
+
+    from recbench.evaluation.beyond import list_metrics
+    from recbench.evaluation.catalog import CatalogAccumulator
+    from recbench.evaluation.popularity import ItemStats
+
+    train = train[train["rel"] > 0].drop_duplicates(["qid", "docid"])
+    docs = pd.Index(sorted(set(train["docid"]) | set(relevant["docid"]) | set(run["docid"])))
+    users = queries.append(pd.Index(sorted(set(train["qid"]) - set(queries))))
+
+    def matrix(frame: pd.DataFrame) -> sp.csr_matrix:
+        return sp.csr_matrix((np.ones(len(frame), np.float32),
+                              (users.get_indexer(frame["qid"]), docs.get_indexer(frame["docid"]))),
+                             shape=(len(users), len(docs)))
+
+    train_m = matrix(train)
+    stats = ItemStats.from_train(train_m, item_vectors="interactions")
+    top = run[(run["pos"] < k_max) & run["qid"].isin(queries)]
+    items = torch.zeros(len(queries), k_max, dtype=torch.int64)
+    valid = torch.zeros(len(queries), k_max, dtype=torch.bool)
+    at = (torch.from_numpy(queries.get_indexer(top["qid"]).astype(np.int64)),
+          torch.from_numpy(top["pos"].to_numpy(np.int64)))
+    items[at] = torch.from_numpy(docs.get_indexer(top["docid"]).astype(np.int64))
+    valid[at] = True
+    listed = [m for m in metrics if REGISTRY[parse_metric(m)[0]].kind == "list"]
+    out = {m: float(v.mean()) for m, v in
+           list_metrics(items, valid, hits, stats, listed).items()} if listed else {}
+    catalog = [m for m in metrics if m not in listed]
+    if catalog:
+        acc = CatalogAccumulator(catalog, stats)
+        acc.add(items, valid, hits)
+        n = len(queries)
+        out |= acc.compute(np.arange(n), train_m, matrix(relevant[["qid", "docid"]]))[0]
+    return out

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from recbench.errors import RecbenchError
+from recbench.evaluation.registry import higher_is_better
 from recbench.tracking.run_tracker import metric_key
 
 #: overrides that never change a result (config keys left out of the config hash)
@@ -42,7 +43,7 @@ class Board:
 
     Attributes:
         dataset, split: the protocol (MLflow tags ``dataset`` and ``split``).
-        table: one row per model, best first by the first metric. Columns: ``model``,
+        table: one row per model, best first by the first metric (by its direction). Columns: ``model``,
             ``seeds`` (n), ``seed_list``, ``configs_tried``, ``chosen_on``, ``config_hash``,
             ``<metric>`` and ``<metric>_std`` per metric, ``fit_time_s``, ``eval_time_s``
             (means over seeds, seconds), ``n_parameters``, ``tuning_fit_time_s`` (sum over
@@ -193,7 +194,8 @@ def build_board(runs: pd.DataFrame, metrics: list[str], dataset: str, split: str
     valid_key = metric_key("valid_" + valid_metric)
     rows = [_row(model, group, metrics, valid_key)
             for model, group in runs.groupby("tag.model", sort=False)]
-    table = pd.DataFrame(rows).sort_values(metrics[0], ascending=False, kind="stable")
+    table = pd.DataFrame(rows).sort_values(metrics[0], ascending=not higher_is_better(metrics[0]),
+                                           kind="stable", na_position="last")
     splits = {r["model"]: r["_fingerprints"] for r in rows}
     if len(set(splits.values())) > 1:
         detail = "; ".join(f"{m}: {','.join(f[:8] for f in fp) or '?'}"

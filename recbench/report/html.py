@@ -12,7 +12,8 @@ import html
 from pathlib import Path
 
 from recbench.report.board import Board
-from recbench.report.tables import (budget, display_name, display_table, legend, ranks,
+from recbench.report.tables import (budget, column_header, display_name, display_table,
+                                    legend, ranks,
                                     significance_frame)
 
 RANKING = "full ranking over all items, the user's train (and validation) items masked"
@@ -143,8 +144,8 @@ def _leaderboard(board: Board, metrics: list[str], alpha: float) -> str:
     """The sortable leaderboard: cells of :func:`display_table`, raw values in ``data-sort``,
     the best mean of each metric in bold."""
     shown = display_table(board, metrics, alpha)
-    raw = {**_NUMERIC, **{display_name(m): m for m in metrics}}
-    best = {display_name(m): ranks(board, m) for m in metrics}
+    raw = {**_NUMERIC, **{column_header(m): m for m in metrics}}
+    best = {column_header(m): ranks(board, m) for m in metrics}
     rows = []
     for i, model in enumerate(board.table["model"]):
         cells = []
@@ -158,8 +159,9 @@ def _leaderboard(board: Board, metrics: list[str], alpha: float) -> str:
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return _table(list(shown.columns), rows, "leaderboard sortable",
                   numeric=frozenset(raw) & frozenset(shown.columns),
-                  caption="Test metrics: mean ± std over seeds; best mean per metric in bold. "
-                          "Click a column header to sort.")
+                  caption="Test metrics: mean ± std over seeds; best mean per metric in bold "
+                          "(↑ higher is better, ↓ lower is better). Click a column header to "
+                          "sort.")
 
 
 def _significance(board: Board, alpha: float) -> str:
@@ -201,6 +203,11 @@ def _alt(kind: str, board: Board, metrics: list[str]) -> str:
         "pareto": f"Test {display_name(metrics[0])} against fit time in seconds (log scale) "
                   f"per model on {board.title}, with the Pareto front of models that no "
                   f"other model beats both in accuracy and fit time.",
+        "popularity": f"Test accuracy against average recommendation popularity (ARP, lower "
+                      f"is less popularity-biased) per model on {board.title}, error bars: "
+                      f"std over seeds.",
+        "coverage": f"Test accuracy against catalogue coverage (share of items recommended "
+                    f"to anyone) per model on {board.title}, error bars: std over seeds.",
         "curves": f"Validation {display_name(board.valid_metric)} per training epoch on "
                   f"{board.title}: mean over seeds, band from minimum to maximum.",
     }.get(kind, f"{kind} plot of {board.title}.")

@@ -4,20 +4,29 @@ published. See :mod:`recbench.report.board` for the selection rules."""
 from __future__ import annotations
 
 from recbench.report.board import Board, build_boards
+from recbench.tracking.run_tracker import metric_key
 from recbench.report.runs import attach_details, finished_runs
 from recbench.report.tables import display_table, legend
 
 
 def leaderboards(client, experiments: list[str], metrics: list[str],
-                 filters: dict[str, str] | None = None, group: bool = False) -> list[Board]:
-    """Boards of the FINISHED runs of ``experiments`` with store details attached."""
+                 filters: dict[str, str] | None = None, group: bool = False,
+                 optional: tuple[str, ...] = ()) -> tuple[list[Board], list[str]]:
+    """Boards of the FINISHED runs of ``experiments`` with store details attached, and the
+    columns shown: ``metrics`` plus those of ``optional`` that every run logged."""
     runs = finished_runs(client, experiments, filters)
+    metrics = metrics + [m for m in optional if m not in metrics and _logged_by_all(runs, m)]
     boards = [attach_details(b, client, metrics) for b in build_boards(runs, metrics, group)]
     if runs.attrs.get("dropped"):
         for board in boards:
             board.notes.append(f"{runs.attrs['dropped']} FINISHED run(s) without recbench's "
                                f"tags (not logged by `recbench run`) were left out.")
-    return boards
+    return boards, metrics
+
+
+def _logged_by_all(runs, metric: str) -> bool:
+    column = metric_key("test_" + metric)
+    return column in runs and bool(runs[column].notna().all())
 
 
 def print_boards(boards: list[Board], metrics: list[str], alpha: float, name: str) -> None:

@@ -1,4 +1,5 @@
-"""Figures of a board: metric bars, accuracy vs fit time (Pareto front), validation curves.
+"""Figures of a board: metric bars, accuracy vs fit time (Pareto front), validation curves,
+and accuracy against popularity bias (ARP) and against catalogue coverage.
 
 Each figure is written as PNG and SVG with reproducible bytes: no creation date or software
 stamp in the metadata and a fixed ``svg.hashsalt`` (the SVG element ids), so re-running on
@@ -16,8 +17,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from recbench.evaluation.registry import REGISTRY, parse_column, parse_metric
 from recbench.report.board import Board
-from recbench.report.tables import display_name
+from recbench.report.tables import column_header, display_name
 
 DPI = 150
 MIN_TIME_S = 1e-3  # fit times are clipped here so that a log axis can show them
@@ -53,8 +55,25 @@ def _colors(board: Board) -> dict[str, str]:
     return {m: f"C{i % 10}" for i, m in enumerate(board.table["model"])}
 
 
+def accuracy_columns(metrics: list[str]) -> list[str]:
+    """The columns that are plain accuracy metrics (one scale, [0, 1]: bars compare them)."""
+    return [m for m in metrics if parse_column(m)[1] is None
+            and REGISTRY[parse_metric(m)[0]].kind == "accuracy"]
+
+
+def tradeoff_axes(metrics: list[str], against: str) -> tuple[str, str] | None:
+    """``(accuracy column, against@K)`` for a trade-off plot: the first accuracy column
+    and the ``against`` metric at the same K, when both are columns; else None."""
+    accuracy = accuracy_columns(metrics)
+    if not accuracy:
+        return None
+    other = f"{against}@{parse_metric(accuracy[0])[1]}"
+    return (accuracy[0], other) if other in metrics else None
+
+
 def _bars(board: Board, metrics: list[str], fig: Figure) -> None:
-    """Grouped bars: one group per metric, one bar per model (mean, std error bar)."""
+    """Grouped bars: one group per accuracy metric, one bar per model (mean, std error bar)."""
+    metrics = accuracy_columns(metrics)
     ax = fig.subplots()
     table, colors = board.table, _colors(board)
     x = np.arange(len(metrics), dtype=np.float64)
@@ -77,7 +96,7 @@ def _bars(board: Board, metrics: list[str], fig: Figure) -> None:
 def _pareto(board: Board, metrics: list[str], fig: Figure) -> None:
     """Accuracy (first metric) vs fit time (s, log), the Pareto front as a step line."""
     ax = fig.subplots()
-    metric, table, colors = metrics[0], board.table, _colors(board)
+    metric, table, colors = (accuracy_columns(metrics) or metrics)[0], board.table, _colors(board)
     times = np.maximum(table["fit_time_s"].to_numpy(dtype=np.float64), MIN_TIME_S)
     scores = table[metric].to_numpy(dtype=np.float64)
     stds = table[metric + "_std"].to_numpy(dtype=np.float64)
@@ -119,7 +138,31 @@ def _curves(board: Board, metrics: list[str], fig: Figure) -> None:
     ax.legend(fontsize="small")
 
 
-_KINDS = {"bars": _bars, "pareto": _pareto, "curves": _curves}
+def _tradeoff(board: Board, metrics: list[str], fig: Figure, against: str) -> None:
+    """Accuracy (y) against a beyond-accuracy metric (x), one point per model with error
+    bars (std over seeds) on both axes."""
+    ax = fig.subplots()
+    y_metric, x_metric = tradeoff_axes(metrics, against)
+    table, colors = board.table, _colors(board)
+    for row in table.to_dict("records"):
+        x, y = row[x_metric], row[y_metric]
+        if not (math.isfinite(x) and math.isfinite(y)):
+            continue
+        xerr, yerr = row[x_metric + "_std"], row[y_metric + "_std"]
+        ax.errorbar(x, y, xerr=xerr if math.isfinite(xerr) else None,
+                    yerr=yerr if math.isfinite(yerr) else None, fmt="o",
+                    color=colors[row["model"]], capsize=2, markersize=5)
+        ax.annotate(row["model"], (x, y), xytext=(4, 4), textcoords="offset points",
+                    fontsize="small")
+    ax.margins(x=0.12, y=0.1)
+    ax.set_xlabel(f"{column_header(x_metric)} (test, mean ± std over seeds)")
+    ax.set_ylabel(f"{column_header(y_metric)} (test, mean ± std over seeds)")
+    ax.set_title(f"{board.title}: {display_name(y_metric)} vs {display_name(x_metric)}")
+
+
+_KINDS = {"bars": _bars, "pareto": _pareto, "curves": _curves,
+          "popularity": lambda b, m, f: _tradeoff(b, m, f, "arp"),
+          "coverage": lambda b, m, f: _tradeoff(b, m, f, "coverage")}
 
 
 def _save(fig: Figure, stem: Path) -> Path:
@@ -132,15 +175,20 @@ def _save(fig: Figure, stem: Path) -> Path:
 def write_plots(board: Board, metrics: list[str], out_dir: Path) -> dict[str, Path]:
     """Write every figure of ``board`` as ``<slug>_<kind>.png`` and ``.svg`` in ``out_dir``.
 
-    Kinds: ``bars`` (all ``metrics``), ``pareto`` (``metrics[0]`` vs fit time) and, when the
-    board has per-epoch validation curves, ``curves``.
+    Kinds: ``bars`` (the accuracy ``metrics``), ``pareto`` (``metrics[0]`` vs fit time),
+    ``curves`` when the board has per-epoch validation curves, and the trade-offs
+    ``popularity`` (first accuracy metric vs ``arp@K``) and ``coverage`` (vs ``coverage@K``)
+    when those columns are among ``metrics``.
 
     Returns:
         ``{kind: png path}`` in the order above.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    kinds = [k for k in _KINDS if k != "curves" or board.curves]
+    available = {"bars": bool(accuracy_columns(metrics)), "curves": bool(board.curves),
+                 "popularity": tradeoff_axes(metrics, "arp") is not None,
+                 "coverage": tradeoff_axes(metrics, "coverage") is not None}
+    kinds = [k for k in _KINDS if available.get(k, True)]
     written = {}
     with matplotlib.rc_context(_RC):
         for kind in kinds:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from recbench.errors import RecbenchError, unknown_choice
+from recbench.evaluation.registry import column_is_per_user
 from recbench.report.board import Board
 from recbench.report.significance import compare_to_best, seed_mean
 from recbench.tracking.run_tracker import metric_key
@@ -135,6 +136,7 @@ def attach_details(board: Board, client, metrics: list[str]) -> Board:
     """Add what lives outside the run table: tuning budget, versions, per-epoch curves and
     the significance tests (from the per-user artifacts of the chosen runs)."""
     table = board.table
+    tested = [m for m in metrics if column_is_per_user(m)]  # catalogue metrics: no pairs
     budgets = [_budget(client, p) for p in table["parent_ids"]]
     for key in ("n_trials", "search_space", "sampler"):
         table[key] = [b[key] for b in budgets]
@@ -152,15 +154,17 @@ def attach_details(board: Board, client, metrics: list[str]) -> Board:
                 path = _artifact(client, run_id, PER_USER_ARTIFACT, f"{tmp}/{row.model}-{i}")
                 if path is not None:
                     frames.append(pd.read_parquet(path))
-            if len(frames) < len(run_ids) or any(m not in f for f in frames for m in metrics):
+            if len(frames) < len(run_ids) or any(m not in f for f in frames for m in tested):
                 missing.append(row.model)
             else:
-                per_user[row.model] = seed_mean(frames, metrics)
+                per_user[row.model] = seed_mean(frames, tested)
             curve = _curves(client, run_ids, metric_key("epoch_valid_" + board.valid_metric))
             if curve is not None:
                 board.curves[row.model] = curve
         table["versions"] = versions
-    if len(table) < 2:
+    if not tested:
+        board.notes.append("No significance tests: no column is a per-user metric.")
+    elif len(table) < 2:
         board.notes.append("No significance tests: the table has a single model.")
     elif missing:
         board.notes.append(
@@ -168,5 +172,5 @@ def attach_details(board: Board, client, metrics: list[str]) -> Board:
             f"metrics ({PER_USER_ARTIFACT} with every reported metric); re-run them with "
             f"this recbench to get them.")
     else:
-        board.significance = compare_to_best(per_user, metrics, table)
+        board.significance = compare_to_best(per_user, tested, table)
     return board

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from recbench.evaluation.registry import higher_is_better
+
 TOLERANCE = 1e-12
 COLUMNS = ["metric", "model", "best", "n_users", "mean_diff", "effect_size_dz", "t_stat",
            "t_p", "t_p_holm", "w_stat", "w_p", "w_p_holm"]
@@ -78,7 +80,8 @@ def compare_to_best(per_user: dict[str, pd.DataFrame], metrics: list[str],
             values, already averaged over seeds).
         metrics: the metrics to test.
         means: one row per model (column ``model``) with the reported mean of each metric;
-            the best model of a metric is the one with the highest mean there.
+            the best model of a metric is the one with the best mean there (highest, or
+            lowest for metrics where lower is better, e.g. ARP).
 
     Returns:
         One row per (metric, non-best model), columns :data:`COLUMNS`. Users are paired on
@@ -86,7 +89,8 @@ def compare_to_best(per_user: dict[str, pd.DataFrame], metrics: list[str],
     """
     rows = []
     for metric in metrics:
-        best = means.loc[means[metric].idxmax(), "model"]
+        column = means[metric] if higher_is_better(metric) else -means[metric]
+        best = means.loc[column.idxmax(), "model"]
         for model in means["model"]:
             if model == best:
                 continue

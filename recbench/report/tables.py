@@ -6,25 +6,28 @@ import math
 
 import pandas as pd
 
-from recbench.evaluation.metrics import parse_metric
+from recbench.evaluation.registry import display_name, higher_is_better
 from recbench.report.board import Board
 
-DISPLAY = {"precision": "Precision", "recall": "Recall", "ndcg": "NDCG", "map": "MAP",
-           "mrr": "MRR", "hit": "HitRate", "f1": "F1"}
 T_MARK, W_MARK = "†", "‡"  # significantly worse than the best: paired t-test, Wilcoxon
+UP, DOWN = "↑", "↓"
 
 
-def display_name(metric: str) -> str:
-    """``"ndcg@10" -> "NDCG@10"``."""
-    name, k = parse_metric(metric)
-    return f"{DISPLAY[name]}@{k}"
+def arrow(metric: str) -> str:
+    """``↑`` where a higher value is better, ``↓`` where lower is (ARP, Gini, gaps)."""
+    return UP if higher_is_better(metric) else DOWN
+
+
+def column_header(metric: str) -> str:
+    """``"ndcg@10" -> "NDCG@10 ↑"``: the display name and the better direction."""
+    return f"{display_name(metric)} {arrow(metric)}"
 
 
 def legend(alpha: float) -> str:
     return (f"{T_MARK} / {W_MARK}: significantly different from the best model of that column "
             f"(paired t-test / Wilcoxon signed-rank over per-user test metrics averaged over "
             f"seeds, Holm–Bonferroni-corrected p < {alpha:g} over every comparison in the "
-            f"table).")
+            f"table; per-user metrics only). {UP} higher is better, {DOWN} lower is better.")
 
 
 def marks(board: Board, alpha: float) -> dict[tuple[str, str], str]:
@@ -54,9 +57,12 @@ def md_cell(value) -> str:
 
 
 def ranks(board: Board, metric: str) -> dict[str, int]:
-    """Model -> rank (1 = best) of the mean of ``metric`` (ties share the better rank)."""
+    """Model -> rank (1 = best, by the metric's direction) of the mean of ``metric`` (ties
+    share the better rank; a NaN mean ranks last)."""
     values = board.table.set_index("model")[metric]
-    return values.rank(ascending=False, method="min").astype(int).to_dict()
+    ranked = values.rank(ascending=not higher_is_better(metric), method="min",
+                         na_option="bottom")
+    return ranked.astype(int).to_dict()
 
 
 def budget(row) -> str:
@@ -79,7 +85,7 @@ def display_table(board: Board, metrics: list[str], alpha: float) -> pd.DataFram
     found = marks(board, alpha)
     out = pd.DataFrame({"Model": t["model"], "Seeds": t["seeds"]})
     for m in metrics:
-        out[display_name(m)] = [mean_std(a, s) + found.get((model, m), "")
+        out[column_header(m)] = [mean_std(a, s) + found.get((model, m), "")
                                 for model, a, s in zip(t["model"], t[m], t[m + "_std"])]
     out["Fit (s)"] = t["fit_time_s"].map(seconds)
     out["Eval (s)"] = t["eval_time_s"].map(seconds)
@@ -135,7 +141,9 @@ def latex(boards: list[Board], metrics: list[str], alpha: float, caption: str) -
         found = marks(board, alpha)
         rank_of = {m: ranks(board, m) for m in metrics}
         spec = "l" + "c" * len(metrics) + "r"
-        head = " & ".join(["Model", *(display_name(m) for m in metrics), "Seeds"]) + r" \\"
+        head = " & ".join(["Model", *(latex_escape(display_name(m)) + (
+            r" $\uparrow$" if higher_is_better(m) else r" $\downarrow$") for m in metrics),
+            "Seeds"]) + r" \\"
         lines = [r"\begin{table}[t]", r"\centering", r"\small",
                  rf"\begin{{tabular}}{{{spec}}}", r"\toprule", head, r"\midrule"]
         for r in board.table.to_dict("records"):
@@ -154,7 +162,7 @@ def latex(boards: list[Board], metrics: list[str], alpha: float, caption: str) -
             cells.append(str(r["seeds"]))
             lines.append(" & ".join(cells) + r" \\")
         note = latex_escape(f"{caption} {board.title}. Mean ± std over seeds; best in bold, "
-                            f"second underlined.") + (
+                            f"second underlined; arrows: the better direction.") + (
             " $\\dagger$/$\\ddagger$: " + latex_escape(
                 f"significantly different from the best (paired t-test / Wilcoxon, "
                 f"Holm-corrected p < {alpha:g}).") if board.significance is not None else "")
@@ -170,6 +178,8 @@ def csv_frame(boards: list[Board]) -> pd.DataFrame:
     """Every board's raw table, one row per (dataset, split, model), all columns."""
     frames = [b.table.assign(dataset=b.dataset, split=b.split) for b in boards]
     table = pd.concat(frames, ignore_index=True)
+    metrics = [c[:-4] for c in table.columns if c.endswith("_std") and c[:-4] in table]
+    table = table.rename(columns={m: f"{m} {arrow(m)}" for m in metrics})
     first = ["dataset", "split", "model"]
     return table[first + [c for c in table.columns if c not in first]]
 

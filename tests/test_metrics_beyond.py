@@ -1,0 +1,311 @@
+"""Beyond-accuracy metrics: values computed by hand on lists small enough to check on
+paper, RecBole's own metric classes on the same lists (with the documented conversions),
+and the remaining differences pinned with their reason."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recbench.evaluation.beyond import list_metrics
+from recbench.evaluation.catalog import CatalogAccumulator, entropy, gini
+from recbench.evaluation.popularity import ItemStats, long_tail
+from recbench.evaluation.slices import slice_metrics, user_groups
+from recbench.evaluation.suite import evaluate_suite
+
+# 4 train users x 6 items. pop = [3, 2, 2, 1, 0, 0]: items 1 and 2 tie, items 4, 5 unseen.
+TRAIN = sp.csr_matrix(np.array([[1, 1, 0, 0, 0, 0],
+                                [1, 0, 1, 0, 0, 0],
+                                [1, 1, 1, 0, 0, 0],
+                                [0, 0, 0, 1, 0, 0]], dtype=np.float32))
+
+
+def _stats(**kw) -> ItemStats:
+    return ItemStats.from_train(TRAIN, item_vectors="interactions", **kw)
+
+
+def test_popularity_and_long_tail_by_hand():
+    s = _stats()
+    assert s.popularity.tolist() == [3, 2, 2, 1, 0, 0] and s.n_train_users == 4
+    # total 8, 0.8 x 8 = 6.4: item 0 (3) + one of the tied items 1/2 (5) is short; both tied
+    # items join (7 >= 6.4) -> head {0, 1, 2}; tail {3} plus the unseen 4, 5
+    assert s.tail.tolist() == [False, False, False, True, True, True]
+    # share 0.3 -> 2.4: item 0 alone holds 3 -> head {0}
+    assert long_tail(s.popularity, "head_share", 0.3).tolist() == [False] + [True] * 5
+    # RecBole's bottom rule over the 4 trained items, fraction 0.5 -> 2 items: (1, 3), (2, 1)
+    # sorted by (pop, index): item 3 then item 1 (tie 1/2 broken by the lower index)
+    assert long_tail(s.popularity, "bottom_fraction", tail_fraction=0.5).tolist() == \
+        [False, True, False, True, True, True]
+
+
+def _lists(rows, k=None):
+    k = k or max(len(r) for r in rows)
+    items = torch.zeros(len(rows), k, dtype=torch.int64)
+    valid = torch.zeros(len(rows), k, dtype=torch.bool)
+    for u, r in enumerate(rows):
+        items[u, :len(r)] = torch.tensor(r)
+        valid[u, :len(r)] = True
+    return items, valid
+
+
+def test_list_metrics_by_hand():
+    s = _stats()
+    # user 0: [0, 3, 4]; user 1: [5] (one item, a K larger than its list); hits: item 3, 5
+    items, valid = _lists([[0, 3, 4], [5]])
+    hits = torch.tensor([[False, True, False], [True, False, False]])
+    names = [f"{m}@{k}" for m in ("arp", "aplt", "aclt", "epc", "novelty", "ild") for k in (2, 5)]
+    v = {n: x.tolist() for n, x in list_metrics(items, valid, hits, s, names).items()}
+    assert v["arp@2"] == pytest.approx([(3 + 1) / 2, 0.0])
+    assert v["arp@5"] == pytest.approx([(3 + 1 + 0) / 3, 0.0])  # mean over the 3 listed
+    assert v["aplt@2"] == pytest.approx([1 / 2, 1.0]) and v["aclt@5"] == [2.0, 1.0]
+    d = [1 / math.log2(r + 2) for r in range(3)]
+    # EPC: relevant item 3 at rank 2 with novelty 1 - 1/4; normalised by the listed discounts
+    assert v["epc@2"] == pytest.approx([d[1] * 0.75 / (d[0] + d[1]), 1.0])
+    assert v["epc@5"] == pytest.approx([d[1] * 0.75 / sum(d), 1.0])
+    info = [-math.log2(3 / 4), -math.log2(1 / 4), -math.log2(1 / 4)]  # unseen counts as 1
+    assert v["novelty@5"] == pytest.approx([sum(info) / 3, -math.log2(1 / 4)])
+    # ILD over train columns: cos(0, 3) = 0 (no common user); item 4 has a zero vector
+    assert v["ild@2"] == pytest.approx([1.0, 0.0]) and v["ild@5"] == pytest.approx([1.0, 0.0])
+
+
+def test_ild_of_overlapping_vectors_by_hand():
+    s = _stats()
+    items, valid = _lists([[0, 1, 2]])
+    # item columns: 0 = {u0,u1,u2}, 1 = {u0,u2}, 2 = {u1,u2}
+    c01, c02, c12 = 2 / math.sqrt(6), 2 / math.sqrt(6), 1 / 2
+    got = list_metrics(items, valid, torch.zeros(1, 3, dtype=torch.bool), s,
+                       ["ild@2", "ild@3"])
+    assert got["ild@2"].item() == pytest.approx(1 - c01)
+    assert got["ild@3"].item() == pytest.approx(1 - (c01 + c02 + c12) / 3)
+
+
+def test_ild_from_item_categories():
+    s = ItemStats.from_train(TRAIN, categories=[["a", "b"], ["a"], ["c"], [], ["a"], ["b"]])
+    assert s.vectors_source == "features"
+    items, valid = _lists([[0, 1, 3]])
+    got = list_metrics(items, valid, torch.zeros(1, 3, dtype=torch.bool), s, ["ild@3"])
+    # cos(0,1) = 1/sqrt2, item 3 has no category (cos 0): mean of (1 - 1/sqrt2, 1, 1)
+    assert got["ild@3"].item() == pytest.approx((3 - 1 / math.sqrt(2)) / 3)
+
+
+def test_catalog_metrics_by_hand():
+    s = _stats()
+    acc = CatalogAccumulator(["coverage@2", "gini@2", "entropy@2", "poprsp@2", "popreo@2"], s)
+    items, valid = _lists([[0, 3], [0, 1], [0, 4]])
+    hits = torch.tensor([[False, False], [False, False], [False, True]])  # u2: item 4
+    acc.add(items, valid, hits)
+    users = np.array([0, 1, 2])
+    seen = TRAIN[:3]
+    truth = sp.csr_matrix(np.array([[0, 0, 1, 0, 0, 1], [0, 0, 0, 0, 0, 0],
+                                    [0, 0, 0, 0, 1, 0]], dtype=np.float32))
+    values, _ = acc.compute(users, seen, truth)
+    counts = np.array([3, 1, 0, 1, 1, 0])  # over the 6 catalogue items
+    assert values["coverage@2"] == pytest.approx(4 / 6) and values["coverage_count@2"] == 4
+    srt = np.sort(counts)
+    assert values["gini@2"] == pytest.approx(
+        sum((2 * j - 6 - 1) * srt[j - 1] for j in range(1, 7)) / (6 * counts.sum()))
+    p = counts[counts > 0] / counts.sum()
+    assert values["entropy@2"] == pytest.approx(-(p * np.log2(p)).sum())
+    # head {0,1,2}, tail {3,4,5}. Candidates: head items not in train (u0: 1 -> 2 of head
+    # gone: {2}; u1: {1}; u2: none) -> 2; tail: 3 per user -> 9. Listed head 4, tail 2.
+    ph, pt = 4 / 2, 2 / 9
+    assert values["poprsp@2"] == pytest.approx(abs(ph - pt) / (ph + pt))
+    # test items: u0 {2 (head, missed), 5 (tail, missed)}, u2 {4 (tail, found)}:
+    # P_head = 0 / 1, P_tail = 1 / 2
+    assert values["popreo@2"] == pytest.approx(1.0)
+    # no relevant head item at all: the head's opportunity is undefined
+    acc_empty = CatalogAccumulator(["popreo@2"], s)
+    acc_empty.add(items, valid, hits)
+    truth_tail = sp.csr_matrix(truth.toarray() * s.tail)
+    assert math.isnan(acc_empty.compute(users, seen, truth_tail)[0]["popreo@2"])
+
+
+def test_gini_and_entropy_extremes():
+    assert gini(np.array([[5, 5, 5, 5]]))[0] == 0 and entropy(np.array([[1, 1, 1, 1]]))[0] == 2
+    assert gini(np.array([[0, 0, 0, 8]]))[0] == pytest.approx(3 / 4)  # (N - 1) / N
+    assert gini(np.zeros((1, 3)))[0] == 0 and entropy(np.zeros((1, 3)))[0] == 0
+
+
+def _random_problem(seed=0, n_users=60, n_items=30):
+    rng = np.random.default_rng(seed)
+    train = sp.csr_matrix(rng.random((n_users, n_items)) < 0.3, dtype=np.float32)
+    test = sp.csr_matrix((rng.random((n_users, n_items)) < 0.15) & (train.toarray() == 0),
+                         dtype=np.float32)
+    scores = rng.normal(size=(n_users, n_items)).astype(np.float32)
+    return train, test, scores
+
+
+ALL = [f"{m}@{k}" for m in ("ndcg", "arp", "aplt", "aclt", "epc", "novelty", "ild",
+                            "coverage", "gini", "entropy", "poprsp", "popreo")
+       for k in (3, 10, 40)]  # 40 > 30 items: K larger than the catalogue
+
+
+def _suite(train, test, scores, chunk_size, **kw):
+    stats = ItemStats.from_train(train, item_vectors="interactions")
+    return evaluate_suite(lambda u: torch.from_numpy(scores[u.numpy()]), test, [train], ALL,
+                          chunk_size, stats, **kw)
+
+
+def test_chunk_size_changes_nothing():
+    train, test, scores = _random_problem()
+    a, b = _suite(train, test, scores, 7), _suite(train, test, scores, 1000)
+    assert (a.users == b.users).all()
+    for m in a.per_user:
+        np.testing.assert_allclose(a.per_user[m], b.per_user[m], rtol=1e-12)
+    assert a.per_run == pytest.approx(b.per_run)
+
+
+def test_permuting_item_ids_changes_nothing():
+    train, test, scores = _random_problem(1)
+    perm = np.random.default_rng(5).permutation(train.shape[1])
+    a = _suite(train, test, scores, 16, n_boot=50)
+    b = _suite(train[:, perm], test[:, perm], scores[:, perm], 16, n_boot=50)
+    for m in a.per_user:
+        np.testing.assert_allclose(a.per_user[m], b.per_user[m], rtol=1e-9, atol=1e-12)
+    assert a.per_run == pytest.approx(b.per_run, nan_ok=True)
+    for m, bounds in a.intervals.items():
+        assert bounds == pytest.approx(b.intervals[m], nan_ok=True)
+
+
+def test_bootstrap_interval_is_seeded_and_brackets_smooth_metrics():
+    train, test, scores = _random_problem(2, n_users=200)
+    a = _suite(train, test, scores, 64, n_boot=200, seed=3)
+    b = _suite(train, test, scores, 64, n_boot=200, seed=3)
+    c = _suite(train, test, scores, 64, n_boot=200, seed=4)
+    assert a.intervals == b.intervals and a.intervals != c.intervals
+    low, high = a.intervals["poprsp@10"]
+    assert low <= a.per_run["poprsp@10"] <= high and low < high
+
+
+def test_random_recommender_covers_the_catalogue_evenly():
+    rng = np.random.default_rng(0)
+    n_users, n_items = 3000, 200
+    train = sp.csr_matrix(rng.random((n_users, n_items)) < 0.05, dtype=np.float32)
+    test = sp.csr_matrix((rng.random((n_users, n_items)) < 0.05) & (train.toarray() == 0),
+                         dtype=np.float32)
+    scores = rng.random((n_users, n_items)).astype(np.float32)
+    stats = ItemStats.from_train(train)
+    got = evaluate_suite(lambda u: torch.from_numpy(scores[u.numpy()]), test, [train],
+                         ["coverage@10", "gini@10"], 512, stats).per_run
+    assert got["coverage@10"] == 1.0 and got["gini@10"] < 0.1
+
+
+# ------------------------------------------------------------------ slices
+def test_user_groups_and_slices_by_hand():
+    import pandas as pd
+    train = sp.csr_matrix(np.array([[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1],
+                                    [0, 0, 0, 0]], dtype=np.float32))
+    fold_in = sp.csr_matrix(np.array([[0] * 4] * 4 + [[1, 0, 0, 0]], dtype=np.float32))
+    features = pd.DataFrame({"gender": ["F", "M", "F", None, "M"]})
+    groups, missing = user_groups(train, fold_in, features, ["gender", "age"], 2)
+    assert missing == ["age"]
+    # counts 1, 2, 3, 4 -> median 2.5: q1 = {1, 2}, q2 = {3, 4}; user 4 is cold
+    assert groups["activity"].tolist() == ["q1", "q1", "q2", "q2", "cold"]
+    assert groups["gender"].tolist() == ["F", "M", "F", "", "M"]
+    per_user = {"ndcg@10": np.array([0.2, 0.4, 0.6, 1.0, 0.0])}
+    got = slice_metrics(per_user, np.arange(5), groups)
+    assert got["ndcg@10.activity_q1"] == pytest.approx(0.3)
+    assert got["ndcg@10.activity_q2"] == pytest.approx(0.8)
+    assert got["ndcg@10.activity_cold"] == 0 and got["n_users.activity_q2"] == 2
+    assert got["ndcg@10.gender_F"] == pytest.approx(0.4) and got["ndcg@10.gender_M"] == 0.2
+    assert got["ndcg@10.gender_gap"] == pytest.approx(0.2)
+    assert got["ndcg@10.gender_ratio"] == pytest.approx(2.0)
+    assert math.isnan(got["ndcg@10.activity_ratio"])  # the cold group scores 0
+
+
+# ------------------------------------------------------------------ RecBole
+def _recbole(metric_cls, items: np.ndarray, **data):
+    from recbench.models.recbole import shims  # noqa: F401  (numpy 2 aliases)
+    from recbole.evaluator.collector import DataStruct
+    import recbole.evaluator.metrics as rm
+
+    struct = DataStruct()
+    struct.set("rec.items", torch.from_numpy(items))
+    for key, value in data.items():
+        struct.set(key, value)
+    metric = getattr(rm, metric_cls)({"topk": [items.shape[1]], "metric_decimal_place": 15,
+                                      "tail_ratio": data.pop("tail_ratio", 0.1)})
+    return next(iter(metric.calculate_metric(struct).values()))
+
+
+def _lists_of(seed, n_users=80, n_items=40, k=10):
+    rng = np.random.default_rng(seed)
+    train = sp.csr_matrix(rng.random((n_users, n_items)) < rng.random(n_items) * 0.5,
+                          dtype=np.float32)  # skewed popularity, ties and unseen items
+    train[:, :3] = 0  # items 0-2 never seen in training ...
+    train.eliminate_zeros()
+    scores = rng.normal(size=(n_users, n_items)) + np.asarray(train.sum(0)).ravel() * 0.2
+    scores[::2, :3] += 3  # ... but recommended to every other user
+    items = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return train, items
+
+
+def _ours(train, items, names, **kw):
+    stats = ItemStats.from_train(train, **kw)
+    t_items = torch.from_numpy(items)
+    valid = torch.ones_like(t_items, dtype=torch.bool)
+    hits = torch.zeros_like(valid)
+    per_user = [n for n in names if not n.startswith(("coverage", "gini", "entropy"))]
+    out = {n: float(v.mean()) for n, v in list_metrics(t_items, valid, hits, stats,
+                                                      per_user).items()} if per_user else {}
+    catalog = [n for n in names if n not in per_user]
+    if catalog:
+        acc = CatalogAccumulator(catalog, stats)
+        acc.add(t_items, valid, hits)
+        users = np.arange(len(items))
+        out |= acc.compute(users, train, sp.csr_matrix(train.shape))[0]
+    return out, stats
+
+
+def _count_items(train):
+    from collections import Counter
+    pop = np.asarray(train.sum(0)).ravel().astype(int)
+    return Counter({int(i): int(c) for i, c in enumerate(pop) if c > 0})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_recbole_catalog_metrics_agree_after_documented_conversions(seed):
+    train, items = _lists_of(seed)
+    n = train.shape[1]
+    ours, _ = _ours(train, items, ["coverage@10", "gini@10", "entropy@10"])
+    # RecBole counts its padding item 0 in num_items: N + 1
+    rb_cov = _recbole("ItemCoverage", items, **{"data.num_items": n + 1})
+    assert ours["coverage@10"] == pytest.approx(rb_cov * (n + 1) / n, rel=1e-12)
+    rb_gini = _recbole("GiniIndex", items, **{"data.num_items": n + 1})
+    assert ours["gini@10"] == pytest.approx(((n + 1) * rb_gini - 1) / n, rel=1e-12)
+    # RecBole: nats, divided by the number of distinct recommended items
+    distinct = len(np.unique(items))
+    rb_ent = _recbole("ShannonEntropy", items)
+    assert ours["entropy@10"] == pytest.approx(rb_ent * distinct / math.log(2), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_recbole_popularity_metrics_agree(seed):
+    train, items = _lists_of(seed)
+    ours, stats = _ours(train, items, ["arp@10", "aplt@10"], tail_rule="bottom_fraction",
+                        tail_fraction=0.2)
+    counts = _count_items(train)
+    assert ours["arp@10"] == pytest.approx(
+        _recbole("AveragePopularity", items, **{"data.count_items": counts}), rel=1e-12)
+    rb_tail = _recbole("TailPercentage", items, **{"data.count_items": counts,
+                                                   "tail_ratio": 0.2})
+    listed_unseen = (stats.popularity[items] == 0).mean()
+    # pinned difference: an item never seen in training is tail for us, never for RecBole
+    # (its Counter lacks the item); without such items the two are equal
+    assert ours["aplt@10"] == pytest.approx(rb_tail + listed_unseen, rel=1e-12)
+    assert seed != 0 or listed_unseen > 0  # the difference is exercised
+
+
+def test_elliot_gini_differences_pinned():
+    """Elliot reports 1 - G over the recommended items only (its issue #21: values above 1
+    on some inputs); ours is the Gini index over the whole catalogue. On counts where every
+    item is recommended the two relate by ours = 1 - Elliot's."""
+    counts = np.array([[1, 2, 3, 10]])
+    srt = np.sort(counts[0])
+    n = len(srt)
+    elliot = 1 - sum((2 * (j + 1) - n - 1) * srt[j] for j in range(n)) / (n * srt.sum())
+    assert gini(counts)[0] == pytest.approx(1 - elliot)
