@@ -82,3 +82,53 @@ def test_evaluate_bad_input_is_one_line(tmp_path, capsys):
     assert main(["evaluate", "--qrels", str(tmp_path / "qrels.txt"), "--run",
                  str(tmp_path / "run.txt"), "--metrics", "ndgc@10"]) == 2
     assert "Did you mean 'ndcg'" in capsys.readouterr().err
+
+
+def test_beyond_accuracy_metrics_of_a_trec_run_match_the_evaluator(tmp_path, capsys):
+    """The same lists scored twice: by `recbench evaluate --train` from TREC files and by
+    the run evaluator (no files, item indices instead of doc ids)."""
+    import scipy.sparse as sp
+    import torch
+
+    from recbench.evaluation.popularity import ItemStats
+    from recbench.evaluation.suite import evaluate_suite
+
+    rng = np.random.default_rng(7)
+    n_users, n_items, k = 50, 30, 10
+    dense = rng.random((n_users, n_items)) < rng.random(n_items) * 0.6
+    dense[0] = True  # every item has a train user: the catalogues are the same
+    train = sp.csr_matrix(dense, dtype=np.float32)
+    test = sp.csr_matrix((rng.random((n_users, n_items)) < 0.2) & (train.toarray() == 0),
+                         dtype=np.float32)
+    scores = rng.normal(size=(n_users, n_items)).astype(np.float32)
+    names = [f"{m}@{c}" for m in ("ndcg", "arp", "aplt", "aclt", "epc", "novelty", "ild",
+                                  "coverage", "gini", "entropy", "poprsp", "popreo")
+             for c in (3, k)]
+    suite = evaluate_suite(lambda u: torch.from_numpy(scores[u.numpy()]), test, [train],
+                           names, 16, ItemStats.from_train(train, item_vectors="interactions"))
+    masked = np.where(train.toarray() > 0, -np.inf, scores)
+    lines = []
+    for u in range(n_users):
+        top = np.argsort(-masked[u], kind="stable")[:k]
+        lines += [f"u{u} Q0 i{i:02d} {r + 1} {k - r} tag" for r, i in enumerate(top)
+                  if np.isfinite(masked[u, i])]
+    (tmp_path / "run.txt").write_text("\n".join(lines) + "\n")
+    for name, matrix in (("train", train), ("qrels", test)):
+        rows, cols = matrix.nonzero()
+        (tmp_path / f"{name}.txt").write_text(
+            "".join(f"u{r} 0 i{c:02d} 1\n" for r, c in zip(rows, cols)))
+    assert main(["evaluate", "--qrels", str(tmp_path / "qrels.txt"), "--run",
+                 str(tmp_path / "run.txt"), "--train", str(tmp_path / "train.txt"),
+                 "--metrics", ",".join(names)]) == 0
+    ours = json.loads(capsys.readouterr().out)
+    expected = {m: float(np.mean(v)) for m, v in suite.per_user.items()} | suite.per_run
+    for name in names + ["coverage_count@3"]:
+        assert ours[name] == pytest.approx(expected[name], rel=1e-9, abs=1e-12), name
+
+
+def test_beyond_accuracy_metrics_need_train(tmp_path, capsys):
+    write_trec(tmp_path, 3)
+    assert main(["evaluate", "--qrels", str(tmp_path / "qrels.txt"), "--run",
+                 str(tmp_path / "run.txt"), "--metrics", "ndcg@10,gini@10"]) == 2
+    err = capsys.readouterr().err
+    assert "gini@10 need the train interactions: pass --train" in err and "Traceback" not in err
