@@ -78,9 +78,13 @@ screenshot: $(STAMP) browser
 	  --screenshot=docs/img/leaderboard-html.png \
 	  "file://$(CURDIR)/results/ml100k_leaderboard/index.html" 2>/dev/null
 
-# Benchmarks write their tables to results/bench/ (timings are not unit tests); the
-# recbench-vs-RecBole tables run one process per cell with 2 torch threads (~10 min)
+# Benchmarks write their tables to results/bench/ (timings are not unit tests): evaluation
+# time of metrics=full vs default (ml-100k, gowalla_m1), RecBole's beyond-accuracy metrics
+# vs ours on the same lists, data loading; the recbench-vs-RecBole tables run one process
+# per cell with 2 torch threads (~15 min in all)
 bench: $(STAMP)
+	$(BIN)/python benchmarks/metrics_bench.py
+	$(BIN)/python benchmarks/recbole_metric_agreement.py
 	$(BIN)/python benchmarks/data_bench.py
 	$(BIN)/python benchmarks/recbole_bench.py ml-100k
 	$(BIN)/python benchmarks/recbole_bench.py movielens1m_m1
