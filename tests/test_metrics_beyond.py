@@ -127,6 +127,8 @@ def test_catalog_metrics_by_hand():
 def test_gini_and_entropy_extremes():
     assert gini(np.array([[5, 5, 5, 5]]))[0] == 0 and entropy(np.array([[1, 1, 1, 1]]))[0] == 2
     assert gini(np.array([[0, 0, 0, 8]]))[0] == pytest.approx(3 / 4)  # (N - 1) / N
+    assert gini(np.array([[8]]), 4)[0] == pytest.approx(3 / 4)  # 3 unlisted items count 0
+    assert gini(np.array([[1, 3]]), 5)[0] == pytest.approx(gini(np.array([[0, 0, 0, 1, 3]]))[0])
     assert gini(np.zeros((1, 3)))[0] == 0 and entropy(np.zeros((1, 3)))[0] == 0
 
 

@@ -37,7 +37,7 @@ import torch
 from recbench.evaluation.popularity import ItemStats
 from recbench.evaluation.registry import REGISTRY, parse_metric
 
-BOOT_BLOCK = 64  #: resamples computed at once: memory ~ BOOT_BLOCK x n_items floats
+BOOT_BLOCK = 64  #: resamples computed at once: memory ~ BOOT_BLOCK x listed items ints
 
 
 class CatalogAccumulator:
@@ -75,14 +75,19 @@ class CatalogAccumulator:
         candidates = groups.sum(0)[None, :] - (seen[users] > 0) @ groups  # (n, 2)
         relevant = (truth[users] > 0) @ groups
         ks = sorted({min(k, items.shape[1]) for _, k in self.parsed})
+        # only items listed to someone can have a non-zero count: the counts are kept for
+        # those (columns of ``listed``); the metrics add the other items' zeros
+        distinct, column = np.unique(items[valid], return_inverse=True)
+        position = np.zeros_like(items)
+        position[valid] = column
         # the lists of a larger K extend those of a smaller one: each K adds the segment of
         # positions [previous K, K), and the counts of K are running sums of the segments
         segments, previous = {}, 0
         for k in ks:
             v = valid[:, previous:k]
             rows = np.repeat(np.arange(len(items)), v.sum(1))
-            listed = sp.csr_matrix((np.ones(len(rows)), (rows, items[:, previous:k][v])),
-                                   shape=(len(items), self.stats.n_items))
+            listed = sp.csr_matrix((np.ones(len(rows)), (rows, position[:, previous:k][v])),
+                                   shape=(len(items), max(len(distinct), 1)))
             group_of = groups[items[:, previous:k]] * v[..., None]  # (n, k - previous, 2)
             segments[k] = (listed.T.tocsr().astype(np.float32), group_of.sum(1),
                            (group_of * hits[:, previous:k, None]).sum(1))
@@ -128,18 +133,19 @@ class CatalogAccumulator:
         out = {}
         for name, (metric, k) in zip(self.names, self.parsed):
             counts, rec, hit = at_k[min(k, k_list)]
-            out[name] = _metric(metric, counts, rec, cand, hit, rel)
+            out[name] = _metric(metric, counts, self.stats.n_items, rec, cand, hit, rel)
             if metric == "coverage":
                 out[f"coverage_count@{k}"] = (counts > 0).sum(1).astype(np.float64)
         return out
 
 
-def _metric(metric: str, counts, rec, candidates, hit, relevant) -> np.ndarray:
-    """One value per row: ``counts (R, n_items)``, group sums ``(R, 2)`` (head, tail)."""
+def _metric(metric: str, counts, n_items: int, rec, candidates, hit, relevant) -> np.ndarray:
+    """One value per row: ``counts (R, D)`` of D of the ``n_items`` catalogue items (the
+    others count 0), group sums ``(R, 2)`` (head, tail)."""
     if metric == "coverage":
-        return (counts > 0).sum(1) / counts.shape[1]
+        return (counts > 0).sum(1) / n_items
     if metric == "gini":
-        return gini(counts)
+        return gini(counts, n_items)
     if metric == "entropy":
         return entropy(counts)
     if metric == "poprsp":
@@ -147,18 +153,21 @@ def _metric(metric: str, counts, rec, candidates, hit, relevant) -> np.ndarray:
     return parity(hit, relevant)  # popreo
 
 
-def gini(counts: np.ndarray) -> np.ndarray:
-    """Gini index of each row of non-negative integer ``counts`` (``(R, N)``), the N
-    convention: ``sum_j (2j - N - 1) c_(j) / (N sum c)`` over the ascending order.
+def gini(counts: np.ndarray, n_items: int | None = None) -> np.ndarray:
+    """Gini index of each row of non-negative integer ``counts`` (``(R, D)``) over
+    ``N = n_items >= D`` items (the ``N - D`` missing ones count 0; default ``N = D``), the
+    N convention: ``sum_j (2j - N - 1) c_(j) / (N sum c)`` over the ascending order.
 
     No sort: a value ``v`` held by ``h`` items that follow ``a`` smaller ones fills the
     positions ``a+1 .. a+h``, whose weights sum to ``h (2a + h - N)``.
     """
     c = np.asarray(counts, dtype=np.int64)
-    r, n = c.shape
+    r, d = c.shape
+    n = d if n_items is None else n_items
     top = int(c.max()) + 1 if c.size else 1
     hist = np.bincount((c + top * np.arange(r)[:, None]).ravel(),
                        minlength=r * top).reshape(r, top).astype(np.float64)
+    hist[:, 0] += n - d
     below = np.cumsum(hist, axis=1) - hist
     value = np.arange(top, dtype=np.float64)
     weighted = (value * hist * (2 * below + hist - n)).sum(1)
