@@ -32,11 +32,15 @@ test-all: $(STAMP) browser
 	$(BIN)/python -m pytest -m ""
 
 # The published MovieLens-100K leaderboard (experiments/ml100k_leaderboard.yaml): every
-# model tuned with the same budget (20 TPE trials), then 5 seeds, under two protocols.
+# model tuned with the same budget (20 TPE trials), then 5 seeds, under two protocols; then
+# the same runs' NDCG@10 per user group (activity quartiles, gender) and the group gaps
+SLICES = ndcg@10,ndcg@10.activity_q1,ndcg@10.activity_q2,ndcg@10.activity_q3,ndcg@10.activity_q4,ndcg@10.activity_gap,ndcg@10.gender_F,ndcg@10.gender_M,ndcg@10.gender_gap
 leaderboard: $(STAMP)
 	$(BIN)/recbench run -m experiment=ml100k_leaderboard split=random_ratio hparams_search=mostpop,itemknn,userknn,rp3beta,slim,ease,ials,bpr
 	$(BIN)/recbench run -m experiment=ml100k_leaderboard split=leave_one_out hparams_search=mostpop,itemknn,userknn,rp3beta,slim,ease,ials,bpr
 	$(BIN)/recbench leaderboard ml100k_leaderboard --group
+	$(BIN)/recbench leaderboard ml100k_leaderboard --split random_ratio --name ml100k_slices \
+	  --metrics $(SLICES)
 
 # The model zoo's reproductions of published numbers and fit times (results/zoo/; hours on CPU).
 ZOO_EXPERIMENTS = zoo_ml100k repro_movielens1m_m1 repro_gowalla_m1 repro_beauty_s3rec

@@ -87,8 +87,9 @@ def _job(cfg) -> float | None:
               file=sys.stderr)
         return None
     _Sweep.record(cfg.sweep.outcomes, "done", label)
-    shown = " ".join(f"{m}={result.metrics['test_' + m]:.4f}" for m in DEFAULT_METRICS
-                     if "test_" + m in result.metrics)
+    names = [m for m in DEFAULT_METRICS if "test_" + m in result.metrics] or [
+        k[5:] for k in result.metrics if k.startswith("test_") and "." not in k][:3]
+    shown = " ".join(f"{m}={result.metrics['test_' + m]:.4f}" for m in names)
     print(f"done: {label} [{cfg.name}] test {shown} (fit {result.metrics['fit_time_s']:.1f}s, "
           f"eval {result.metrics['eval_time_s']:.1f}s) run {result.run_id}", flush=True)
     return objective
