@@ -28,6 +28,7 @@ def test_experiment_sets_name_and_sweeps_four_models():
     cfg = compose(["experiment=ml100k_baselines"], hydra_config=True)
     assert cfg.name == "ml100k_baselines"
     assert cfg.hydra.sweeper.params.model == "mostpop,itemknn,ease,bpr"
+    assert "gini" in cfg.metrics.names and cfg.metrics.activity_groups == 4  # metrics=full
     assert validate_sweep(["experiment=ml100k_baselines"])[0] == 4
     assert validate_sweep(["model=ease,bpr", "seed=1,2,3"])[0] == 6
 

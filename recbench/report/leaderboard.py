@@ -36,7 +36,7 @@ def print_boards(boards: list[Board], metrics: list[str], alpha: float, name: st
 
     console = Console()
     if not console.is_terminal:
-        console = Console(width=200)
+        console = Console(width=320)  # every column of a full metric suite on one line
     for board in boards:
         pretty = display_table(board, metrics, alpha).drop(columns=["Config"])
         table = Table(title=f"recbench leaderboard: {name} · {board.title}")
