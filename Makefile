@@ -78,7 +78,7 @@ clean:
 # Screenshots for the README: the MLflow UI and the published leaderboard page
 screenshot: $(STAMP) browser
 	$(BIN)/python docs/mlflow_screenshot.py
-	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,1300 \
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1850,1400 \
 	  --screenshot=docs/img/leaderboard-html.png \
 	  "file://$(CURDIR)/results/ml100k_leaderboard/index.html" 2>/dev/null
 

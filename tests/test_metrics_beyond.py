@@ -222,10 +222,9 @@ def test_user_groups_and_slices_by_hand():
 # ------------------------------------------------------------------ RecBole
 def _lists_of(seed, n_users=80, n_items=40, k=10):
     rng = np.random.default_rng(seed)
-    train = sp.csr_matrix(rng.random((n_users, n_items)) < rng.random(n_items) * 0.5,
-                          dtype=np.float32)  # skewed popularity, ties
-    train[:, :3] = 0  # items 0-2 never seen in training ...
-    train.eliminate_zeros()
+    dense = rng.random((n_users, n_items)) < rng.random(n_items) * 0.5  # skewed, ties
+    dense[:, :3] = False  # items 0-2 never seen in training ...
+    train = sp.csr_matrix(dense, dtype=np.float32)
     scores = rng.normal(size=(n_users, n_items)) + np.asarray(train.sum(0)).ravel() * 0.2
     scores[::2, :3] += 10  # ... but recommended to every other user
     items = np.argsort(-scores, axis=1, kind="stable")[:, :k]

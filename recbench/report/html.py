@@ -24,7 +24,7 @@ _NUMERIC = {"Seeds": "seeds", "Fit (s)": "fit_time_s", "Eval (s)": "eval_time_s"
 _CSS = """
 :root { color-scheme: light; --line: #d0d7de; --muted: #57606a; --head: #f6f8fa; }
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
-       max-width: 1200px; margin: 0 auto; padding: 1.5rem; }
+       max-width: 1800px; margin: 0 auto; padding: 1.5rem; }
 h1, h2, h3 { line-height: 1.2; }
 section { border-top: 2px solid var(--line); margin-top: 2rem; padding-top: .5rem; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }

@@ -144,7 +144,7 @@ def _tradeoff(board: Board, metrics: list[str], fig: Figure, against: str) -> No
     ax = fig.subplots()
     y_metric, x_metric = tradeoff_axes(metrics, against)
     table, colors = board.table, _colors(board)
-    for row in table.to_dict("records"):
+    for i, row in enumerate(table.to_dict("records")):
         x, y = row[x_metric], row[y_metric]
         if not (math.isfinite(x) and math.isfinite(y)):
             continue
@@ -152,8 +152,9 @@ def _tradeoff(board: Board, metrics: list[str], fig: Figure, against: str) -> No
         ax.errorbar(x, y, xerr=xerr if math.isfinite(xerr) else None,
                     yerr=yerr if math.isfinite(yerr) else None, fmt="o",
                     color=colors[row["model"]], capsize=2, markersize=5)
-        ax.annotate(row["model"], (x, y), xytext=(4, 4), textcoords="offset points",
-                    fontsize="small")
+        # neighbours in the table often sit close: their labels go above and below
+        ax.annotate(row["model"], (x, y), xytext=(4, 4 if i % 2 == 0 else -11),
+                    textcoords="offset points", fontsize="small")
     ax.margins(x=0.12, y=0.1)
     ax.set_xlabel(f"{column_header(x_metric)} (test, mean ± std over seeds)")
     ax.set_ylabel(f"{column_header(y_metric)} (test, mean ± std over seeds)")
