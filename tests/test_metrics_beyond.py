@@ -129,6 +129,12 @@ def test_gini_and_entropy_extremes():
     assert gini(np.array([[0, 0, 0, 8]]))[0] == pytest.approx(3 / 4)  # (N - 1) / N
     assert gini(np.array([[8]]), 4)[0] == pytest.approx(3 / 4)  # 3 unlisted items count 0
     assert gini(np.array([[1, 3]]), 5)[0] == pytest.approx(gini(np.array([[0, 0, 0, 1, 3]]))[0])
+    # many items with small counts (the histogram path) against the sorted formula
+    counts = np.random.default_rng(0).integers(0, 4, size=(3, 50))
+    for row, value in zip(counts, gini(counts, 60)):
+        srt = np.sort(np.concatenate([np.zeros(10), row]))
+        j = np.arange(1, 61)
+        assert value == pytest.approx(((2 * j - 61) * srt).sum() / (60 * srt.sum()))
     assert gini(np.zeros((1, 3)))[0] == 0 and entropy(np.zeros((1, 3)))[0] == 0
 
 
@@ -275,3 +281,24 @@ def test_elliot_gini_differences_pinned():
     n = len(srt)
     elliot = 1 - sum((2 * (j + 1) - n - 1) * srt[j] for j in range(n)) / (n * srt.sum())
     assert gini(counts)[0] == pytest.approx(1 - elliot)
+
+
+def test_both_ild_paths_agree():
+    """The Gram path (few listed items) and the summed-vector path (many) are exact."""
+    from recbench.evaluation.beyond import _pair_sums_gram, _pair_sums_summed
+    from recbench.evaluation.popularity import normalise_rows
+
+    rng = np.random.default_rng(3)
+    vectors = normalise_rows(sp.random(40, 25, density=0.2, random_state=3))  # zero rows too
+    items = torch.from_numpy(rng.permuted(np.tile(np.arange(40), (30, 1)), axis=1)[:, :12])
+    valid = torch.from_numpy(np.arange(12)[None, :] < rng.integers(0, 13, size=(30, 1)))
+    at, ok = items.numpy(), valid.numpy()
+    a = _pair_sums_gram(vectors, at, ok, [3, 7, 12])
+    b = _pair_sums_summed(vectors, at, ok, [3, 7, 12])
+    dense = vectors.toarray()
+    for k in (3, 7, 12):
+        np.testing.assert_allclose(a[k], b[k], atol=1e-12)
+        for u in range(30):
+            listed = at[u, :k][ok[u, :k]]
+            g = dense[listed] @ dense[listed].T
+            assert a[k][u] == pytest.approx(np.triu(g, 1).sum(), abs=1e-12)

@@ -85,9 +85,11 @@ def intra_list_diversity(items: torch.Tensor, valid: torch.Tensor, vectors: sp.c
     """ILD of each row's list cut at every K of ``ks``: mean pairwise ``1 - cos`` of the
     listed items' unit vectors.
 
-    The cosines come from the Gram matrix of the items listed in this chunk only
-    (``V_S V_S^T``, sparse): its cost is the sum over vector dimensions of the squared
-    number of listed items sharing them, small next to summing dense item vectors.
+    Two exact ways to the sum of a list's pairwise cosines, the cheaper one taken per chunk:
+    from the Gram matrix of the items listed in the chunk (cost: the squared number of
+    listed items per vector dimension; cheap when few items are listed, e.g. MostPop), or
+    from each list's summed vector, ``sum_{i<j} v_i.v_j = (|sum v|^2 - sum |v|^2) / 2``
+    (cost: the nonzeros of the listed vectors; cheap when lists hold many different items).
 
     Args:
         items, valid: ``(B, K_max)`` lists and their validity (valid positions are a prefix).
@@ -97,20 +99,54 @@ def intra_list_diversity(items: torch.Tensor, valid: torch.Tensor, vectors: sp.c
         ``{K: (B,) float64}``; 0 where a list has fewer than two items.
     """
     b, k_max = items.shape
-    distinct, position = np.unique(items.numpy(), return_inverse=True)
-    position = position.reshape(b, k_max)
-    sub = vectors[distinct]
-    gram = sp.csr_matrix(sub @ sub.T)
-    gram.sort_indices()
-    first, second = np.triu_indices(k_max, 1)  # every pair r < s of list positions
     ok = valid.numpy()
-    cos = np.asarray(gram[position[:, first].ravel(), position[:, second].ravel()])
-    cos = cos.reshape(b, len(first)) * (ok[:, first] & ok[:, second])
+    ks = sorted({min(k, k_max) for k in ks})
+    listed = items.numpy()[ok]
+    distinct, position = np.unique(listed, return_inverse=True)
+    sub = vectors[distinct]
+    dims = np.bincount(sub.indices, minlength=vectors.shape[1]).astype(np.float64)
+    by_gram = float(dims @ dims) <= float(np.diff(vectors.indptr)[listed].sum())
+    at = np.zeros(items.shape, dtype=np.int64)
+    at[ok] = position
+    pair_sums = _pair_sums_gram(sub, at, ok, ks) if by_gram else _pair_sums_summed(sub, at, ok, ks)
     out = {}
     for k in ks:
-        k = min(k, k_max)
         n = ok[:, :k].sum(1).astype(np.float64)
         pairs = n * (n - 1) / 2
-        total = cos[:, second < k].sum(1)
-        out[k] = torch.from_numpy(np.where(pairs > 0, 1.0 - total / np.maximum(pairs, 1), 0.0))
+        out[k] = torch.from_numpy(np.where(pairs > 0, 1.0 - pair_sums[k] / np.maximum(pairs, 1),
+                                           0.0))
+    return out
+
+
+def _pair_sums_gram(sub: sp.csr_matrix, at: np.ndarray, ok: np.ndarray,
+                    ks: list[int]) -> dict[int, np.ndarray]:
+    """Per row and K, the sum of cosines over the pairs of the list, read from ``sub sub^T``
+    (``at``: each position's row of ``sub``)."""
+    gram = sp.csr_matrix(sub @ sub.T)
+    gram.sort_indices()
+    first, second = np.triu_indices(at.shape[1], 1)  # every pair r < s of list positions
+    cos = np.asarray(gram[at[:, first].ravel(), at[:, second].ravel()])
+    cos = cos.reshape(len(at), len(first)) * (ok[:, first] & ok[:, second])
+    return {k: cos[:, second < k].sum(1) for k in ks}
+
+
+def _pair_sums_summed(sub: sp.csr_matrix, at: np.ndarray, ok: np.ndarray,
+                      ks: list[int]) -> dict[int, np.ndarray]:
+    """Per row and K, the sum of cosines over the pairs of the list, from the list's summed
+    vector (the K's lists extend each other: each adds its segment of positions)."""
+    b = len(at)
+    self_dots = np.asarray(sub.multiply(sub).sum(axis=1)).ravel()  # 1, or 0: zero vector
+    summed = sp.csr_matrix((b, sub.shape[1]))
+    own, previous, out = np.zeros(b), 0, {}
+    for k in ks:
+        v = ok[:, previous:k]
+        rows = np.repeat(np.arange(b), v.sum(1))
+        cols = at[:, previous:k][v]
+        segment = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(b, sub.shape[0]))
+        summed = sp.csr_matrix(summed + segment @ sub)
+        own += np.bincount(rows, weights=self_dots[cols], minlength=b)
+        row_of = np.repeat(np.arange(b), np.diff(summed.indptr))
+        squared = np.bincount(row_of, weights=summed.data ** 2, minlength=b)
+        out[k] = (squared - own) / 2
+        previous = k
     return out

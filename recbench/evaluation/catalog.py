@@ -105,7 +105,7 @@ class CatalogAccumulator:
             r = min(BOOT_BLOCK, n_boot - start)
             draws = rng.integers(0, n, size=(r, n)) + n * np.arange(r)[:, None]
             weights = np.bincount(draws.ravel(), minlength=r * n).reshape(r, n)
-            for name, reps in self._replicates(segments, weights.astype(np.float64),
+            for name, reps in self._replicates(segments, weights.astype(np.float32),
                                                candidates, relevant).items():
                 replicates[name].append(reps)
         intervals = {}
@@ -123,9 +123,9 @@ class CatalogAccumulator:
         cand, rel = weights @ candidates, weights @ relevant
         counts, rec, hit = 0, 0, 0
         at_k = {}
+        # float32 holds these integer sums exactly (< 2**24 users)
+        wt = np.ascontiguousarray(weights.T, dtype=np.float32)
         for k, (by_item, seg_rec, seg_hit) in segments.items():
-            # float32 holds these integer sums exactly (< 2**24 users)
-            wt = np.ascontiguousarray(weights.T, dtype=np.float32)
             counts = counts + np.ascontiguousarray(np.rint(by_item @ wt).T, dtype=np.int64)
             rec, hit = rec + weights @ seg_rec, hit + weights @ seg_hit
             at_k[k] = (counts, rec, hit)
@@ -158,19 +158,24 @@ def gini(counts: np.ndarray, n_items: int | None = None) -> np.ndarray:
     ``N = n_items >= D`` items (the ``N - D`` missing ones count 0; default ``N = D``), the
     N convention: ``sum_j (2j - N - 1) c_(j) / (N sum c)`` over the ascending order.
 
-    No sort: a value ``v`` held by ``h`` items that follow ``a`` smaller ones fills the
-    positions ``a+1 .. a+h``, whose weights sum to ``h (2a + h - N)``.
+    Few distinct items (D <= the largest count): sort each row; the missing items are the
+    N - D smallest. Many: no sort, a value ``v`` held by ``h`` items that follow ``a``
+    smaller ones fills the positions ``a+1 .. a+h``, whose weights sum to ``h (2a + h - N)``.
     """
     c = np.asarray(counts, dtype=np.int64)
     r, d = c.shape
     n = d if n_items is None else n_items
     top = int(c.max()) + 1 if c.size else 1
-    hist = np.bincount((c + top * np.arange(r)[:, None]).ravel(),
-                       minlength=r * top).reshape(r, top).astype(np.float64)
-    hist[:, 0] += n - d
-    below = np.cumsum(hist, axis=1) - hist
-    value = np.arange(top, dtype=np.float64)
-    weighted = (value * hist * (2 * below + hist - n)).sum(1)
+    if d <= top:
+        positions = np.arange(n - d + 1, n + 1, dtype=np.float64)
+        weighted = np.sort(c, axis=1).astype(np.float64) @ (2 * positions - n - 1)
+    else:
+        hist = np.bincount((c + top * np.arange(r)[:, None]).ravel(),
+                           minlength=r * top).reshape(r, top).astype(np.float64)
+        hist[:, 0] += n - d
+        below = np.cumsum(hist, axis=1) - hist
+        value = np.arange(top, dtype=np.float64)
+        weighted = (value * hist * (2 * below + hist - n)).sum(1)
     total = c.sum(1).astype(np.float64)
     return np.divide(weighted, n * total, out=np.zeros(r), where=total > 0)
 
