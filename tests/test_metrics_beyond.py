@@ -179,14 +179,20 @@ def test_permuting_item_ids_changes_nothing():
         assert bounds == pytest.approx(b.intervals[m], nan_ok=True)
 
 
-def test_bootstrap_interval_is_seeded_and_brackets_smooth_metrics():
+def test_bootstrap_interval_is_seeded_and_narrows_with_more_users():
     train, test, scores = _random_problem(2, n_users=200)
     a = _suite(train, test, scores, 64, n_boot=200, seed=3)
     b = _suite(train, test, scores, 64, n_boot=200, seed=3)
     c = _suite(train, test, scores, 64, n_boot=200, seed=4)
     assert a.intervals == b.intervals and a.intervals != c.intervals
     low, high = a.intervals["poprsp@10"]
-    assert low <= a.per_run["poprsp@10"] <= high and low < high
+    assert low < a.per_run["poprsp@10"] < high  # value +- 1.96 bootstrap standard errors
+    assert high - low == pytest.approx(2 * (a.per_run["poprsp@10"] - low))
+    # eight times the users: the interval narrows (about sqrt(8) times)
+    many = _suite(*_random_problem(2, n_users=1600), 256, n_boot=200, seed=3)
+    width = {m: (a.intervals[m][1] - a.intervals[m][0],
+                 many.intervals[m][1] - many.intervals[m][0]) for m in ("gini@10", "poprsp@10")}
+    assert all(1.5 < few / lots < 6 for few, lots in width.values()), width
 
 
 def test_random_recommender_covers_the_catalogue_evenly():

@@ -23,9 +23,13 @@ included). Head / tail are the groups of :mod:`recbench.evaluation.popularity`.
     popreo@K    ranking-based equal opportunity: as PopRSP with P_g = sum_u |L_u ∩ g ∩ T_u|
                 / sum_u |g ∩ T_u| (T_u: the user's relevant test items).
 
-Intervals: the percentile bootstrap over users: ``n_boot`` resamples of the evaluated users
-with replacement (a fixed seed), each metric recomputed on every resample, the 2.5th and
-97.5th percentiles reported.
+Intervals: the normal bootstrap interval over users, value +- 1.96 bootstrap standard
+errors: ``n_boot`` resamples of the evaluated users with replacement (a fixed seed), each
+metric recomputed on every resample, the standard deviation of those values is the
+standard error (Efron & Tibshirani: 50-200 resamples estimate it well). Not the percentile
+interval: a resample holds about 63% distinct users, so catalogue counts (coverage,
+entropy) of resamples sit below the full-sample value, and percentiles of them can exclude
+it; their spread is still the sampling variability.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ class CatalogAccumulator:
                 n_boot: int = 0, seed: int = 0) -> tuple[dict[str, float],
                                                          dict[str, tuple[float, float]]]:
         """Values of every metric (plus ``coverage_count@K``) and, with ``n_boot > 0``,
-        their 95% percentile-bootstrap intervals over ``users``.
+        their 95% normal bootstrap intervals over ``users`` (module docstring).
 
         Args:
             users: ``(n,)`` the evaluated users, in the order their chunks were added.
@@ -112,8 +116,8 @@ class CatalogAccumulator:
         for name in self.names:
             reps = np.concatenate(replicates[name])
             finite = reps[np.isfinite(reps)]
-            intervals[name] = tuple(float(q) for q in np.percentile(finite, [2.5, 97.5])) \
-                if len(finite) else (float("nan"), float("nan"))
+            half = 1.959964 * finite.std(ddof=1) if len(finite) > 1 else float("nan")
+            intervals[name] = (values[name] - half, values[name] + half)
         return values, intervals
 
     def _replicates(self, segments: dict, weights: np.ndarray, candidates: np.ndarray,
