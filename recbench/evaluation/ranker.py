@@ -13,7 +13,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recbench.evaluation.metrics import parse_metric, per_user_metrics
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -173,13 +172,7 @@ def evaluate(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_m
         ``(users, values)``: evaluated user indices ``(n,) int64`` and
         ``{metric: (n,) float64}`` per-user values.
     """
-    k_max = max(parse_metric(m)[1] for m in metrics)
-    users, parts = [], {m: [] for m in metrics}
-    for chunk in ranked_chunks(score_fn, truth, seen_matrix(truth.shape, exclude), k_max,
-                               chunk_size):
-        users.append(chunk.users)
-        values = per_user_metrics(chunk.hits, chunk.n_rel, list(metrics))
-        for m in metrics:
-            parts[m].append(values[m])
-    return (np.concatenate(users) if users else np.zeros(0, np.int64),
-            {m: torch.cat(v).numpy() if v else np.zeros(0) for m, v in parts.items()})
+    from recbench.evaluation.suite import evaluate_suite  # suite builds on this module
+
+    result = evaluate_suite(score_fn, truth, exclude, metrics, chunk_size)
+    return result.users, result.per_user

@@ -7,7 +7,7 @@ are computed on each chunk, catalogue metrics from the lists collected over the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,11 +19,11 @@ from recbench.evaluation.beyond import list_metrics
 from recbench.evaluation.catalog import CatalogAccumulator
 from recbench.evaluation.metrics import per_user_metrics
 from recbench.evaluation.popularity import ItemStats, check_options, item_categories
-from recbench.evaluation.ranker import ScoreFn, ranked_chunks, seen_matrix
+from recbench.evaluation.ranker import RankedChunk, ScoreFn, ranked_chunks, seen_matrix
 from recbench.evaluation.registry import REGISTRY, parse_metric
 from recbench.evaluation.slices import slice_metrics, user_groups
 
-#: ``metrics.*`` keys and their defaults: configs/metrics/default.yaml holds the same values
+#: the ``metrics.*`` options of the beyond-accuracy suite (defaults: configs/metrics/default.yaml)
 OPTION_KEYS = ("tail_rule", "head_share", "tail_fraction", "item_vectors", "item_feature",
                "activity_groups", "user_groups", "bootstrap", "bootstrap_seed")
 
@@ -69,6 +69,23 @@ def evaluate_suite(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp
         n_boot, seed: bootstrap resamples of the catalogue metrics' intervals (0: none).
         groups: user groups for accuracy slices (None: no slices).
     """
+    seen = seen_matrix(truth.shape, exclude)
+    k_max = max(parse_metric(m)[1] for m in metrics)
+    return evaluate_chunks(ranked_chunks(score_fn, truth, seen, k_max, chunk_size), metrics,
+                           seen, truth, stats, n_boot, seed, groups)
+
+
+def evaluate_chunks(chunks: Iterable[RankedChunk], metrics: Sequence[str],
+                    seen: sp.csr_matrix, truth: sp.csr_matrix, stats: ItemStats | None = None,
+                    n_boot: int = 0, seed: int = 0,
+                    groups: dict[str, np.ndarray] | None = None) -> SuiteResult:
+    """Every metric of top-K lists already ranked (by :func:`ranked_chunks`, or read from a
+    TREC run): :func:`evaluate_suite` without the ranking.
+
+    Args:
+        chunks: lists of at least ``max K`` positions; ``users`` index the rows of ``seen``
+            (masked items: PopRSP's candidates) and ``truth`` (relevant items: PopREO's).
+    """
     parsed = [(m, *parse_metric(m)) for m in metrics]
     kind = {m: REGISTRY[name].kind for m, name, _ in parsed}
     if stats is None and any(k != "accuracy" for k in kind.values()):
@@ -77,10 +94,8 @@ def evaluate_suite(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp
     listed = [m for m in metrics if kind[m] == "list"]
     catalog = CatalogAccumulator([m for m in metrics if kind[m] == "catalog"], stats) \
         if any(k == "catalog" for k in kind.values()) else None
-    seen = seen_matrix(truth.shape, exclude)
     users, parts = [], {m: [] for m in [*accuracy, *listed]}
-    k_max = max(k for _, _, k in parsed)
-    for chunk in ranked_chunks(score_fn, truth, seen, k_max, chunk_size):
+    for chunk in chunks:
         users.append(chunk.users)
         values = per_user_metrics(chunk.hits, chunk.n_rel, accuracy) if accuracy else {}
         if listed:

@@ -22,11 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 
 from recbench.errors import RecbenchError
-from recbench.evaluation.metrics import per_user_metrics
+from recbench.evaluation.popularity import ItemStats
+from recbench.evaluation.ranker import RankedChunk
 from recbench.evaluation.registry import REGISTRY, parse_metric
+from recbench.evaluation.suite import evaluate_chunks
 
 
 def _read_columns(path: Path, n: int, what: str) -> pd.DataFrame:
@@ -99,9 +102,8 @@ def evaluate_trec(qrels: pd.DataFrame, run: pd.DataFrame, metrics: Sequence[str]
     if not metrics:
         raise RecbenchError("no metrics given; e.g. --metrics ndcg@10,recall@20.")
     parsed = [parse_metric(m) for m in metrics]
-    kinds = {m: REGISTRY[name].kind for m, (name, _) in zip(metrics, parsed)}
-    if train is None and any(k != "accuracy" for k in kinds.values()):
-        beyond = [m for m, k in kinds.items() if k != "accuracy"]
+    beyond = [m for m, (name, _) in zip(metrics, parsed) if REGISTRY[name].kind != "accuracy"]
+    if train is None and beyond:
         raise RecbenchError(f"{', '.join(beyond)} need the train interactions: pass --train "
                             f"FILE (qrels format: qid 0 docid 1).")
     k_max = max(k for _, k in parsed)
@@ -109,30 +111,9 @@ def evaluate_trec(qrels: pd.DataFrame, run: pd.DataFrame, metrics: Sequence[str]
     queries = pd.Index(sorted(relevant["qid"].unique()))
     if len(queries) == 0:
         raise RecbenchError("the qrels file has no query with a relevant document (rel > 0).")
-    top = run[run["pos"] < k_max].merge(relevant[["qid", "docid"]], on=["qid", "docid"])
-    hits = torch.zeros(len(queries), k_max, dtype=torch.bool)
-    rows = torch.from_numpy(queries.get_indexer(top["qid"]).astype(np.int64))
-    hits[rows, torch.from_numpy(top["pos"].to_numpy(np.int64))] = True
-    n_rel = torch.from_numpy(relevant.groupby("qid").size().reindex(queries).to_numpy())
-    accuracy = [m for m in metrics if kinds[m] == "accuracy"]
-    values = per_user_metrics(hits, n_rel, accuracy) if accuracy else {}
-    result = {m: float(values[m].mean()) for m in accuracy}
-    if train is not None and len(accuracy) < len(metrics):
-        result |= _beyond(queries, relevant, run, train, hits,
-                          [m for m in metrics if kinds[m] != "accuracy"], k_max)
-    return {m: result[m] for m in metrics} | {m: v for m, v in result.items() if m not in metrics}
-
-
-def _beyond(queries: pd.Index, relevant: pd.DataFrame, run: pd.DataFrame, train: pd.DataFrame,
-            hits: torch.Tensor, metrics: list[str], k_max: int) -> dict[str, float]:
-    """Beyond-accuracy metrics of the run's lists of ``queries`` (module docstring)."""
-    import scipy.sparse as sp
-
-    from recbench.evaluation.beyond import list_metrics
-    from recbench.evaluation.catalog import CatalogAccumulator
-    from recbench.evaluation.popularity import ItemStats
-
-    train = train[train["rel"] > 0].drop_duplicates(["qid", "docid"])
+    train = relevant.iloc[:0] if train is None else \
+        train[train["rel"] > 0].drop_duplicates(["qid", "docid"])
+    # rows: the queries first, then users known from train only; columns: every docid
     docs = pd.Index(sorted(set(train["docid"]) | set(relevant["docid"]) | set(run["docid"])))
     users = queries.append(pd.Index(sorted(set(train["qid"]) - set(queries))))
 
@@ -141,22 +122,21 @@ def _beyond(queries: pd.Index, relevant: pd.DataFrame, run: pd.DataFrame, train:
                               (users.get_indexer(frame["qid"]), docs.get_indexer(frame["docid"]))),
                              shape=(len(users), len(docs)))
 
-    train_m = matrix(train)
-    stats = ItemStats.from_train(train_m, item_vectors="interactions")
     top = run[(run["pos"] < k_max) & run["qid"].isin(queries)]
-    items = torch.zeros(len(queries), k_max, dtype=torch.int64)
-    valid = torch.zeros(len(queries), k_max, dtype=torch.bool)
     at = (torch.from_numpy(queries.get_indexer(top["qid"]).astype(np.int64)),
           torch.from_numpy(top["pos"].to_numpy(np.int64)))
+    items = torch.zeros(len(queries), k_max, dtype=torch.int64)
     items[at] = torch.from_numpy(docs.get_indexer(top["docid"]).astype(np.int64))
+    valid = torch.zeros(len(queries), k_max, dtype=torch.bool)
     valid[at] = True
-    listed = [m for m in metrics if REGISTRY[parse_metric(m)[0]].kind == "list"]
-    out = {m: float(v.mean()) for m, v in
-           list_metrics(items, valid, hits, stats, listed).items()} if listed else {}
-    catalog = [m for m in metrics if m not in listed]
-    if catalog:
-        acc = CatalogAccumulator(catalog, stats)
-        acc.add(items, valid, hits)
-        n = len(queries)
-        out |= acc.compute(np.arange(n), train_m, matrix(relevant[["qid", "docid"]]))[0]
-    return out
+    found = top.merge(relevant[["qid", "docid"]], on=["qid", "docid"])
+    hits = torch.zeros(len(queries), k_max, dtype=torch.bool)
+    hits[torch.from_numpy(queries.get_indexer(found["qid"]).astype(np.int64)),
+         torch.from_numpy(found["pos"].to_numpy(np.int64))] = True
+    n_rel = torch.from_numpy(relevant.groupby("qid").size().reindex(queries).to_numpy())
+    seen = matrix(train)  # a query's train docs: its masked items (PopRSP's candidates)
+    stats = ItemStats.from_train(seen, item_vectors="interactions") if beyond else None
+    chunk = RankedChunk(np.arange(len(queries)), items, valid, hits, n_rel)
+    result = evaluate_chunks([chunk], metrics, seen, matrix(relevant), stats)
+    values = {m: float(np.mean(v)) for m, v in result.per_user.items()} | result.per_run
+    return {m: values[m] for m in metrics} | {m: v for m, v in values.items() if m not in metrics}
