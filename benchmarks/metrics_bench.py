@@ -70,7 +70,7 @@ def main(out: str = "results/bench/metrics.md") -> None:
              f"Machine: {platform.processor() or platform.machine()}, "
              f"{__import__('os').cpu_count()} cores, 2 torch threads, Python "
              f"{platform.python_version()}. One run's evaluation (validation + test: ranking, "
-             "every metric at K = 5, 10, 20, the catalogue metrics' 1000-resample bootstrap "
+             "every metric at K = 5, 10, 20, the catalogue metrics' bootstrap "
              "intervals and the per-group slices of metrics=full), median of "
              f"{REPEATS} interleaved repeats, in seconds. `python benchmarks/metrics_bench.py`"
              " (part of `make bench`). Target: full / default <= 1.5 on gowalla_m1.", "",
