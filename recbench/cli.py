@@ -35,6 +35,8 @@ class _Sweep:
     sequential one.
     """
 
+    store_down = False  #: set in a process once the store failed: its later jobs do not start
+
     @classmethod
     def record(cls, folder: str | None, outcome: str, label: str) -> None:
         if folder:
@@ -59,8 +61,16 @@ def _job(cfg) -> float | None:
     """
     from recbench.config import model_label
     from recbench.run import run
+    from recbench.tracking.claim import owner_alive
 
     label = f"{model_label(cfg)} seed={cfg.seed}"
+    if not owner_alive(cfg.sweep.get("owner")):  # a pool worker left behind by a killed sweep
+        os._exit(1)
+    if _Sweep.store_down:  # the store stopped taking writes: start nothing more
+        _Sweep.record(cfg.sweep.outcomes, "failed", label)
+        print(f"not started: {label}: the MLflow store failed earlier in this sweep",
+              file=sys.stderr)
+        return None
     try:
         result = run(cfg)
         from recbench.tracking.run_tracker import metric_key
@@ -68,10 +78,14 @@ def _job(cfg) -> float | None:
         objective = result.metrics.get(key, result.metrics.get(metric_key(key)))
         if result.skipped:
             _Sweep.record(cfg.sweep.outcomes, "skipped", label)
-            print(f"skip: {label} [{cfg.name}] already FINISHED as run {result.run_id} "
-                  f"(--rerun runs it again)", flush=True)
+            print(f"skip: {label} [{cfg.name}] " + (
+                f"is being run by another process as run {result.run_id}" if result.elsewhere
+                else f"already FINISHED as run {result.run_id} (--rerun runs it again)"),
+                flush=True)
             return objective
     except RecbenchError as err:
+        from recbench.tracking.store import StoreUnavailable
+        _Sweep.store_down = _Sweep.store_down or isinstance(err, StoreUnavailable)
         _Sweep.record(cfg.sweep.outcomes, "failed", label)
         print(f"error: {label}: {err}", file=sys.stderr)
         return None
@@ -95,6 +109,18 @@ def _job(cfg) -> float | None:
     return objective
 
 
+def _end_parent(parent, n_runs: int, n_skipped: int, status: str) -> None:
+    """End the sweep's parent run; a store that fails here gets one line, not a traceback
+    (the parent is then marked KILLED by the next sweep of the experiment)."""
+    from recbench.tracking.sweep import end_parent
+
+    try:
+        end_parent(*parent, n_runs, n_skipped, status)
+    except Exception as err:
+        print(f"error: could not end the sweep's parent run {parent[1]}: {type(err).__name__}: "
+              f"{(str(err).strip().splitlines() or [''])[0]}", file=sys.stderr)
+
+
 def cmd_run(overrides: list[str]) -> int:
     """``recbench run [--rerun] [-m] [overrides]``: one run, or a sweep under a parent run."""
     import hydra
@@ -102,7 +128,9 @@ def cmd_run(overrides: list[str]) -> int:
 
     from recbench.config import validate_sweep
     from recbench.paths import CONFIG_DIR
-    from recbench.tracking.sweep import end_parent, start_parent
+    from recbench.tracking.claim import owner
+    from recbench.tracking.store import check_store, resolve_store
+    from recbench.tracking.sweep import start_parent
 
     searches = [o for o in overrides if o.startswith("hparams_search=") and "," in o]
     if searches:  # Hydra cannot sweep over the sweeper itself: one search per model, in turn
@@ -112,10 +140,12 @@ def cmd_run(overrides: list[str]) -> int:
         return max(codes)
     rerun = "--rerun" in overrides
     overrides = [o for o in overrides if o != "--rerun"]
+    _Sweep.store_down = False
     parent = None
     if not any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in overrides):
         plain = [o for o in overrides if not o.startswith("-")]
         n_runs, first = validate_sweep(plain)
+        check_store(*resolve_store(first.tracking.uri, first.tracking.artifact_root))
         if n_runs > 1 or {"-m", "--multirun"} & set(overrides):
             overrides = overrides if {"-m", "--multirun"} & set(overrides) else ["-m", *overrides]
             parent = start_parent(first, plain, n_runs)
@@ -133,7 +163,7 @@ def cmd_run(overrides: list[str]) -> int:
     outcomes_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=outcomes_root) as folder:
         sys.argv = ["recbench run", *overrides, f"sweep.outcomes={folder}",
-                    f"sweep.rerun={str(rerun).lower()}"]
+                    f"sweep.rerun={str(rerun).lower()}", f"sweep.owner={owner()}"]
         if parent is not None:
             sys.argv.append(f"sweep.parent={parent[1]}")
         try:
@@ -144,7 +174,7 @@ def cmd_run(overrides: list[str]) -> int:
             sys.argv = saved
             GlobalHydra.instance().clear()
             if parent is not None:
-                end_parent(*parent, n_runs, status)
+                _end_parent(parent, n_runs, len(_Sweep.read(folder)["skipped"]), status)
             signal.signal(signal.SIGTERM, previous_sigterm)
     if outcomes["failed"]:
         print(f"{len(outcomes['failed'])} run(s) failed: {', '.join(outcomes['failed'])}; "
@@ -156,12 +186,14 @@ def cmd_run(overrides: list[str]) -> int:
 
 # ------------------------------------------------------------------------------ others
 def _existing_store(uri: str | None):
-    """Client of the store to read; the embedded one must exist (reading never creates it)."""
-    from recbench.tracking.store import client_for
+    """Client of the store to read. A sqlite store must exist: reading never creates one
+    (MLflow would create an empty store, then answer "unknown experiment")."""
+    from recbench.tracking.store import client_for, resolve_store, sqlite_path
 
-    if uri is None and not Path("mlflow.db").exists():
-        raise RecbenchError(f"no MLflow store here ({Path.cwd() / 'mlflow.db'}); run an "
-                            f"experiment first, or pass --tracking-uri.")
+    path = sqlite_path(resolve_store(uri, None)[0])
+    if path is not None and not path.exists():
+        raise RecbenchError(f"no MLflow store at {path.absolute()}: run an experiment first, "
+                            f"or pass the store's --tracking-uri.")
     return client_for(uri)
 
 
@@ -181,6 +213,7 @@ def cmd_evaluate(args) -> int:
 def cmd_leaderboard(args) -> int:
     from recbench.report.leaderboard import leaderboards, print_boards
     from recbench.report.publish import publish
+    from recbench.safe_names import check_name
 
     experiments = list(dict.fromkeys([*args.experiments, *(args.experiment or [])]))
     if not experiments:
@@ -204,12 +237,15 @@ def cmd_leaderboard(args) -> int:
         if not sep or not key:
             raise RecbenchError(f"--tag takes NAME=VALUE, got '{item}'.")
         filters[key] = value
+    name = args.name or "+".join(experiments)  # a folder under --out-dir: a plain name
+    check_name(name, "leaderboard name (--name; default: the experiments joined by +)",
+               "--name my_leaderboard")
     client = _existing_store(args.tracking_uri)
     boards, metrics = leaderboards(client, experiments, metrics, filters, group=args.group,
                                    optional=optional)
-    name = args.name or "+".join(experiments)
-    print_boards(boards, metrics, args.alpha, name)
-    for path in publish(name, experiments, boards, metrics, args.alpha, Path(args.out_dir)):
+    written = publish(name, experiments, boards, metrics, args.alpha, Path(args.out_dir))
+    print_boards(boards, metrics, args.alpha, name)  # after publishing: errors come alone
+    for path in written:
         print(f"wrote {path}")
     return 0
 
@@ -277,13 +313,16 @@ def cmd_data(args) -> int:
     if args.action == "list":
         from omegaconf import OmegaConf
         from recbench.paths import CONFIG_DIR
-        rows = ["| dataset | format | root | files | about |", "|---|---|---|---|---|"]
+        from recbench.data.downloads import checksum_note
+        rows = ["| dataset | format | root | files | download check | about |",
+                "|---|---|---|---|---|---|"]
         for name in group_options("dataset"):
             node = OmegaConf.load(CONFIG_DIR / "dataset" / f"{name}.yaml")
             about = (CONFIG_DIR / "dataset" / f"{name}.yaml").read_text().splitlines()[0]
             files = ", ".join(f"{k}: {v}" for k, v in (node.get("files") or {}).items())
             rows.append(f"| {name} | {node.get('format', 'generated')} | {node.get('root', '-')} "
-                        f"| {files or '-'} | {about.lstrip('# ')} |")
+                        f"| {files or '-'} | {checksum_note(node.get('root', '-'))} "
+                        f"| {about.lstrip('# ')} |")
         console.print(Markdown("\n".join(rows)))
         return 0
     overrides = args.overrides or ["dataset=ml-100k"]

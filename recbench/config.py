@@ -9,19 +9,21 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import re
+import math
 from collections.abc import Iterable
 from typing import Any
 
 from hydra.errors import HydraException
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.accelerators import AcceleratorRegistry
 
 from recbench.errors import RecbenchError, closest, unknown_choice
 from recbench.evaluation.registry import ACCURACY, parse_metric
 from recbench.evaluation.suite import OPTION_KEYS as SUITE_OPTIONS, check_suite_options
 from recbench.models.lightning import TRAINER_DEFAULTS
 from recbench.paths import CONFIG_DIR
+from recbench.safe_names import check_name
 
 #: Config groups (folders of ``configs/``) and the top-level keys a run config may hold.
 GROUPS = ("dataset", "split", "model", "metrics", "trainer", "tracking", "experiment",
@@ -102,6 +104,10 @@ def _explain(err: Exception, overrides: list[str]) -> RecbenchError:
         for o in overrides:
             key = o.split("=", 1)[0].lstrip("+~")
             if f"'{key}'" in text:
+                where = ""
+                full_key = str(getattr(err.__cause__, "full_key", None) or "")
+                if full_key.startswith(key + "."):  # a mapping value with a key the node lacks
+                    key, where = full_key, f" in '{o}'"
                 parent, _, leaf = key.rpartition(".")
                 try:
                     with_defaults = compose([o2 for o2 in overrides if o2 != o])
@@ -111,10 +117,11 @@ def _explain(err: Exception, overrides: list[str]) -> RecbenchError:
                 keys = list(node.keys()) if isinstance(node, DictConfig) else []
                 hint = closest(leaf, keys)
                 return RecbenchError(
-                    f"unknown config key '{key}'."
+                    f"unknown config key '{key}'{where}."
                     + (f" Did you mean '{parent + '.' if parent else ''}{hint}'?" if hint else "")
                     + (f" Valid keys of '{parent or 'the run config'}': {', '.join(map(str, keys))}."
-                       if keys else " Use +key=value to add a new key."))
+                       if keys else " Use +key=value to add a new key.")
+                    + (f" To add keys, use +{o.lstrip('+~')}." if where and not hint else ""))
     return RecbenchError(f"bad config: {first}")
 
 
@@ -191,8 +198,10 @@ def _check_search(overrides: list[str], space: dict, cfg: DictConfig) -> None:
 
 
 def check_buildable(cfg: DictConfig) -> None:
-    """Validate a config and construct its split and model (hyper-parameter checks)."""
+    """Validate a config, type-check its data set arguments and construct its split and model
+    (hyper-parameter checks)."""
     validate(cfg)
+    build(cfg, "dataset")
     build(cfg, "split")
     build(cfg, "model")
 
@@ -235,11 +244,15 @@ def validate(cfg: DictConfig) -> None:
         raise RecbenchError(f"bad config: {str(err).splitlines()[0]}") from None
 
 
-#: trainer key -> (type, minimum) accepted
+#: config values that become file or folder names (plots, downloads, data set pages)
+PATH_NAMES = {"dataset.name": "dataset.name=ml-100k", "split.name": "split.name=random_ratio",
+              "model.name": "model.name=ease", "model.label": "model.label=ease-tuned"}
+
+#: trainer key -> (type, minimum) accepted; accelerator and devices: see _check_trainer
 TRAINER_TYPES = {"max_epochs": (int, 1), "patience": (int, 0), "valid_every": (int, 1),
-                 "devices": ((int, str), None),
-                 "accelerator": (str, None), "progress_bar": (bool, None),
-                 "deterministic": (bool, None)}
+                 "progress_bar": (bool, None), "deterministic": (bool, None)}
+#: trainer.accelerator values Lightning's Trainer accepts ("gpu": CUDA or MPS, "auto": any)
+ACCELERATORS = ("auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators()))
 
 
 def _validate(cfg: DictConfig) -> None:
@@ -249,17 +262,15 @@ def _validate(cfg: DictConfig) -> None:
         raise RecbenchError(f"the run config lacks {sorted(missing)}; do not delete them (~key).")
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or not 0 <= cfg.seed < 2**32:
         raise RecbenchError(f"seed must be an integer in [0, 2**32), got {cfg.seed!r}.")
-    if not isinstance(cfg.name, str) or not re.fullmatch(r"[\w.\-]+", cfg.name):
-        raise RecbenchError(f"name must be a non-empty word (letters, digits, _ . -), "
-                            f"got {cfg.name!r}.")
-    min_rating = cfg.dataset.get("min_rating")
-    if min_rating is not None and (isinstance(min_rating, bool)
-                                   or not isinstance(min_rating, (int, float))):
-        raise RecbenchError(f"dataset.min_rating must be a number or null, got {min_rating!r}.")
+    check_name(cfg.name, "name", "name=my_benchmark")  # the experiment's artifact folder
     for group in BUILT:
         node = cfg[group]
         _, params = target_parameters(node, group)
         _check_keys(node, params | {"name", "label", "_target_"}, group)
+    for key, example in PATH_NAMES.items():  # tags that reports turn into file names
+        value = OmegaConf.select(cfg, key)
+        if value or key != "model.label":  # no label: runs are named by model.name
+            check_name(value, key, example)
     _check_keys(cfg.metrics, METRICS_KEYS, "metrics")
     if cfg.metrics.ranking != "full":
         raise RecbenchError(f"metrics.ranking '{cfg.metrics.ranking}' is not supported; "
@@ -278,16 +289,10 @@ def _validate(cfg: DictConfig) -> None:
     if not isinstance(cfg.metrics.chunk_size, int) or cfg.metrics.chunk_size < 1:
         raise RecbenchError(f"metrics.chunk_size must be a positive integer, "
                             f"got {cfg.metrics.chunk_size!r}.")
-    _check_keys(cfg.trainer, TRAINER_DEFAULTS, "trainer")
-    for key, value in cfg.trainer.items():
-        kind, minimum = TRAINER_TYPES[key]
-        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind) or (
-                minimum is not None and value < minimum):
-            raise RecbenchError(f"trainer.{key} must be {getattr(kind, '__name__', kind)}"
-                                f"{f' >= {minimum}' if minimum is not None else ''}, got {value!r}.")
+    _check_trainer(cfg.trainer)
     _check_keys(cfg.tracking, TRACKING_KEYS, "tracking")
     if "sweep" in cfg:
-        _check_keys(cfg.sweep, ("parent", "outcomes", "rerun", "final"), "sweep")
+        _check_keys(cfg.sweep, ("parent", "outcomes", "rerun", "final", "owner"), "sweep")
     if "tuning" in cfg:
         _check_keys(cfg.tuning, ("n_trials", "seeds"), "tuning")
         n_trials, seeds = cfg.tuning.n_trials, cfg.tuning.seeds
@@ -297,6 +302,45 @@ def _validate(cfg: DictConfig) -> None:
                 isinstance(s, int) and not isinstance(s, bool) for s in seeds):
             raise RecbenchError(f"tuning.seeds must be a list of integers, e.g. [1,2,3], "
                                 f"got {seeds!r}.")
+
+
+def _check_trainer(trainer: DictConfig) -> None:
+    """Check the Lightning Trainer settings now: Lightning itself would only reject them at
+    fit time, inside a tracked run (and closed-form models never reach it)."""
+    _check_keys(trainer, TRAINER_DEFAULTS, "trainer")
+    for key, value in trainer.items():
+        if key == "accelerator":
+            if not isinstance(value, str) or value not in ACCELERATORS:
+                raise unknown_choice("trainer.accelerator", value, ACCELERATORS)
+        elif key == "devices":
+            _check_devices(value, trainer.get("accelerator"))
+        else:
+            kind, minimum = TRAINER_TYPES[key]
+            if isinstance(value, bool) and kind is not bool or not isinstance(value, kind) or (
+                    minimum is not None and value < minimum):
+                raise RecbenchError(
+                    f"trainer.{key} must be {kind.__name__}"
+                    f"{f' >= {minimum}' if minimum is not None else ''}, got {value!r}.")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_devices(devices: Any, accelerator: str | None) -> None:
+    """``trainer.devices`` as Lightning takes it: "auto", a count, or (GPUs only) -1 for all
+    of them or a list of distinct device indices."""
+    gpu_only = accelerator != "cpu"  # Lightning's CPU accelerator takes a count only
+    if OmegaConf.is_list(devices):
+        ok = gpu_only and len(devices) > 0 and all(_is_int(d) and d >= 0 for d in devices) \
+            and len(set(devices)) == len(devices)
+    else:
+        ok = devices == "auto" or _is_int(devices) and (devices >= 1 or gpu_only and devices == -1)
+    if not ok:
+        raise RecbenchError(
+            f"trainer.devices must be 'auto', a positive integer"
+            + (", -1 (all GPUs) or a list of GPU indices like [0,1]" if gpu_only else
+               " (trainer.accelerator=cpu)") + f", got {devices!r}.")
 
 
 def metric_names(cfg: DictConfig) -> list[str]:
@@ -330,12 +374,67 @@ def build(cfg: DictConfig, group: str) -> Any:
     target, params = target_parameters(node, group)
     kwargs = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items()
               if k not in ("_target_", "label") and (k != "name" or "name" in params)}
+    _check_types(target, kwargs, group)
     if group == "dataset":
         return lambda: target(**kwargs)
     try:
         return target(**kwargs)
     except (ValueError, TypeError) as err:
         raise RecbenchError(f"{group} '{node.name}': {err}") from None
+
+
+def _check_types(target: Any, kwargs: dict, group: str) -> None:
+    """Raise the one-line error for the first argument that does not fit its annotation."""
+    signature = inspect.signature(target).parameters
+    for key, value in kwargs.items():
+        problem = key in signature and value_problem(value, annotation_text(signature[key]))
+        if problem:
+            raise RecbenchError(f"{group}.{key} must be {problem}, got {value!r}.")
+
+
+def annotation_text(param: inspect.Parameter) -> str:
+    """A parameter's annotation as text (``"float | None"``, ``"list[int]"``); for an
+    unannotated one, the type of its number or bool default, else ``""``."""
+    annotation = param.annotation
+    if annotation is param.empty:
+        default = param.default
+        return type(default).__name__ if isinstance(default, (bool, int, float)) else ""
+    return annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+
+
+#: scalar annotation -> how the one-line error names what it accepts
+_ACCEPTS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+            "None": "null"}
+
+
+def value_problem(value: Any, annotation: str) -> str | None:
+    """What ``value`` must be when it does not fit ``annotation``, else None.
+
+    Hydra accepts any value anywhere, and Python would take most of them: ``l2=true`` runs
+    as 1.0, ``l2=nan`` or ``l2=1e400`` (inf) pass ``l2 > 0`` checks and fail inside the
+    tracked run, ``l2=abc`` fails with a comparison error. Only numbers, bools, strings,
+    null and lists of those are checked; anything else is left to the constructor.
+    """
+    if annotation.startswith(("list[", "tuple[")):
+        item = annotation.split("[", 1)[1].split(",")[0].rstrip("]").strip()
+        if item in ("int", "float") and (not isinstance(value, (list, tuple)) or any(
+                value_problem(v, item) for v in value)):
+            return "a list of " + ("integers" if item == "int" else "finite numbers")
+        return None
+    kinds = [part.strip() for part in annotation.split("|")]
+    if not set(kinds) <= set(_ACCEPTS) or not set(kinds) & {"int", "float", "bool"}:
+        return None
+    fits = {type(None): "None", bool: "bool", int: "int", float: "float", str: "str"}.get(
+        type(value))
+    if fits == "int" and "float" in kinds:
+        fits = "float"  # an integer is a number
+    if fits not in kinds:
+        if "float" in kinds and "int" in kinds:
+            kinds.remove("int")
+        return " or ".join(_ACCEPTS[kind] for kind in kinds)
+    if fits == "float" and not math.isfinite(value):
+        return "a finite number"
+    return None
 
 
 # --------------------------------------------------------------------------- fingerprints

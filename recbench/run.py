@@ -10,13 +10,16 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from recbench.config import build, config_hash, metric_names, resolved, validate
+from recbench.errors import RecbenchError
 from recbench.data.loader import cache_dir
 from recbench.evaluation.suite import MetricSuite
 from recbench.verbosity import configure_logging
 from recbench.models.base import FitContext
 from recbench.splits.base import FOLD_IN, TRAIN, VALID
 from recbench.splits.make import make_split
-from recbench.tracking.run_tracker import AlreadyFinished, RunTracker
+from recbench.tracking.claim import AlreadyFinished, RunningElsewhere
+from recbench.tracking.run_tracker import RunTracker
+from recbench.tracking.store import StoreUnavailable
 
 
 @dataclass
@@ -26,6 +29,7 @@ class RunResult:
     run_id: str
     metrics: dict[str, float]
     skipped: bool = False  #: an identical FINISHED run existed; nothing was run
+    elsewhere: bool = False  #: another process is running this config; nothing was run
 
 
 def run(cfg: DictConfig) -> RunResult:
@@ -34,7 +38,8 @@ def run(cfg: DictConfig) -> RunResult:
     Everything that can be checked without data (config keys, metric names, model
     hyper-parameters) is checked before the MLflow run is created. A config (and seed)
     that already has a FINISHED run is not run again (``RunResult.skipped``) unless
-    ``RECBENCH_RERUN=1`` (``recbench run --rerun``).
+    ``sweep.rerun`` (``recbench run --rerun``), nor one that another process is running
+    (:mod:`recbench.tracking.claim`).
     """
     validate(cfg)
     metrics = metric_names(cfg)
@@ -47,6 +52,13 @@ def run(cfg: DictConfig) -> RunResult:
         tracker = RunTracker.start(cfg)
     except AlreadyFinished as done:
         return RunResult(done.args[0], dict(done.args[1]), skipped=True)
+    except RunningElsewhere as busy:
+        return RunResult(busy.args[0], {}, skipped=True, elsewhere=True)
+    except RecbenchError:
+        raise
+    except Exception as err:  # nothing could be logged: no run to mark FAILED
+        raise StoreUnavailable(f"cannot log to the MLflow store: {type(err).__name__}: "
+                               f"{(str(err).strip().splitlines() or [''])[0]}") from None
     with tracker.guard():
         plain = resolved(cfg)
         split = make_split(plain["dataset"], plain["split"], load_data, protocol)

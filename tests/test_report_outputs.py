@@ -98,6 +98,18 @@ def test_plots_written_for_every_kind(written):
         assert ET.parse(svg).getroot().tag.endswith("svg")
 
 
+def test_dotted_names_keep_one_file_per_plot(tmp_path):
+    """A dot in a data set or split name is part of the name, not an extension: every
+    kind keeps its own files (``with_suffix`` once wrote them all to ``ml-1m.png``)."""
+    board = make_board("ratio.0.8", significance=False, curves=False)
+    board.dataset = "ml-1m.v2"
+    written = write_plots(board, METRICS, tmp_path)
+    assert [p.name for p in written.values()] == ["ml-1m.v2_ratio.0.8_bars.png",
+                                                  "ml-1m.v2_ratio.0.8_pareto.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"ml-1m.v2_ratio.0.8_{kind}.{ext}" for kind in written for ext in ("png", "svg"))
+
+
 def test_plots_are_byte_identical_across_runs(tmp_path, written):
     board = written["boards"][0]
     again = write_plots(board, METRICS, tmp_path)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from recbench.data.interactions import TEST, TRAIN, Interactions
+from recbench.safe_names import file_component
 
 PERCENTILES = (0, 25, 50, 75, 90, 99, 100)
 
@@ -56,8 +57,9 @@ def to_markdown(stats: dict) -> str:
 
 
 def write_description(stats: dict, out_dir: Path) -> Path:
-    """Write ``<out_dir>/datasets/<name>.md`` and refresh the folder's README index."""
-    path = Path(out_dir) / "datasets" / f"{stats['name']}.md"
+    """Write ``<out_dir>/datasets/<name>.md`` and refresh the folder's README index (the
+    name made a safe file name: ``dataset.name=../x`` must not write outside the folder)."""
+    path = Path(out_dir) / "datasets" / f"{file_component(stats['name'])}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(to_markdown(stats))
     _write_index(path.parent)

@@ -30,6 +30,7 @@ import pandas as pd
 
 from recbench.errors import RecbenchError
 from recbench.evaluation.registry import higher_is_better
+from recbench.safe_names import file_component
 from recbench.tracking.run_tracker import metric_key
 
 #: overrides that never change a result (config keys left out of the config hash)
@@ -72,7 +73,9 @@ class Board:
 
     @property
     def slug(self) -> str:
-        return f"{self.dataset}_{self.split}"
+        """``<dataset>_<split>``: names the board's plot files and HTML anchors, so each
+        part is made a safe file name (the tags may come from any client of the store)."""
+        return f"{file_component(self.dataset)}_{file_component(self.split)}"
 
 
 def reproduce_command(overrides: list[str] | None, seeds: list[int],

@@ -167,10 +167,14 @@ _KINDS = {"bars": _bars, "pareto": _pareto, "curves": _curves,
 
 
 def _save(fig: Figure, stem: Path) -> Path:
-    """Write ``stem.png`` (``DPI``) and ``stem.svg`` without volatile metadata."""
+    """Write ``stem.png`` (``DPI``) and ``stem.svg`` without volatile metadata.
+
+    The extension is appended, not swapped in with ``with_suffix``: a stem such as
+    ``ml-1m_ratio0.8_bars`` has a "suffix" of its own, and every kind would share one file.
+    """
     for ext, metadata in _METADATA.items():
-        fig.savefig(stem.with_suffix("." + ext), dpi=DPI, metadata=metadata)
-    return stem.with_suffix(".png")
+        fig.savefig(stem.with_name(f"{stem.name}.{ext}"), dpi=DPI, metadata=metadata)
+    return stem.with_name(f"{stem.name}.png")
 
 
 def write_plots(board: Board, metrics: list[str], out_dir: Path) -> dict[str, Path]:

@@ -8,10 +8,15 @@ import importlib.metadata
 import json
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
+import pandas as pd
+
+from recbench.errors import RecbenchError
 from recbench.report.board import Board
 from recbench.report.tables import (csv_frame, display_table, latex, legend, markdown,
                                     md_cell, seconds, significance_csv, significance_frame)
+from recbench.safe_names import inside
 
 SELECTION_RULE = ("per model, the configuration with the best mean validation metric among "
                   "those run on the most seeds; test metrics never take part in the choice")
@@ -39,26 +44,27 @@ def context(experiments: list[str], boards: list[Board]) -> dict[str, str]:
 
 
 def _reproduce(board: Board) -> str:
-    rows = ["| Model | Command | Config | Split | Data | Trials | Search space | Tuning fit (s) "
-            "| Versions |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = []
     for r in board.table.to_dict("records"):
         trials = r.get("n_trials")
         trials = "n/a" if trials is None or trials != trials else int(trials)
-        cells = [r["model"], f"`{r['command']}`", r["config_hash"], r["split_fingerprint"],
-                 r["data_fingerprint"], trials, f"`{r.get('search_space', 'n/a')}`",
-                 seconds(r["tuning_fit_time_s"]), r.get("versions", "n/a")]
-        rows.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
-    return "\n".join(rows) + "\n"
+        rows.append([r["model"], r["command"], r["config_hash"], r["split_fingerprint"],
+                     r["data_fingerprint"], trials, r.get("search_space", "n/a"),
+                     seconds(r["tuning_fit_time_s"]), r.get("versions", "n/a")])
+    columns = ["Model", "Command", "Config", "Split", "Data", "Trials", "Search space",
+               "Tuning fit (s)", "Versions"]
+    return markdown(pd.DataFrame(rows, columns=columns), code=("Command", "Search space"))
 
 
 def render_markdown(name: str, boards: list[Board], metrics: list[str], alpha: float,
                     facts: dict[str, str], plots: dict[str, dict[str, Path]]) -> str:
-    out = [f"# {name}\n", *(f"- **{k}**: {v}" for k, v in facts.items()), ""]
+    # names, labels and notes come from whoever logged the runs: escaped, never markup
+    out = [f"# {md_cell(name)}\n", *(f"- **{k}**: {md_cell(v)}" for k, v in facts.items()), ""]
     for board in boards:
-        out += [f"## {board.title}\n", markdown(display_table(board, metrics, alpha))]
+        out += [f"## {md_cell(board.title)}\n", markdown(display_table(board, metrics, alpha))]
         if board.significance is not None:
             out.append(legend(alpha) + "\n")
-        out += [f"> {note}\n" for note in board.notes]
+        out += [f"> {md_cell(note)}\n" for note in board.notes]
         if board.significance is not None:
             out += ["### Significance (every model vs the best, per metric)\n",
                     markdown(significance_frame(board, alpha))]
@@ -66,7 +72,7 @@ def render_markdown(name: str, boards: list[Board], metrics: list[str], alpha: f
         shown = plots.get(board.slug, {})
         if shown:
             out.append("### Plots\n")
-            out += [f"![{kind}](plots/{path.name})\n" for kind, path in shown.items()]
+            out += [f"![{kind}](plots/{quote(path.name)})\n" for kind, path in shown.items()]
     return "\n".join(out)
 
 
@@ -75,16 +81,34 @@ def publish(name: str, experiments: list[str], boards: list[Board], metrics: lis
     """Write every format of ``boards`` to ``results_dir/name/`` and refresh the index.
 
     Returns the paths written (plots last).
+
+    Raises:
+        RecbenchError: ``name`` leads out of ``results_dir`` (``..``, an absolute path, a
+            symbolic link), or the folder cannot be written (e.g. ``results_dir`` is a file).
     """
+    results_dir = Path(results_dir)
+    try:
+        return _publish(results_dir, name, experiments, boards, metrics, alpha)
+    except OSError as err:  # e.g. --out-dir is a file, or under /proc
+        raise RecbenchError(f"cannot write the leaderboard to {results_dir / name}: "
+                            f"{err.strerror or err} "
+                            f"({err.filename}); pass a writable folder as --out-dir.") from None
+
+
+def _publish(results_dir: Path, name: str, experiments: list[str], boards: list[Board],
+             metrics: list[str], alpha: float) -> list[Path]:
     from recbench.report.html import render_html
     from recbench.report.plots import write_plots
 
-    target = Path(results_dir) / name
+    target = results_dir / name
     plot_dir = target / "plots"
+    for folder in (target, plot_dir):  # checked before anything is removed or written
+        inside(folder, results_dir)
+    target.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(plot_dir, ignore_errors=True)  # what this command owns: nothing stale
     for old in OWNED:
         (target / old).unlink(missing_ok=True)
-    plot_dir.mkdir(parents=True, exist_ok=True)
+    plot_dir.mkdir(exist_ok=True)
     facts = context(experiments, boards)
     plots = {b.slug: write_plots(b, metrics, plot_dir) for b in boards}
     written = {
@@ -125,17 +149,19 @@ def write_index(results_dir: Path) -> Path:
     for meta_path in sorted(results_dir.glob(f"*/{META}")):
         m = json.loads(meta_path.read_text(encoding="utf-8"))
         folder = meta_path.parent.name
-        cells = [f"[{m['name']}]({folder}/leaderboard.md) ([html]({folder}/index.html))",
-                 "; ".join(m["protocols"]), ", ".join(m["models"]),
+        link = (f"[{md_cell(m['name'])}]({quote(folder)}/leaderboard.md) "
+                f"([html]({quote(folder)}/index.html))")
+        cells = ["; ".join(m["protocols"]), ", ".join(m["models"]),
                  ", ".join(map(str, m["seeds"])), "yes" if m["significance"] else "no",
                  m.get("latest_run", "")]
-        lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
+        lines.append("| " + " | ".join([link, *map(md_cell, cells)]) + " |")
     others = [p for p in sorted(results_dir.glob("*/*.md"))
               if not (p.parent / META).exists() and p.name != "README.md"]
     readmes = sorted(p for p in results_dir.glob("*/README.md") if not (p.parent / META).exists())
     if others or readmes:
         lines += ["", "## Other tables\n"]
-        lines += [f"- [{p.parent.name}/{p.name}]({p.parent.name}/{p.name})"
+        lines += [f"- [{md_cell(f'{p.parent.name}/{p.name}')}]"
+                  f"({quote(p.parent.name)}/{quote(p.name)})"
                   for p in readmes + others
                   if not (p.name != "README.md" and (p.parent / "README.md").exists())]
     index = results_dir / "README.md"

@@ -131,21 +131,22 @@ def render(repro: pd.DataFrame, times: pd.DataFrame, experiments: list[str]) -> 
         "gap": [("n/a" if not np.isfinite(g) else f"{g:+.1%}" + (" ✓" if abs(g) <= TOLERANCE + 1e-9
                                                                  else "")) for g in repro["gap"]],
         "epochs": [number(e, "{:.0f}") if np.isfinite(e) else "-" for e in repro["epochs"]],
-        "source": repro["source"], "command": [f"`{c}`" for c in repro["command"]]})
-    lines += [markdown(shown), "", "## Every model: fit time and test metrics", "",
+        "source": repro["source"], "command": repro["command"]})
+    lines += [markdown(shown, code=("command",)), "",
+              "## Every model: fit time and test metrics", "",
               "Wall-clock seconds on this machine (2 CPU cores, no GPU) while other jobs may "
               "share it; neural models: fit = all epochs run, each followed by validation "
               "on `trainer.valid_every` epochs.", ""]
     shown = pd.DataFrame({
         "data set": times["dataset"], "model": times["model"],
-        "settings": [f"`{s}`" if s else "" for s in times["settings"]],
+        "settings": times["settings"],
         "fit (s)": [number(x, "{:.1f}") for x in times["fit_s"]],
         "epochs": [number(e, "{:.0f}") if np.isfinite(e) else "-" for e in times["epochs"]],
         "s / epoch": [number(x, "{:.1f}") if np.isfinite(x) else "-" for x in times["s_per_epoch"]],
         "evaluation (s)": [number(x, "{:.1f}") for x in times["eval_s"]],
         **{f"test {display_name(m)}": [number(x) if np.isfinite(x) else "-"
                                        for x in times[f"test_{m}"]] for m in TIME_TABLE_METRICS}})
-    lines += [markdown(shown), ""]
+    lines += [markdown(shown, code=("settings",)), ""]
     return "\n".join(lines)
 
 

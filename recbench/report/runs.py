@@ -14,6 +14,7 @@ from recbench.errors import RecbenchError, unknown_choice
 from recbench.evaluation.registry import column_is_per_user
 from recbench.report.board import Board
 from recbench.report.significance import compare_to_best, seed_mean
+from recbench.safe_names import file_component
 from recbench.tracking.run_tracker import metric_key
 
 PER_USER_ARTIFACT = "per_user_test_metrics.parquet"
@@ -151,7 +152,9 @@ def attach_details(board: Board, client, metrics: list[str]) -> Board:
                                      if packages.get(p)) or "n/a")
             frames = []
             for i, run_id in enumerate(run_ids):
-                path = _artifact(client, run_id, PER_USER_ARTIFACT, f"{tmp}/{row.model}-{i}")
+                # a folder per run: the label is a tag, made a safe name to stay under tmp
+                folder = f"{tmp}/{file_component(row.model)}-{i}"
+                path = _artifact(client, run_id, PER_USER_ARTIFACT, folder)
                 if path is not None:
                     frames.append(pd.read_parquet(path))
             if len(frames) < len(run_ids) or any(m not in f for f in frames for m in tested):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -51,9 +52,25 @@ def seconds(value: float) -> str:
     return "n/a" if pd.isna(value) else f"{value:.2f}"
 
 
+#: user-supplied text (labels, names, tags) shown as text, never as HTML, a link or code
+_MD_ESCAPES = {"\\": "\\\\", "`": "\\`", "[": "\\[", "]": "\\]", "|": "\\|", "&": "&amp;",
+               "<": "&lt;", ">": "&gt;", "\n": " ", "\r": " "}
+
+
 def md_cell(value) -> str:
-    """Text safe inside a Markdown table cell."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """Text safe in Markdown, a table cell included: no HTML, link, code span or cell break."""
+    return "".join(_MD_ESCAPES.get(c, c) for c in str(value))
+
+
+def md_code(value) -> str:
+    """``value`` as a Markdown code span safe in a table cell (shown verbatim: inside a code
+    span ``<`` is not HTML; the fence is longer than any run of backticks in ``value``)."""
+    text = str(value).replace("\n", " ").replace("\r", " ")
+    if not text:
+        return ""
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}".replace("|", "\\|")  # GFM: a cell's pipe
 
 
 def ranks(board: Board, metric: str) -> dict[str, int]:
@@ -95,10 +112,14 @@ def display_table(board: Board, metrics: list[str], alpha: float) -> pd.DataFram
     return out
 
 
-def markdown(frame: pd.DataFrame) -> str:
+def markdown(frame: pd.DataFrame, code: tuple[str, ...] = ()) -> str:
+    """A Markdown table of ``frame``; the ``code`` columns as code spans, the rest as text
+    (every cell escaped: labels and tags come from whoever logged the runs)."""
     cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(md_cell(v) for v in row) + " |"
+    cell = [md_code if c in code else md_cell for c in cols]
+    lines = ["| " + " | ".join(map(md_cell, cols)) + " |",
+             "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(f(v) for f, v in zip(cell, row)) + " |"
               for row in frame.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 

@@ -15,14 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from recbench.config import config_hash, flatten, model_label, resolved
 from recbench.tracking.environment import environment
-from recbench.tracking.sweep import finished_run, kill_stale_runs, process_tags
-from recbench.tracking.store import client_for, get_or_create_experiment, resolve_store
+from recbench.tracking.claim import AlreadyFinished, Heartbeat, RunningElsewhere, claim, process_tags
+from recbench.tracking.store import (StoreUnavailable, client_for, get_or_create_experiment,
+                                     init_lock, resolve_store)
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
-
-
-class AlreadyFinished(Exception):
-    """This exact config (and seed) already has a FINISHED run: ``args = (run_id, metrics)``."""
 
 
 def metric_key(name: str) -> str:
@@ -51,19 +48,25 @@ def job_choices() -> dict[str, str | None]:
     return {k: choices.get(k) for k in ("model", "hparams_search")}
 
 
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 def open_experiment(cfg: DictConfig):
     """``(client, experiment_id)`` of the MLflow experiment named ``cfg.name`` (created if new)."""
     from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
 
     from recbench.errors import RecbenchError
 
     uri, artifact_root = resolve_store(cfg.tracking.uri, cfg.tracking.artifact_root)
     try:
-        client = client_for(uri, artifact_root)
-        return client, get_or_create_experiment(client, cfg.name, artifact_root)
-    except MlflowException as err:
-        raise RecbenchError(f"cannot use the MLflow store {uri}: "
-                            f"{str(err).splitlines()[0]}; fix tracking.uri.") from None
+        with init_lock(uri):
+            client = client_for(uri, artifact_root)
+            return client, get_or_create_experiment(client, cfg.name, artifact_root)
+    except (MlflowException, SQLAlchemyError, OSError) as err:
+        raise RecbenchError(f"cannot use the MLflow store {uri}: {_first_line(err)}; "
+                            f"fix tracking.uri.") from None
 
 
 class RunTracker:
@@ -77,6 +80,7 @@ class RunTracker:
 
     def __init__(self, client, run_id: str):
         self.client, self.run_id = client, run_id
+        self.heartbeat = Heartbeat(client, run_id)
 
     @classmethod
     def start(cls, cfg: DictConfig) -> "RunTracker":
@@ -96,16 +100,15 @@ class RunTracker:
         final = bool(cfg.get("sweep", {}).get("final"))
         if final:  # a tuned config re-run on a fresh seed: what leaderboards report
             tags["recbench.final"] = "true"
-        kill_stale_runs(client, experiment_id, tags["config_hash"])
-        if not cfg.get("sweep", {}).get("rerun"):
-            done = finished_run(client, experiment_id, tags["config_hash"])
-            if done is not None:
-                if final:
-                    client.set_tag(done, "recbench.final", "true")
-                raise AlreadyFinished(done, client.get_run(done).data.metrics)
-        run = client.create_run(experiment_id, run_name=f"{model_label(cfg)}-seed{cfg.seed}",
-                                tags=tags)
-        tracker = cls(client, run.info.run_id)
+        try:
+            run_id = claim(client, experiment_id, tags["config_hash"], lambda: client.create_run(
+                experiment_id, run_name=f"{model_label(cfg)}-seed{cfg.seed}",
+                tags=tags).info.run_id, rerun=bool(cfg.get("sweep", {}).get("rerun")))
+        except AlreadyFinished as done:
+            if final:
+                client.set_tag(done.args[0], "recbench.final", "true")
+            raise
+        tracker = cls(client, run_id)
         with tracker.guard(finish=False):  # a failure here still ends the run as FAILED
             params = [Param(k, v[:MAX_PARAM_LENGTH]) for k, v in flatten(resolved(cfg)).items()]
             for start in range(0, len(params), 100):
@@ -140,16 +143,24 @@ class RunTracker:
         try:
             yield self
         except KeyboardInterrupt:
+            self.heartbeat.stop()
             self.client.set_terminated(self.run_id, "KILLED")
             raise
         except BaseException as err:
+            self.heartbeat.stop()
             from recbench import interrupt
             if interrupt.requested.is_set():  # SIGTERM, wrapped by a library on its way up
                 self.client.set_terminated(self.run_id, "KILLED")
                 raise KeyboardInterrupt("signal 15") from err
-            self.client.log_text(self.run_id, traceback.format_exc(), "traceback.txt")
-            self.client.set_terminated(self.run_id, "FAILED")
+            try:
+                self.client.log_text(self.run_id, traceback.format_exc(), "traceback.txt")
+                self.client.set_terminated(self.run_id, "FAILED")
+            except Exception as store_err:  # the store itself failed (disk full, server gone)
+                raise StoreUnavailable(
+                    f"run {self.run_id} failed ({type(err).__name__}: {err}) and the MLflow "
+                    f"store could not record it: {_first_line(store_err)}") from err
             raise
         else:
             if finish:
+                self.heartbeat.stop()
                 self.client.set_terminated(self.run_id, "FINISHED")

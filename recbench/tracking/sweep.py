@@ -7,13 +7,13 @@ reused worker processes):
 - ``sweep.parent``: child runs get the ``mlflow.parentRunId`` tag;
 - ``sweep.rerun``: run configs again even when a FINISHED run with the same config hash
   exists (otherwise they are skipped: re-running a sweep only runs what is missing).
+
+Which process runs a config is decided in :mod:`recbench.tracking.claim`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 
 from mlflow.entities import Metric
@@ -21,50 +21,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from recbench.config import model_label
-
-
-
-def finished_run(client: MlflowClient, experiment_id: str, config_hash: str) -> str | None:
-    """Id of a FINISHED run of this exact config (and seed), or None."""
-    found = client.search_runs([experiment_id], f"tags.config_hash = '{config_hash}' and "
-                               f"attributes.status = 'FINISHED'", max_results=1)
-    return found[0].info.run_id if found else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def kill_stale_runs(client: MlflowClient, experiment_id: str, config_hash: str) -> list[str]:
-    """Mark KILLED the RUNNING runs of this config whose process (on this host) is gone.
-
-    Runs record ``recbench.host`` and ``recbench.pid`` when they start; a run from a dead
-    process (SIGKILL, power loss) would otherwise stay RUNNING forever.
-    """
-    killed = []
-    for run in client.search_runs([experiment_id], f"tags.config_hash = '{config_hash}' and "
-                                  f"attributes.status = 'RUNNING'"):
-        tags = run.data.tags
-        pid = tags.get("recbench.pid")
-        if tags.get("recbench.host") == platform.node() and pid and pid.isdigit() \
-                and int(pid) != os.getpid() and not _alive(int(pid)):
-            client.set_terminated(run.info.run_id, "KILLED")
-            killed.append(run.info.run_id)
-    return killed
-
-
-def process_tags(parent: str | None = None) -> dict[str, str]:
-    """Tags that tie a run to its process and (when given) its sweep's parent run."""
-    tags = {"recbench.host": platform.node(), "recbench.pid": str(os.getpid())}
-    if parent:
-        tags["mlflow.parentRunId"] = parent
-    return tags
+from recbench.tracking.claim import kill_stale_runs, process_tags
 
 
 def start_parent(cfg, overrides: list[str], n_runs: int) -> tuple[MlflowClient, str]:
@@ -72,6 +29,8 @@ def start_parent(cfg, overrides: list[str], n_runs: int) -> tuple[MlflowClient, 
     from recbench.tracking.run_tracker import open_experiment
 
     client, experiment_id = open_experiment(cfg)
+    # parents of sweeps whose process died (kill -9, full disk) would stay RUNNING forever
+    kill_stale_runs(client, experiment_id, "tags.`recbench.sweep` = 'true'")
     launcher = cfg.hydra.launcher.get("_target_", "basic") if "hydra" in cfg else "basic"
     run = client.create_run(experiment_id, run_name=f"sweep-{n_runs}-runs", tags={
         **process_tags(), "recbench.sweep": "true", "recbench.experiment": cfg.name,
@@ -93,12 +52,19 @@ def start_parent(cfg, overrides: list[str], n_runs: int) -> tuple[MlflowClient, 
     return client, run.info.run_id
 
 
-def end_parent(client: MlflowClient, parent_id: str, n_runs: int, status: str) -> dict[str, int]:
-    """Count the children by status, log the counts on the parent and end it."""
+def end_parent(client: MlflowClient, parent_id: str, n_runs: int, n_skipped: int,
+               status: str) -> dict[str, int]:
+    """Count the children by status, log the counts on the parent and end it.
+
+    ``n_skipped``: jobs that ran nothing (already FINISHED, or run by another process), as
+    the jobs reported it; ``n_not_started`` is what is left of ``n_runs`` (a sweep stopped
+    early: killed, or a store that stopped taking writes).
+    """
     experiment_id = client.get_run(parent_id).info.experiment_id
     children = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
     counts = {s: sum(r.info.status == s for r in children) for s in ("FINISHED", "FAILED", "KILLED")}
-    counts["skipped"] = n_runs - len(children)
+    counts["skipped"] = n_skipped
+    counts["not_started"] = max(n_runs - len(children) - n_skipped, 0)
     now = int(time.time() * 1000)
     metrics = [Metric(f"n_{k.lower()}", v, now, 0) for k, v in counts.items()]
     fit_time = sum(r.data.metrics.get("fit_time_s", 0.0) for r in children)
