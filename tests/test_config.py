@@ -100,3 +100,74 @@ def test_every_metrics_option_composes_and_names_registry_metrics():
     cfg = compose(["metrics.names=[ndcg,arp,ild]", "metrics.ks=[10]"])
     validate(cfg)
     assert metric_names(cfg) == ["ndcg@10", "arp@10", "ild@10"]
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (["model.l2=nan"], "model.l2 must be a finite number, got nan."),
+    (["model.l2=1e400"], "model.l2 must be a finite number, got inf."),
+    (["model.l2=true"], "model.l2 must be a number, got True."),
+    (["model.l2=abc"], "model.l2 must be a number, got 'abc'."),
+    (["model.l2=null"], "model.l2 must be a number, got None."),
+    (["model=bpr", "model.dim=64.5"], "model.dim must be an integer, got 64.5."),
+    (["model=neumf", "model.layers=[64,abc]"], "model.layers must be a list of integers"),
+    (["split.ratios=[0.8,nan,0.1]"], "split.ratios must be a list of finite numbers"),
+    (["dataset.user_core=abc"], "dataset.user_core must be an integer, got 'abc'."),
+    (["dataset.min_rating=nan"], "dataset.min_rating must be a finite number, got nan."),
+    (["model=bpr", "model.optimizer.lr=nan"], "optimizer.lr must be a finite number, got nan."),
+    (["model=bpr", "model.optimizer.lr=true"], "optimizer.lr must be a number, got True."),
+    (["model=bpr", "model.optimizer.weight_decay=abc"], "optimizer.weight_decay must be a number"),
+])
+def test_hyper_parameters_of_the_wrong_type_or_not_finite_fail_before_the_run(overrides,
+                                                                                  expected):
+    """Values Python would take (true as 1.0, nan passing ``l2 > 0``, 'abc' failing with a
+    comparison error) are rejected by their constructor's annotation, before any run."""
+    assert expected in error_of(overrides)
+
+
+def test_value_problem_follows_the_annotation():
+    from recbench.config import value_problem
+
+    assert value_problem(3, "float") is None and value_problem(0.5, "float | None") is None
+    assert value_problem(None, "float | None") is None and value_problem("x", "float | str") is None
+    assert value_problem(True, "bool") is None and value_problem([1, 2], "list[int]") is None
+    assert value_problem(True, "int") == "an integer"
+    assert value_problem("x", "float | None") == "a number or null"
+    assert value_problem(float("-inf"), "float") == "a finite number"
+    assert value_problem({"a": 1}, "dict | None") is None  # left to the constructor
+
+
+DEVICES = ("trainer.devices must be 'auto', a positive integer, -1 (all GPUs) or a list of GPU "
+           "indices like [0,1]")
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (["trainer.accelerator=banana"], "unknown trainer.accelerator 'banana'. Valid choices: auto,"),
+    (["trainer.accelerator=gpus"], "Did you mean 'gpu'?"),
+    (["trainer.devices=-3"], f"{DEVICES}, got -3."),
+    (["trainer.devices=0"], f"{DEVICES}, got 0."),
+    (["trainer.devices=[0,0]"], f"{DEVICES}, got [0, 0]."),
+    (["trainer.devices=abc"], f"{DEVICES}, got 'abc'."),
+    (["trainer.accelerator=cpu", "trainer.devices=-1"],
+     "trainer.devices must be 'auto', a positive integer (trainer.accelerator=cpu), got -1."),
+])
+def test_trainer_accelerator_and_devices_take_what_lightning_takes(overrides, expected):
+    assert expected in error_of(overrides)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["trainer.accelerator=cpu", "trainer.devices=2"], ["trainer.accelerator=gpu"],
+    ["trainer.devices=-1"], ["trainer.devices=[0,1]"], ["trainer.accelerator=cuda"]])
+def test_lightning_trainer_settings_pass(overrides):
+    assert validate_sweep(overrides)[0] == 1
+
+
+def test_mapping_override_names_the_key_it_lacks():
+    message = error_of(["dataset=amazon_games_sasrec",
+                        "dataset.columns={user:0,item:1,timestamp:ts}"])
+    assert message.startswith("unknown config key 'dataset.columns.timestamp' in "
+                              "'dataset.columns={user:0,item:1,timestamp:ts}'.")
+    assert "Did you mean 'dataset.columns'" not in message
+    assert "Valid keys of 'dataset.columns': user, item." in message
+    assert "+dataset.columns={user:0,item:1,timestamp:ts}" in message  # how to add it
+    assert "Did you mean 'dataset.columns.timestamp'?" in error_of(
+        ["dataset=ml-1m", "dataset.columns={user:0,item:1,timestap:3}"])

@@ -59,6 +59,9 @@ def test_data_list(capsys):
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
     assert "gowalla_m1" in out and "download:ml-1m" in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "unverified (trust on first use): train.txt" in rows["amazon-book"]
+    assert "sha256 pinned" in rows["ml-1m"]
 
 
 def test_readers_report_file_and_line(tmp_path):

@@ -177,3 +177,43 @@ def test_registry_entries():
         assert entry["source"], name
     assert DOWNLOADS["ml-1m"]["archive_member"] == "ml-1m/ratings.dat"
     assert DOWNLOADS["ml-20m"]["archive_member"] == "ml-20m/ratings.csv"
+
+
+def test_unpinned_download_is_recorded_and_verified_on_every_use(server, tmp_path):
+    dest = tmp_path / "data.bin"
+    download(server.url("/data.bin"), dest, None, progress=False)
+    record = tmp_path / "data.bin.sha256"
+    assert record.read_text() == f"{SHA}  data.bin\n"  # sha256sum -c reads it
+    assert download(server.url("/data.bin"), dest, None, progress=False) == dest
+    assert server.hits == ["/data.bin"]  # verified against the record, not fetched again
+
+    dest.write_bytes(BODY[:-1] + b"!")  # changed on disk: refused, never silently trusted
+    with pytest.raises(RecbenchError) as err:
+        download(server.url("/data.bin"), dest, None, progress=False)
+    actual = hashlib.sha256(dest.read_bytes()).hexdigest()
+    message = str(err.value)
+    assert "\n" not in message and str(dest) in message and SHA in message and actual in message
+    assert f"delete {dest} to download it again" in message
+    assert server.hits == ["/data.bin"]
+
+    dest.unlink()  # the fix the message names
+    download(server.url("/data.bin"), dest, None, progress=False)
+    assert dest.read_bytes() == BODY and server.hits == ["/data.bin"] * 2
+
+
+def test_unpinned_redownload_must_match_the_recorded_sha256(server, tmp_path):
+    (tmp_path / "data.bin.sha256").write_text(f"{'1' * 64}  data.bin\n")
+    with pytest.raises(RecbenchError, match="checksum mismatch") as err:
+        download(server.url("/data.bin"), tmp_path / "data.bin", None, progress=False)
+    assert "recorded in" in str(err.value) and SHA in str(err.value)
+    assert not (tmp_path / "data.bin").exists()
+
+
+def test_sources_without_a_pinned_checksum_are_shown_unverified():
+    from recbench.data.downloads import checksum_note
+
+    # amazon-book / yelp2018: test.txt pinned, train.txt trust-on-first-use
+    assert checksum_note("download:amazon-book") == "unverified (trust on first use): train.txt"
+    assert checksum_note("download:yelp2018").startswith("unverified")
+    assert checksum_note("download:ml-1m") == "sha256 pinned"
+    assert checksum_note("shared:gowalla_m1") == "-"

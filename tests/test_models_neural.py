@@ -63,3 +63,23 @@ def test_resumed_training_ends_exactly_like_an_uninterrupted_one(name, low_rank,
     resumed = fit(name, low_rank, 2, epochs=4, checkpoints=folder)
     assert resumed.best_epoch == straight.best_epoch
     assert torch.equal(resumed.score(torch.arange(120)), straight.score(torch.arange(120)))
+
+
+def test_truncated_checkpoint_is_discarded_and_training_restarts(low_rank, tmp_path, caplog,
+                                                                 monkeypatch):
+    folder = tmp_path / "ckpt"
+    fit("bpr", low_rank, 2, epochs=1, checkpoints=str(folder))
+    last = folder / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # killed mid-write
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(k) or real_load(*a, **k))
+    with caplog.at_level("WARNING"):
+        restarted = fit("bpr", low_rank, 2, epochs=2, checkpoints=str(folder))
+    assert loads and all(k.get("weights_only") is True for k in loads)  # never unpickled freely
+    [record] = [r for r in caplog.records if "corrupt" in r.getMessage()]
+    assert str(last) in record.getMessage() and "\n" not in record.getMessage()
+    monkeypatch.undo()
+    straight = fit("bpr", low_rank, 2, epochs=2)  # restarted from scratch: the same result
+    assert restarted.epochs_trained == straight.epochs_trained == 2
+    assert torch.equal(restarted.score(torch.arange(120)), straight.score(torch.arange(120)))

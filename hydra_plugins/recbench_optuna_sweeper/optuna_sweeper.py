@@ -30,6 +30,7 @@ with its defaults, then the final seeds.
 import logging
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,18 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from recbench.tracking.claim import owner, owner_alive
+
 log = logging.getLogger(__name__)
+OWNER = "recbench.owner"  #: trial attribute: host:pid of the sweep running it
+
+
+def running_elsewhere(trial) -> bool:
+    """Whether a RUNNING trial is still being run by a live process: one without an owner
+    (asked outside a sweep, or by a sweep older than owners) or whose owner on this host is
+    gone was left by a dead sweep."""
+    value = trial.user_attrs.get(OWNER)
+    return bool(value) and owner_alive(value)
 
 
 @dataclass
@@ -124,13 +136,20 @@ class RecbenchOptunaSweeper(Sweeper):
                                     study_name=self.study_name or str(self.config.name),
                                     load_if_exists=True)
         for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)  # left by a dead sweep
-        # seeded, but offset by the trials already in the study: a resumed search draws
-        # new points instead of replaying the first ones
-        seed = self.seed + len(study.trials)
+            if not running_elsewhere(trial):  # left by a dead sweep
+                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        return study
+
+    def sample(self, study, trial) -> dict:
+        """The trial's parameters, drawn by a sampler seeded with ``seed + trial number``: a
+        resumed search draws new points instead of replaying the first ones, and two
+        processes sharing the study never draw the same ones."""
+        import optuna
+
+        seed = self.seed + trial.number
         study.sampler = (optuna.samplers.TPESampler(seed=seed) if self.sampler == "tpe"
                          else optuna.samplers.RandomSampler(seed=seed))
-        return study
+        return {k: suggest(trial, k, spec) for k, spec in self.space.items()}
 
     def sweep(self, arguments: list[str]) -> Any:
         if not self.space:  # nothing to tune: the defaults, then the seeds
@@ -149,14 +168,9 @@ class RecbenchOptunaSweeper(Sweeper):
         import optuna
 
         study = self.study()
-        done = len(study.get_trials(deepcopy=False, states=(
-            optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)))
-        job_idx = done
-        while done < self.n_trials:
-            trials = [study.ask() for _ in range(min(self.n_jobs, self.n_trials - done))]
-            batch = [list(arguments) + as_overrides({k: suggest(t, k, spec)
-                                                     for k, spec in self.space.items()})
-                     for t in trials]
+        job_idx = 0
+        while trials := self.ask(study):
+            batch = [list(arguments) + as_overrides(self.sample(study, t)) for t in trials]
             returns = self.launcher.launch(batch, initial_job_idx=job_idx)
             job_idx += len(batch)
             for trial, ret in zip(trials, returns):
@@ -165,7 +179,15 @@ class RecbenchOptunaSweeper(Sweeper):
                     study.tell(trial, float(value))
                 else:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            done += len(trials)
+        waited = False
+        running = (optuna.trial.TrialState.RUNNING,)
+        while others := [t for t in study.get_trials(deepcopy=False, states=running)
+                         if running_elsewhere(t)]:
+            if not waited:  # the best is chosen over every trial, so theirs are awaited
+                print(f"waiting for {len(others)} trial(s) of study {study.study_name} run by "
+                      f"other processes", flush=True)
+                waited = True
+            time.sleep(2)
         if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
             print(f"warning: no trial of study {study.study_name} completed; nothing to "
                   f"re-run with seeds", flush=True)
@@ -175,6 +197,32 @@ class RecbenchOptunaSweeper(Sweeper):
               flush=True)
         self.run_final_seeds(arguments, best.params, job_idx)
         return best
+
+    def ask(self, study) -> list:
+        """Up to ``n_jobs`` new trials within the study's budget of ``n_trials``, shared by
+        every process working on the study (several sweeps on one storage finish
+        ``n_trials`` in total, not each). Storage numbers trials in order, atomically: a
+        trial is within the budget when fewer than ``n_trials`` trials before it count
+        (over-budget ones are told PRUNED and never run), so no two processes overshoot."""
+        import optuna
+
+        pruned = optuna.trial.TrialState.PRUNED
+        trials = []
+        for _ in range(self.n_jobs):
+            if sum(t.state != pruned for t in study.get_trials(deepcopy=False)) >= self.n_trials:
+                break  # spent: ask nothing (a race past this point is caught below)
+            trial = study.ask()
+            before = sum(1 for t in study.get_trials(deepcopy=False)
+                         if t.number < trial.number and t.state != pruned)
+            if before >= self.n_trials:
+                study.tell(trial, state=pruned)
+                break
+            try:
+                trial.set_user_attr(OWNER, owner())
+            except RuntimeError:  # failed as ownerless by a sweep starting this instant
+                continue
+            trials.append(trial)
+        return trials
 
     def run_final_seeds(self, arguments: list[str], params: dict, job_idx: int) -> None:
         """Re-run the chosen parameters once per final seed; the runs are tagged final

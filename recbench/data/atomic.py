@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recbench.data.readers import empty_file, undecodable
 from recbench.errors import RecbenchError
 
 #: Atomic column name -> our canonical column name.
@@ -32,8 +33,14 @@ def read_atomic_inter(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise RecbenchError(f"data file not found: {path}; check the dataset path.")
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline()
+    except UnicodeDecodeError:
+        raise undecodable(path) from None
+    if not first.strip():
+        raise empty_file(path)
+    header = first.rstrip("\n").split("\t")
     names = [h.split(":", 1)[0] for h in header]
     if "user_id" not in names or "item_id" not in names:
         raise RecbenchError(f"{path}:1: header {header} lacks user_id/item_id columns.")
@@ -43,6 +50,8 @@ def read_atomic_inter(path: Path) -> pd.DataFrame:
     except pd.errors.ParserError as err:
         detail = str(err).strip().splitlines()[-1]
         raise RecbenchError(f"{path}: malformed row ({detail}); fix the file.") from None
+    except UnicodeDecodeError:
+        raise undecodable(path) from None
     frame = frame.rename(columns=CANONICAL)
     frame = frame[[c for c in CANONICAL.values() if c in frame.columns]]
     for col in ("rating", "timestamp"):

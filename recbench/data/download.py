@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -37,8 +38,11 @@ def download(url: str, dest: Path, sha256: str | None, *, progress: bool = True,
     If ``dest`` already exists with the expected sha256 (hex), return it without
     touching the network. Otherwise stream the body into a temporary file in
     ``dest.parent`` (created if missing), hashing as it goes, and move it into place
-    only if it is complete and its sha256 matches. ``sha256=None`` skips verification
-    (for files whose checksum is not known yet): an existing ``dest`` is then trusted.
+    only if it is complete and its sha256 matches.
+
+    ``sha256=None`` (no published checksum) is trust on first use: the first download's
+    sha256 is recorded in ``<dest>.sha256`` (``sha256sum`` format) and every later use, and
+    any later download, must match it; a changed ``dest`` is refused, never replaced.
 
     Args:
         url: http(s) URL to fetch.
@@ -49,23 +53,63 @@ def download(url: str, dest: Path, sha256: str | None, *, progress: bool = True,
 
     Raises:
         RecbenchError: the server cannot be reached, answers with an HTTP error or times
-            out; the transfer is truncated; or the checksum does not match.
+            out; the transfer is truncated; the checksum does not match; or an unpinned
+            ``dest`` no longer matches its recorded sha256.
     """
     dest = Path(dest)
-    expected = sha256.lower() if sha256 else None
-    if dest.is_file() and (expected is None or sha256_file(dest) == expected):
-        return dest
+    record = record_path(dest)
+    expected = sha256.lower() if sha256 else _read_record(record, dest)
+    if dest.is_file():
+        actual = sha256_file(dest)
+        if actual == expected:
+            return dest
+        if sha256 is None and expected is None:  # put there by hand or by an older recbench
+            _write_record(record, actual)
+            print(f"warning: {dest} has no published or recorded sha256; recorded its sha256 "
+                  f"{actual} in {record} (trust on first use).", file=sys.stderr)
+            return dest
+        if sha256 is None:  # trust on first use: the file changed since it was downloaded
+            raise RecbenchError(
+                f"{dest} changed since its first download: sha256 {actual}, expected {expected} "
+                f"(recorded in {record}); delete {dest} to download it again.")
     with _atomic_output(dest) as out:
         actual = _fetch(url, out, dest, expected, progress=progress, timeout=timeout)
         if expected is not None and actual != expected:
+            recorded = (f" (recorded in {record} at the first download; delete it too if the "
+                        f"file changed upstream on purpose)" if sha256 is None else "")
             raise RecbenchError(
-                f"checksum mismatch for {url}: expected {expected}, got {actual}; the file "
-                f"changed upstream or the transfer was corrupted. Nothing was written to {dest}."
-            )
-    if expected is None:  # still recorded: the split fingerprint hashes the file's bytes
+                f"checksum mismatch for {url}: expected {expected}{recorded}, got {actual}; the "
+                f"file changed upstream or the transfer was corrupted. Nothing was written to "
+                f"{dest}.")
+    if expected is None:  # first download of an unpinned file: later uses are checked
+        _write_record(record, actual)
         print(f"warning: no published sha256 for {url}; the downloaded file has sha256 "
-              f"{actual}. Pin it in recbench/data/downloads.py.", file=sys.stderr)
+              f"{actual}, recorded in {record} (trust on first use). Pin it in "
+              f"recbench/data/downloads.py.", file=sys.stderr)
     return dest
+
+
+def record_path(dest: Path) -> Path:
+    """Where the sha256 of an unpinned download is recorded: ``<dest>.sha256``."""
+    return dest.with_name(dest.name + ".sha256")
+
+
+def _read_record(record: Path, dest: Path) -> str | None:
+    """The sha256 recorded in ``record`` (first field), or None when there is none."""
+    if not record.is_file():
+        return None
+    fields = record.read_text(encoding="utf-8", errors="replace").split()
+    if not fields or not re.fullmatch(r"[0-9a-f]{64}", fields[0]):
+        raise RecbenchError(f"{record} holds no sha256; delete it and {dest} to download "
+                            f"the file again.")
+    return fields[0]
+
+
+def _write_record(record: Path, digest: str) -> None:
+    """Record ``digest`` atomically, as ``sha256sum`` writes it (``sha256sum -c`` reads it)."""
+    name = record.name.removesuffix(".sha256")
+    with _atomic_output(record) as out:
+        out.write(f"{digest}  {name}\n".encode())
 
 
 def extract(archive: Path, member: str, dest_dir: Path) -> Path:
@@ -91,7 +135,7 @@ def extract(archive: Path, member: str, dest_dir: Path) -> Path:
             shutil.copyfileobj(src, out, BLOCK_BYTES)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
         raise RecbenchError(
-            f"cannot extract '{member}' from {archive}: {_one_line(err)}; "
+            f"cannot extract '{member}' from {archive}: {one_line(err)}; "
             "delete the archive to download it again."
         ) from None
     return target
@@ -103,7 +147,7 @@ def _fetch(url: str, out: IO[bytes], dest: Path, sha256: str | None, *, progress
     def unreachable(reason: object) -> RecbenchError:
         checksum = f" (sha256 {sha256})" if sha256 else ""
         return RecbenchError(
-            f"cannot download {url}: {_one_line(reason)}; check the network, "
+            f"cannot download {url}: {one_line(reason)}; check the network, "
             f"or put the file at {dest} yourself{checksum}."
         )
 
@@ -200,7 +244,7 @@ def _progress_bar(enabled: bool):
                     console=Console(stderr=True), transient=True)
 
 
-def _one_line(value: object) -> str:
+def one_line(value: object) -> str:
     """``str(value)`` with all whitespace runs (newlines included) collapsed to one space."""
     return " ".join(str(value).split()) or type(value).__name__
 
@@ -210,16 +254,16 @@ def fetch_dataset(name: str, cache: Path, *, progress: bool = True) -> Path:
 
     Files go to ``cache/<name>/``; archives are unpacked there (the member keeps its path).
     """
-    from recbench.data.downloads import DOWNLOADS
+    from recbench.data.downloads import DOWNLOADS, entries
 
-    entries = {k: v for k, v in DOWNLOADS.items() if k == name or k.startswith(name + "/")}
-    if not entries:
+    files = entries(name)
+    if not files:
         from recbench.errors import unknown_choice
         raise unknown_choice("downloadable data set", name,
                              sorted({k.split("/")[0] for k in DOWNLOADS}))
     folder = Path(cache) / name
     found = folder
-    for entry in entries.values():
+    for entry in files.values():
         target = folder / entry["url"].rsplit("/", 1)[-1]
         download(entry["url"], target, entry["sha256"], progress=progress)
         if entry["archive_member"]:

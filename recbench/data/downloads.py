@@ -3,7 +3,9 @@
 ``DOWNLOADS`` maps a name to one downloadable file::
 
     {"url": https URL,
-     "sha256": hex sha256 of the downloaded file, or None when not known yet,
+     "sha256": hex sha256 of the downloaded file, or None when not known yet (then the
+               first download's sha256 is recorded and later uses are checked against it:
+               trust on first use, shown as "unverified" by ``recbench data list``),
      "archive_member": path of the file to extract from the archive, or None for a plain file,
      "source": who published it,
      "bytes": size of the download in bytes, or None when not known}
@@ -17,6 +19,13 @@ from __future__ import annotations
 
 _LIGHTGCN = "https://raw.githubusercontent.com/kuandeng/LightGCN/master/Data"
 _LIGHTGCN_SOURCE = "He et al., LightGCN (SIGIR 2020), github.com/kuandeng/LightGCN"
+
+
+def _lightgcn(dataset: str, split: str, sha256: str | None, size: int | None) -> dict:
+    """The entry of one of LightGCN's ``Data/<dataset>/<split>.txt`` files."""
+    return {"url": f"{_LIGHTGCN}/{dataset}/{split}.txt", "sha256": sha256,
+            "archive_member": None, "source": _LIGHTGCN_SOURCE, "bytes": size}
+
 
 DOWNLOADS: dict[str, dict] = {
     # sha256 and size: tensorflow/datasets, tensorflow_datasets/url_checksums/movielens.txt
@@ -34,15 +43,34 @@ DOWNLOADS: dict[str, dict] = {
         "source": "GroupLens Research, University of Minnesota",
         "bytes": 198702078,
     },
-    **{
-        f"{dataset}/{split}": {
-            "url": f"{_LIGHTGCN}/{dataset}/{split}.txt",
-            "sha256": None,  # sha256 unknown offline: verify on first download
-            "archive_member": None,
-            "source": _LIGHTGCN_SOURCE,
-            "bytes": None,
-        }
-        for dataset in ("amazon-book", "yelp2018")
-        for split in ("train", "test")
-    },
+    # LightGCN's adjacency files. test.txt: sha256 of the blobs of github.com/kuandeng/LightGCN
+    # at b067ec0 (blob ids 09e5da4e / 30dfbc34 verified). train.txt blobs were not available
+    # offline: unpinned, so they are trust-on-first-use (see download()).
+    "amazon-book/train": _lightgcn("amazon-book", "train", None, None),
+    "amazon-book/test": _lightgcn(
+        "amazon-book", "test",
+        "6250754994dd953b91b48dccdd77a73f318e0634b4757c2abfcc9d33a54ab0f5", 3848611),
+    "yelp2018/train": _lightgcn("yelp2018", "train", None, None),
+    "yelp2018/test": _lightgcn(
+        "yelp2018", "test",
+        "9cd9b37926cd1447a06625ffa7914527573fb097c10cb0bbdb1d1b8ded3742fe", 1986152),
 }
+
+
+def entries(name: str) -> dict[str, dict]:
+    """The registry entries of data set ``name`` (one, or one per file)."""
+    return {k: v for k, v in DOWNLOADS.items() if k == name or k.startswith(name + "/")}
+
+
+def checksum_note(root: str) -> str:
+    """How the files of a data set ``root`` are checked when downloaded, for ``recbench data
+    list``: ``sha256 pinned``, ``unverified (trust on first use): FILES`` for files without a
+    published sha256, or ``-`` for data that is not downloaded."""
+    scheme, _, name = str(root).partition(":")
+    found = entries(name) if scheme == "download" else {}
+    if not found:
+        return "-"
+    unpinned = [entry["url"].rsplit("/", 1)[-1] for entry in found.values() if not entry["sha256"]]
+    if unpinned:
+        return f"unverified (trust on first use): {', '.join(unpinned)}"
+    return "sha256 pinned"

@@ -71,11 +71,22 @@ class Interactions:
 def _sorted_unique(raw: pd.Series) -> np.ndarray:
     """Unique raw ids in a deterministic order: numeric order if all ids are integers, else lexical."""
     uniq = pd.unique(raw.astype(str))
+    keys = _integer_keys(uniq)
+    return uniq[np.argsort(uniq if keys is None else keys, kind="stable")]
+
+
+def _integer_keys(uniq: np.ndarray) -> np.ndarray | None:
+    """The ids as integers, or None when one is not an integer. Ids beyond int64 (20+
+    digits) are valid ids too: they become Python ints, which never overflow."""
     try:
-        order = np.argsort(uniq.astype(np.int64), kind="stable")
+        return uniq.astype(np.int64)
+    except OverflowError:
+        try:
+            return np.array([int(u) for u in uniq], dtype=object)
+        except ValueError:
+            return None
     except ValueError:
-        order = np.argsort(uniq, kind="stable")
-    return uniq[order]
+        return None
 
 
 def from_frame(frame: pd.DataFrame, *, name: str, source_sha256: str,

@@ -30,6 +30,25 @@ def _require(path: Path) -> Path:
     return path
 
 
+def undecodable(path: Path) -> RecbenchError:
+    """The error for a file that is not UTF-8 text, naming its first undecodable line."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):  # a UTF-8 sequence never contains b"\n"
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return RecbenchError(f"{path}:{lineno}: byte {raw[err.start:err.start + 1]!r} is "
+                                     f"not UTF-8 text; re-save the file as UTF-8 (e.g. iconv "
+                                     f"-f latin1 -t utf-8).")
+    return RecbenchError(f"{path}: not UTF-8 text; re-save the file as UTF-8.")
+
+
+def empty_file(path: Path) -> RecbenchError:
+    """The error for a data file without a single line of data."""
+    return RecbenchError(f"{path}: the file is empty; point dataset.root/files at the file "
+                         f"with the interactions (or delete it to download it again).")
+
+
 def _bad_token_line(path: Path, lines: list[str], check) -> RecbenchError:
     for lineno, line in enumerate(lines, 1):
         bad = [t for t in line.split() if not check(t)]
@@ -47,13 +66,22 @@ def read_adjacency(path: Path, ordered: bool = False) -> pd.DataFrame:
             ``timestamp`` is then each item's 0-based position in the line.
     """
     path = _require(path)
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise undecodable(path) from None
+    if not lines:
+        raise empty_file(path)
     lengths = np.fromiter((len(line.split()) for line in lines), dtype=np.int64, count=len(lines))
     tokens = " ".join(lines).split()
     try:
         ids = np.array(tokens, dtype=np.int64)
     except ValueError:
         raise _bad_token_line(path, lines, _INT.match) from None
+    except OverflowError:  # ids beyond int64 (e.g. 20+ digits) are still ids: Python ints
+        if not all(map(_INT.match, tokens)):
+            raise _bad_token_line(path, lines, _INT.match) from None
+        ids = np.array([int(t) for t in tokens], dtype=object)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     is_user = np.zeros(len(ids), dtype=bool)
     is_user[starts] = True
@@ -92,6 +120,10 @@ def read_table(path: Path, columns: dict[str, str | int], sep: str | None = None
         except pd.errors.ParserError as err:
             raise RecbenchError(f"{path}: malformed row ({str(err).strip().splitlines()[-1]}); "
                                 f"fix the file.") from None
+        except pd.errors.EmptyDataError:
+            raise empty_file(path) from None
+        except UnicodeDecodeError:
+            raise undecodable(path) from None
     missing = [src for src in columns.values() if src not in raw.columns]
     if missing:
         raise RecbenchError(f"{path}: no column {missing[0]!r}; columns are "

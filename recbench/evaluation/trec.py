@@ -32,46 +32,70 @@ from recbench.evaluation.registry import REGISTRY, parse_metric
 from recbench.evaluation.suite import evaluate_chunks
 
 
-def _read_columns(path: Path, n: int, what: str) -> pd.DataFrame:
-    """Read a whitespace-separated file with exactly ``n`` columns, all as strings."""
+#: Column layout of each TREC file kind, as error messages show it.
+LAYOUTS = {"qrels": ("qid", "0", "docid", "rel"),
+           "run": ("qid", "Q0", "docid", "rank", "score", "tag")}
+
+
+def _read_columns(path: Path, what: str) -> pd.DataFrame:
+    """Read a whitespace-separated ``what`` file (a key of :data:`LAYOUTS`) as strings.
+
+    Every line must have exactly the layout's number of columns: an extra column would
+    otherwise shift or drop columns silently.
+    """
+    from recbench.data.readers import undecodable
+
+    n = len(LAYOUTS[what])
     if not Path(path).is_file():
         raise RecbenchError(f"{what} file not found: {path}")
-    try:
+    try:  # the column count comes from the first line; a longer line is a ParserError
         frame = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, engine="c",
-                            keep_default_na=False, na_values=[], names=range(n),
-                            index_col=False, encoding="utf-8")
-        ok = not (frame.isna() | (frame == "")).any(axis=None)
+                            keep_default_na=False, na_values=[], encoding="utf-8")
+        ok = frame.shape[1] == n and not (frame == "").any(axis=None)
     except pd.errors.ParserError:
         ok = False
+    except pd.errors.EmptyDataError:
+        raise RecbenchError(f"{path}: the {what} file is empty; expected lines "
+                            f"'{' '.join(LAYOUTS[what])}'.") from None
     except UnicodeDecodeError:
-        raise RecbenchError(f"{path}: not a UTF-8 text file.") from None
+        raise undecodable(path) from None
     if not ok:
-        lineno, text = _first_bad_line(path, n)
-        raise RecbenchError(f"{path}:{lineno}: expected {n} columns in a {what} line: '{text}'")
+        lineno, text = _first_bad_line(path, lambda fields: len(fields) != n)
+        raise RecbenchError(f"{path}:{lineno}: expected {n} columns in a {what} line "
+                            f"('{' '.join(LAYOUTS[what])}'), got {len(text.split())}: '{text}'")
     return frame
 
 
-def _first_bad_line(path: Path, n: int) -> tuple[int, str]:
+def _first_bad_line(path: Path, bad) -> tuple[int, str]:
+    """Number and text of the first non-blank line whose fields satisfy ``bad``."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
-            if len(line.split()) != n:
-                return lineno, line.strip()
+            fields = line.split()
+            if fields and bad(fields):
+                return lineno, line.strip()[:200]
     return 0, ""
 
 
+def _not_number(text: str) -> bool:
+    return bool(pd.isna(pd.to_numeric(pd.Series([text]), errors="coerce")).iloc[0])
+
+
 def _numeric(frame: pd.DataFrame, col: int, path: Path, what: str) -> pd.Series:
+    """Column ``col`` as numbers; a non-number stops with its file:line."""
     values = pd.to_numeric(frame[col], errors="coerce")
     if values.isna().any():
-        bad = frame[col].iloc[int(values.isna().to_numpy().argmax())]
-        raise RecbenchError(f"{path}: {what} '{bad}' is not a number.")
+        lineno, text = _first_bad_line(path, lambda fields: _not_number(fields[col]))
+        layout = LAYOUTS[what]
+        raise RecbenchError(f"{path}:{lineno}: {layout[col]} is not a number in '{text}'; "
+                            f"a {what} line is '{' '.join(layout)}'.")
     return values
 
 
 def read_qrels(path: Path) -> pd.DataFrame:
     """Frame ``qid, docid, rel`` (strings, strings, float) of a TREC qrels file."""
-    frame = _read_columns(path, 4, "qrels")
+    frame = _read_columns(path, "qrels")
     return pd.DataFrame({"qid": frame[0], "docid": frame[2],
-                         "rel": _numeric(frame, 3, path, "relevance")})
+                         "rel": _numeric(frame, 3, path, "qrels")})
 
 
 def read_run(path: Path) -> pd.DataFrame:
@@ -79,10 +103,11 @@ def read_run(path: Path) -> pd.DataFrame:
 
     ``pos`` is the 0-based position after sorting by score desc, ties by docid desc.
     """
-    frame = _read_columns(path, 6, "run")
+    frame = _read_columns(path, "run")
+    _numeric(frame, 3, path, "run")  # the rank is not used, but a non-number is a broken line
     # trec_eval keeps scores as C floats: compare them in float32 to rank exactly as it does
     run = pd.DataFrame({"qid": frame[0], "docid": frame[2],
-                        "score": _numeric(frame, 4, path, "score").astype(np.float32)})
+                        "score": _numeric(frame, 4, path, "run").astype(np.float32)})
     repeated = run.duplicated(["qid", "docid"])
     if repeated.any():
         row = run[repeated].iloc[0]

@@ -10,9 +10,12 @@ weights are restored before the model is tested.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
 import math
 import os
+import pickle
 import signal
 from pathlib import Path
 import warnings
@@ -23,10 +26,13 @@ import scipy.sparse as sp
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from recbench.data.download import one_line
 from recbench.errors import RecbenchError
 from recbench.evaluation.ranker import evaluate
 from recbench.models.base import FitContext, Recommender
 from recbench.models.optim import OptimizerSpec
+
+log = logging.getLogger(__name__)
 
 #: Trainer settings a config may set (``configs/trainer/*.yaml``) and their defaults.
 TRAINER_DEFAULTS = {
@@ -45,6 +51,28 @@ def quiet_lightning() -> None:
     are set once, by :func:`recbench.verbosity.configure_logging`)."""
     warnings.filterwarnings("ignore", message=".*IterableDataset. has .__len__. defined.*")
     warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+
+
+def resumable(last: Path) -> str | None:
+    """``last`` as a path to resume from, or None to train from scratch.
+
+    A checkpoint that does not load (truncated by a kill or a full disk, damaged) is
+    deleted with a warning, so the run restarts instead of every later run of the config
+    failing on it. It is loaded the way Lightning will load it: ``weights_only=True``.
+    """
+    if not last.is_file():
+        return None
+    try:
+        checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+        if not isinstance(checkpoint, dict) or not {"state_dict", "recbench"} <= checkpoint.keys():
+            raise ValueError("not a recbench checkpoint")
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        log.warning("checkpoint %s is corrupt (%s: %s); deleting it and training from scratch.",
+                    last, type(err).__name__, one_line(err)[:200])
+        with contextlib.suppress(OSError):
+            last.unlink()
+        return None
+    return str(last)
 
 
 class RecModule(pl.LightningModule):
@@ -164,8 +192,7 @@ class NeuralRecommender(Recommender):
             callbacks.append(ModelCheckpoint(dirpath=ctx.checkpoint_dir, filename="last",
                                              every_n_epochs=1, save_on_train_epoch_end=True,
                                              enable_version_counter=False))
-            last = Path(ctx.checkpoint_dir) / "last.ckpt"
-            resume = str(last) if last.is_file() else None
+            resume = resumable(Path(ctx.checkpoint_dir) / "last.ckpt")
         deterministic = settings["deterministic"]
         if deterministic is True and settings["accelerator"] != "cpu" and torch.cuda.is_available():
             # cuBLAS needs a fixed workspace to be reproducible; GPU ops that have no

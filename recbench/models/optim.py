@@ -8,7 +8,7 @@ spec, so all neural models are tuned and compared with the same optimizer settin
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 
@@ -66,6 +66,14 @@ def optimizer_spec(value: Mapping | OptimizerSpec | None, lr: float = 1e-3) -> O
     if unknown:
         raise ValueError(str(unknown_choice("optimizer setting", sorted(unknown)[0],
                                             asdict(OptimizerSpec()))))
+    # imported here: recbench.config imports the models, which import this module
+    from recbench.config import value_problem
+
+    for field in fields(OptimizerSpec):  # lr=true or lr=nan would pass the range checks below
+        problem = value_problem(settings[field.name], field.type)
+        if problem:
+            raise ValueError(f"optimizer.{field.name} must be {problem}, "
+                             f"got {settings[field.name]!r}.")
     name = str(settings["name"]).lower()
     if name not in OPTIMIZERS:
         raise ValueError(str(unknown_choice("optimizer", settings["name"], OPTIMIZERS)))

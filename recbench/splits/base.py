@@ -17,7 +17,7 @@ from recbench.data.sequences import Sequences
 FOLD_IN = 3
 
 __all__ = ["TRAIN", "VALID", "TEST", "FOLD_IN", "Split", "build_split", "fingerprint",
-           "rank_within_user", "ratio_sizes", "order_keys"]
+           "rank_within_user", "ratio_sizes", "order_keys", "check_ratios", "check_parts"]
 
 
 @dataclass(frozen=True)
@@ -144,4 +144,24 @@ def check_ratios(ratios, what: str = "split.ratios") -> list[float]:
     if len(ratios) != 3 or min(ratios) < 0 or abs(sum(ratios) - 1) > 1e-9 or ratios[0] <= 0:
         raise RecbenchError(f"{what} must be three non-negative fractions [train, valid, test] "
                             f"summing to 1 with train > 0, got {ratios}.")
+    for part, share in (("valid", ratios[1]), ("test", ratios[2])):
+        if share == 0:  # an empty part has no metrics: every valid_/test_ value would be NaN
+            raise RecbenchError(f"{what} gives the {part} part no share, got {ratios}; give "
+                                f"valid and test a share > 0, e.g. [0.8, 0.1, 0.1].")
     return ratios
+
+
+def check_parts(assign: np.ndarray, protocol, split_name: str, data_name: str) -> None:
+    """Refuse an assignment whose test part (or valid part, unless the protocol was told to
+    keep none: ``protocol.valid_optional``) is empty: its metrics would all be NaN."""
+    from recbench.errors import RecbenchError
+
+    counts = np.bincount(assign, minlength=FOLD_IN + 1)
+    empty = [name for name, part in (("valid", VALID), ("test", TEST)) if counts[part] == 0
+             and not (part == VALID and getattr(protocol, "valid_optional", False))]
+    if empty:
+        fewer = (" or lower split.min_user_interactions"
+                 if hasattr(protocol, "min_user_interactions") else "")
+        raise RecbenchError(f"split '{split_name}' leaves the {empty[0]} part of dataset "
+                            f"'{data_name}' empty ({counts[TRAIN]} train interactions); give "
+                            f"{empty[0]} a larger share in split.*{fewer}.")

@@ -3,20 +3,27 @@
 A cache entry is one ``.npz`` (no pickles: ``allow_pickle=False``) holding the
 interaction arrays, the id maps and the per-interaction assignment, plus the JSON
 metadata. It is written to a temporary file and renamed, so a crash never leaves a
-half-written entry. The key is the sha256 of the raw file digests and the resolved
+half-written entry; an entry damaged anyway (a full disk, a partial copy) is deleted with a
+warning and rebuilt. The key is the sha256 of the raw file digests and the resolved
 dataset + split config, so a changed input or config never reuses a stale entry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from recbench.data.download import one_line
 from recbench.data.interactions import Interactions
+
+log = logging.getLogger(__name__)
 
 ARRAYS = ("user", "item", "timestamp", "rating", "part", "user_ids", "item_ids")
 
@@ -39,7 +46,11 @@ def save(path: Path, data: Interactions, assign: np.ndarray) -> None:
 
 
 def load(path: Path) -> tuple[Interactions, np.ndarray] | None:
-    """The cached (data, assignment), or None when absent or unreadable."""
+    """The cached (data, assignment), or None when absent or unreadable.
+
+    An unreadable entry (truncated by a full disk, or damaged) is deleted with a warning:
+    the caller rebuilds it, instead of every run of the config failing until it is removed.
+    """
     if not path.is_file():
         return None
     try:
@@ -47,8 +58,12 @@ def load(path: Path) -> tuple[Interactions, np.ndarray] | None:
             meta = json.loads(str(z["meta"]))
             arrays = {k: z[k] if k in z else None for k in ARRAYS}
             assign = z["assign"]
-    except (OSError, ValueError, KeyError):
+        data = Interactions(name=meta["name"], source_sha256=meta["source_sha256"],
+                            timestamp_kind=meta["timestamp_kind"], meta=meta["meta"], **arrays)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        log.warning("split cache entry %s is corrupt (%s: %s); deleting it and rebuilding the "
+                    "split.", path, type(err).__name__, one_line(err))
+        with contextlib.suppress(OSError):  # unreadable and undeletable: save() replaces it
+            path.unlink()
         return None
-    data = Interactions(name=meta["name"], source_sha256=meta["source_sha256"],
-                        timestamp_kind=meta["timestamp_kind"], meta=meta["meta"], **arrays)
     return data, assign

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from recbench.data.interactions import Interactions
 from recbench.splits import cache
-from recbench.splits.base import Split, build_split
+from recbench.splits.base import Split, build_split, check_parts
 from recbench.splits.leakage import broken_promises
 
 
@@ -35,23 +35,24 @@ def make_split(dataset_cfg: dict, split_cfg: dict, load: Callable[[], Interactio
         use_cache: read/write the cache.
     """
     config = {"dataset": dataset_cfg, "split": split_cfg}
-    data = assign = None
+    hit = None
     if use_cache:
         from recbench.data.loader import cache_dir
         key = hashlib.sha256(json.dumps({"raw": _raw_digest(dataset_cfg), "config": config},
                                         sort_keys=True, default=str).encode()).hexdigest()
         path = cache_dir() / "splits" / f"{key}.npz"
         hit = cache.load(path)
-        if hit is not None:
-            data, assign = hit
-            if dataset_cfg.get("features"):  # side tables are not cached: re-read them
-                from recbench.data.loader import with_features
-                data = with_features(data, dataset_cfg["root"], dataset_cfg["features"])
-    if data is None:
+    if hit is not None:
+        data, assign = hit
+        if dataset_cfg.get("features"):  # side tables are not cached: re-read them
+            from recbench.data.loader import with_features
+            data = with_features(data, dataset_cfg["root"], dataset_cfg["features"])
+    else:
         data = load()
         assign = protocol.assign(data)
-        if use_cache:
-            cache.save(path, data, assign)
+    check_parts(assign, protocol, split_cfg.get("name"), data.name)  # before anything is saved
+    if use_cache and hit is None:
+        cache.save(path, data, assign)
     split = build_split(data, assign, config)
     split.fingerprint["cache"] = "hit" if use_cache and hit is not None else (
         "miss" if use_cache else "off")

@@ -25,6 +25,8 @@ class PredefinedSplit:
             raise RecbenchError(f"split.valid_ratio must be in [0, 1), got {valid_ratio}.")
         self.valid_ratio, self.seed = float(valid_ratio), int(seed)
         self.min_user_interactions = int(min_user_interactions)
+        #: valid_ratio=0 asks for no validation (published-protocol repros): not an error
+        self.valid_optional = self.valid_ratio == 0
 
     def assign(self, data: Interactions) -> np.ndarray:
         """``(len(data),) int8``: 0 train, 1 valid, 2 test for each interaction."""

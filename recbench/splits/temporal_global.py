@@ -18,8 +18,9 @@ class GlobalTemporalSplit:
     Args:
         test: fraction of interactions (the newest) to hold out, e.g. ``0.1`` — the cutoff is
             that quantile of the timestamps — or a date (``"2018-01-01"``), whose unix time
-            is the cutoff.
-        valid: the same for validation, applied to the part before the test cutoff.
+            is the cutoff; not 0 (an empty test part).
+        valid: the same for validation, applied to the part before the test cutoff; 0
+            keeps no validation.
     """
 
     promises = frozenset({"time_global", "time_user"})
@@ -30,6 +31,11 @@ class GlobalTemporalSplit:
             if not isinstance(value, str) and not 0 <= float(value) < 1:
                 raise RecbenchError(f"split.test / split.valid must be a fraction in [0, 1) or "
                                     f"a date, got {value!r}.")
+        if not isinstance(test, str) and float(test) == 0:
+            raise RecbenchError("split.test=0 holds out no test interactions (every test metric "
+                                "would be NaN); give it a fraction > 0 (e.g. 0.1) or a date.")
+        #: valid=0 asks for no validation, as predefined's valid_ratio=0: not an error
+        self.valid_optional = not isinstance(valid, str) and float(valid) == 0
 
     @staticmethod
     def _cutoff(times: np.ndarray, spec: float | str) -> float:
