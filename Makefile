@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install browser run test test-all leaderboard zoo recbole ui screenshot bench bench-large clean
+.PHONY: install browser postgres run test test-all leaderboard zoo recbole ui screenshot bench bench-large clean
 
 install: $(STAMP)
 
@@ -25,10 +25,16 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) browser
+# Debian's PostgreSQL for the shared-store tests (tests/postgres.py starts a throw-away
+# server on 127.0.0.1 at a free port; nothing runs as a service)
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest
 
-test-all: $(STAMP) browser
+test-all: $(STAMP) browser postgres
 	$(BIN)/python -m pytest -m ""
 
 # The published MovieLens-100K leaderboard (experiments/ml100k_leaderboard.yaml): every

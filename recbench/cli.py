@@ -129,7 +129,7 @@ def cmd_run(overrides: list[str]) -> int:
     from recbench.config import validate_sweep
     from recbench.paths import CONFIG_DIR
     from recbench.tracking.claim import owner
-    from recbench.tracking.store import check_store, resolve_store
+    from recbench.tracking.store import check_store, check_study_storage, resolve_store
     from recbench.tracking.sweep import start_parent
 
     searches = [o for o in overrides if o.startswith("hparams_search=") and "," in o]
@@ -146,6 +146,8 @@ def cmd_run(overrides: list[str]) -> int:
         plain = [o for o in overrides if not o.startswith("-")]
         n_runs, first = validate_sweep(plain)
         check_store(*resolve_store(first.tracking.uri, first.tracking.artifact_root))
+        if first.hydra.sweeper.get("storage"):  # an Optuna search kept in a database
+            check_study_storage(first.hydra.sweeper.storage)
         if n_runs > 1 or {"-m", "--multirun"} & set(overrides):
             overrides = overrides if {"-m", "--multirun"} & set(overrides) else ["-m", *overrides]
             parent = start_parent(first, plain, n_runs)
@@ -166,11 +168,25 @@ def cmd_run(overrides: list[str]) -> int:
                     f"sweep.rerun={str(rerun).lower()}", f"sweep.owner={owner()}"]
         if parent is not None:
             sys.argv.append(f"sweep.parent={parent[1]}")
+        user_full_error = os.environ.get("HYDRA_FULL_ERROR")
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing a traceback
         try:
             task()
             outcomes = _Sweep.read(folder)
             status = "FAILED" if outcomes["failed"] and not outcomes["done"] else "FINISHED"
+        except Exception as err:  # the launcher itself failed, e.g. a worker killed with -9
+            if user_full_error == "1" or isinstance(err, RecbenchError):
+                raise
+            first = (str(err).strip().splitlines() or [""])[0]
+            print(f"error: the sweep stopped ({type(err).__name__}: {first}); run the same "
+                  f"command again to finish the missing runs (HYDRA_FULL_ERROR=1 shows the "
+                  f"traceback).", file=sys.stderr)
+            return 1
         finally:
+            if user_full_error is None:
+                os.environ.pop("HYDRA_FULL_ERROR")
+            else:
+                os.environ["HYDRA_FULL_ERROR"] = user_full_error
             sys.argv = saved
             GlobalHydra.instance().clear()
             if parent is not None:

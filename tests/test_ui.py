@@ -31,15 +31,18 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=30)
 
 
-def start(command: str, tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
-    """Start ``recbench <command> --port P`` in its own session and wait until it answers.
+def start(command: str, tmp_path: Path, *args: str,
+          port: int | None = None) -> tuple[subprocess.Popen, int, Path]:
+    """Start ``recbench <command> --port P [args]`` in its own session and wait until it
+    answers.
 
     Output goes to a log file, not a pipe nobody reads: a full pipe would block the server.
     """
-    port, log = free_port(), tmp_path / f"{command}.log"
+    port, log = port or free_port(), tmp_path / f"{command}.log"
     server = subprocess.Popen([str(Path(sys.executable).with_name("recbench")), command,
-                               "--port", str(port)], cwd=tmp_path, start_new_session=True,
-                              stdout=open(log, "w"), stderr=subprocess.STDOUT)
+                               "--port", str(port), *args], cwd=tmp_path,
+                              start_new_session=True, stdout=open(log, "a"),
+                              stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while time.time() < deadline:
         try:

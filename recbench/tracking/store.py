@@ -114,3 +114,32 @@ def check_store(uri: str, artifact_root: str | None, timeout: float = 5.0) -> No
             reason = getattr(err, "reason", None) or err
             raise RecbenchError(f"the MLflow server {uri} does not answer ({reason}); start it "
                                 f"(recbench server) or fix tracking.uri.") from None
+
+
+def check_study_storage(url: str) -> None:
+    """One-line error when the Optuna storage of a search cannot be opened. The usual
+    cluster mistake: Optuna and MLflow both keep an ``alembic_version`` table, so one
+    database (or schema) cannot hold both; a study needs its own database or schema.
+    Sweeps starting together on a new storage race to create its tables: the losers find
+    them on a second try."""
+    import time
+
+    import optuna
+
+    error: Exception | None = None
+    for attempt in range(4):
+        try:
+            optuna.storages.get_storage(url)
+            return
+        except Exception as err:
+            error = err
+            time.sleep(0.5 * (attempt + 1))
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if "table schema" in first:
+        raise RecbenchError(
+            f"the Optuna storage {url} holds another tool's tables (MLflow's?): give the "
+            f"study its own database or schema, e.g. "
+            f"hydra.sweeper.storage='postgresql://.../DB?options=-csearch_path%3Doptuna' "
+            f"(CREATE SCHEMA optuna first).")
+    raise RecbenchError(f"cannot open the Optuna storage {url} ({first}); fix "
+                        f"hydra.sweeper.storage.")
