@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install browser postgres run test test-all leaderboard zoo recbole ui screenshot bench bench-large clean
+.PHONY: install browser postgres slurm test-slurm run test test-all leaderboard zoo recbole ui screenshot bench bench-large clean
 
 install: $(STAMP)
 
@@ -34,7 +34,16 @@ postgres:
 test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest
 
-test-all: $(STAMP) browser postgres
+# Debian's SLURM and munge for the scheduler test (tests/slurm.py starts a one-node
+# cluster in a temp folder; daemons run as root, so this target needs root)
+slurm:
+	@command -v slurmctld >/dev/null 2>&1 && command -v munged >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; }
+
+test-slurm: $(STAMP) postgres slurm
+	$(BIN)/python -m pytest -m slurm tests/test_slurm.py
+
+test-all: $(STAMP) browser postgres slurm
 	$(BIN)/python -m pytest -m ""
 
 # The published MovieLens-100K leaderboard (experiments/ml100k_leaderboard.yaml): every

@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.postgres import Postgres
 from tests.test_cli_run import runs_of
-from tests.test_ui import start, stop
+from tests.test_ui import listening_addresses, start, stop
 
 RECBENCH = str(Path(sys.executable).with_name("recbench"))
 
@@ -97,6 +97,11 @@ def test_eight_workers_from_two_sweeps_log_each_of_40_runs_once(server, tmp_path
     assert counts == {("mostpop", str(s)): 1 for s in range(40)}  # 0 lost, 0 duplicated
     out = "".join(o for _, o, _ in results)
     assert out.count("done: ") == 40 and out.count("skip: ") == 40
+    assert listening_addresses(server.port) == {"127.0.0.1"}
+    client, runs = runs_of(server.uri, "pg40")
+    assert all("test_ndcg_10" in r.data.metrics for r in runs)
+    artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    assert "per_user_test_metrics.parquet" in artifacts  # served by the server
     print(f"40 runs by 8 workers in {time.perf_counter() - started:.0f} s")
 
 

@@ -116,6 +116,7 @@ def test_two_identical_sweeps_at_once_on_a_server_run_each_config_once(tmp_path)
     server, port, _ = start("server", tmp_path)
     try:
         _two_identical_sweeps(f"http://127.0.0.1:{port}", tmp_path, [])
+        assert (tmp_path / "mlflow-server.db").exists()  # the server's default backend
     finally:
         stop(server)
 

@@ -54,9 +54,12 @@ def _alive(pid: int) -> bool:
 
 
 def process_tags(parent: str | None = None) -> dict[str, str]:
-    """Tags that tie a run to its process (and, when given, its sweep's parent run)."""
+    """Tags that tie a run to its process, its SLURM job if any, and (when given) its
+    sweep's parent run."""
     tags = {"recbench.host": platform.node(), "recbench.pid": str(os.getpid()),
             "recbench.heartbeat": str(int(time.time()))}
+    if os.environ.get("SLURM_JOB_ID"):  # a scheduler's job: its id finds the job's logs
+        tags["recbench.slurm_job"] = os.environ["SLURM_JOB_ID"]
     if parent:
         tags["mlflow.parentRunId"] = parent
     return tags
