@@ -128,9 +128,6 @@ def cmd_run(overrides: list[str]) -> int:
 
     from recbench.config import validate_sweep
     from recbench.paths import CONFIG_DIR
-    from recbench.tracking.claim import owner
-    from recbench.tracking.store import check_store, check_study_storage, resolve_store
-    from recbench.tracking.sweep import start_parent
 
     searches = [o for o in overrides if o.startswith("hparams_search=") and "," in o]
     if searches:  # Hydra cannot sweep over the sweeper itself: one search per model, in turn
@@ -145,12 +142,17 @@ def cmd_run(overrides: list[str]) -> int:
     if not any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in overrides):
         plain = [o for o in overrides if not o.startswith("-")]
         n_runs, first = validate_sweep(plain)
+        # MLflow (2 s to import) only once the config is known to be good
+        from recbench.tracking.store import check_store, check_study_storage, resolve_store
+        from recbench.tracking.sweep import start_parent
         check_store(*resolve_store(first.tracking.uri, first.tracking.artifact_root))
         if first.hydra.sweeper.get("storage"):  # an Optuna search kept in a database
             check_study_storage(first.hydra.sweeper.storage)
         if n_runs > 1 or {"-m", "--multirun"} & set(overrides):
             overrides = overrides if {"-m", "--multirun"} & set(overrides) else ["-m", *overrides]
             parent = start_parent(first, plain, n_runs)
+    from recbench.tracking.claim import owner
+
     GlobalHydra.instance().clear()
     task = hydra.main(config_path=str(CONFIG_DIR), config_name="run", version_base="1.3")(_job)
     saved = sys.argv

@@ -16,12 +16,11 @@ from typing import Any
 from hydra.errors import HydraException
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.accelerators import AcceleratorRegistry
 
-from recbench.errors import RecbenchError, closest, unknown_choice
+from recbench.errors import RecbenchError, check_keys, closest, unknown_choice
 from recbench.evaluation.registry import ACCURACY, parse_metric
-from recbench.evaluation.suite import OPTION_KEYS as SUITE_OPTIONS, check_suite_options
-from recbench.models.lightning import TRAINER_DEFAULTS
+from recbench.evaluation.options import OPTION_KEYS as SUITE_OPTIONS, check_suite_options
+from recbench.models.trainer_settings import check_trainer
 from recbench.paths import CONFIG_DIR
 from recbench.safe_names import check_name
 
@@ -33,9 +32,12 @@ TOP_LEVEL = {"name", "seed", "verbose", "dataset", "split", "model", "metrics", 
 BUILT = ("dataset", "split", "model")  # groups holding a ``_target_`` to construct
 METRICS_KEYS = {"ranking", "names", "ks", "valid_metric", "chunk_size", *SUITE_OPTIONS}
 TRACKING_KEYS = {"uri", "artifact_root"}
-#: Keys that never change results; left out of the config hash.
+#: Keys that never change results: left out of the config hash, the reproduce commands of
+#: leaderboards and the settings reproductions are matched by (the one list of them).
 NOT_HASHED = ("tracking", "verbose", "sweep", "tuning", "trainer.progress_bar",
               "metrics.chunk_size")
+#: the same keys as the prefixes of command-line overrides (``tracking.uri=...``)
+NOT_RESULT_OVERRIDES = tuple(p for key in NOT_HASHED for p in (f"{key}=", f"{key}."))
 
 
 def group_options(group: str) -> list[str]:
@@ -207,19 +209,6 @@ def check_buildable(cfg: DictConfig) -> None:
 
 
 # --------------------------------------------------------------------------- validating
-def _check_keys(node: Any, allowed: Iterable[str], where: str) -> None:
-    allowed = set(allowed)
-    if not isinstance(node, DictConfig):
-        raise RecbenchError(f"config '{where}' must be a mapping, got {node!r}.")
-    for key in node.keys():
-        if key not in allowed:
-            hint = closest(str(key), allowed)
-            raise RecbenchError(
-                f"unknown config key '{where}.{key}'."
-                + (f" Did you mean '{where}.{hint}'?" if hint else "")
-                + f" Valid keys: {', '.join(sorted(allowed))}.")
-
-
 def target_parameters(node: DictConfig, where: str) -> tuple[Any, set[str]]:
     """The object named by ``node._target_`` and the keyword arguments it accepts."""
     if "_target_" not in node:
@@ -248,15 +237,8 @@ def validate(cfg: DictConfig) -> None:
 PATH_NAMES = {"dataset.name": "dataset.name=ml-100k", "split.name": "split.name=random_ratio",
               "model.name": "model.name=ease", "model.label": "model.label=ease-tuned"}
 
-#: trainer key -> (type, minimum) accepted; accelerator and devices: see _check_trainer
-TRAINER_TYPES = {"max_epochs": (int, 1), "patience": (int, 0), "valid_every": (int, 1),
-                 "progress_bar": (bool, None), "deterministic": (bool, None)}
-#: trainer.accelerator values Lightning's Trainer accepts ("gpu": CUDA or MPS, "auto": any)
-ACCELERATORS = ("auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators()))
-
-
 def _validate(cfg: DictConfig) -> None:
-    _check_keys(cfg, TOP_LEVEL, "run")
+    check_keys(cfg, TOP_LEVEL, "run")
     missing = TOP_LEVEL - {"verbose", "sweep", "tuning"} - set(cfg.keys())
     if missing:
         raise RecbenchError(f"the run config lacks {sorted(missing)}; do not delete them (~key).")
@@ -266,12 +248,12 @@ def _validate(cfg: DictConfig) -> None:
     for group in BUILT:
         node = cfg[group]
         _, params = target_parameters(node, group)
-        _check_keys(node, params | {"name", "label", "_target_"}, group)
+        check_keys(node, params | {"name", "label", "_target_"}, group)
     for key, example in PATH_NAMES.items():  # tags that reports turn into file names
         value = OmegaConf.select(cfg, key)
         if value or key != "model.label":  # no label: runs are named by model.name
             check_name(value, key, example)
-    _check_keys(cfg.metrics, METRICS_KEYS, "metrics")
+    check_keys(cfg.metrics, METRICS_KEYS, "metrics")
     if cfg.metrics.ranking != "full":
         raise RecbenchError(f"metrics.ranking '{cfg.metrics.ranking}' is not supported; "
                             f"use 'full' (sampled metrics are not implemented).")
@@ -289,12 +271,12 @@ def _validate(cfg: DictConfig) -> None:
     if not isinstance(cfg.metrics.chunk_size, int) or cfg.metrics.chunk_size < 1:
         raise RecbenchError(f"metrics.chunk_size must be a positive integer, "
                             f"got {cfg.metrics.chunk_size!r}.")
-    _check_trainer(cfg.trainer)
-    _check_keys(cfg.tracking, TRACKING_KEYS, "tracking")
+    check_trainer(cfg.trainer)
+    check_keys(cfg.tracking, TRACKING_KEYS, "tracking")
     if "sweep" in cfg:
-        _check_keys(cfg.sweep, ("parent", "outcomes", "rerun", "final", "owner"), "sweep")
+        check_keys(cfg.sweep, ("parent", "outcomes", "rerun", "final", "owner"), "sweep")
     if "tuning" in cfg:
-        _check_keys(cfg.tuning, ("n_trials", "seeds"), "tuning")
+        check_keys(cfg.tuning, ("n_trials", "seeds"), "tuning")
         n_trials, seeds = cfg.tuning.n_trials, cfg.tuning.seeds
         if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
             raise RecbenchError(f"tuning.n_trials must be a positive integer, got {n_trials!r}.")
@@ -302,45 +284,6 @@ def _validate(cfg: DictConfig) -> None:
                 isinstance(s, int) and not isinstance(s, bool) for s in seeds):
             raise RecbenchError(f"tuning.seeds must be a list of integers, e.g. [1,2,3], "
                                 f"got {seeds!r}.")
-
-
-def _check_trainer(trainer: DictConfig) -> None:
-    """Check the Lightning Trainer settings now: Lightning itself would only reject them at
-    fit time, inside a tracked run (and closed-form models never reach it)."""
-    _check_keys(trainer, TRAINER_DEFAULTS, "trainer")
-    for key, value in trainer.items():
-        if key == "accelerator":
-            if not isinstance(value, str) or value not in ACCELERATORS:
-                raise unknown_choice("trainer.accelerator", value, ACCELERATORS)
-        elif key == "devices":
-            _check_devices(value, trainer.get("accelerator"))
-        else:
-            kind, minimum = TRAINER_TYPES[key]
-            if isinstance(value, bool) and kind is not bool or not isinstance(value, kind) or (
-                    minimum is not None and value < minimum):
-                raise RecbenchError(
-                    f"trainer.{key} must be {kind.__name__}"
-                    f"{f' >= {minimum}' if minimum is not None else ''}, got {value!r}.")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_devices(devices: Any, accelerator: str | None) -> None:
-    """``trainer.devices`` as Lightning takes it: "auto", a count, or (GPUs only) -1 for all
-    of them or a list of distinct device indices."""
-    gpu_only = accelerator != "cpu"  # Lightning's CPU accelerator takes a count only
-    if OmegaConf.is_list(devices):
-        ok = gpu_only and len(devices) > 0 and all(_is_int(d) and d >= 0 for d in devices) \
-            and len(set(devices)) == len(devices)
-    else:
-        ok = devices == "auto" or _is_int(devices) and (devices >= 1 or gpu_only and devices == -1)
-    if not ok:
-        raise RecbenchError(
-            f"trainer.devices must be 'auto', a positive integer"
-            + (", -1 (all GPUs) or a list of GPU indices like [0,1]" if gpu_only else
-               " (trainer.accelerator=cpu)") + f", got {devices!r}.")
 
 
 def metric_names(cfg: DictConfig) -> list[str]:

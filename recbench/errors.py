@@ -28,3 +28,20 @@ def unknown_choice(kind: str, value: str, choices: Iterable[str]) -> RecbenchErr
     return RecbenchError(
         f"unknown {kind} '{value}'.{did_you_mean} Valid choices: {', '.join(choices)}."
     )
+
+
+def check_keys(node, allowed: Iterable[str], where: str) -> None:
+    """Raise the standard "unknown config key" error (close match suggested) for a key of
+    the mapping ``node`` (a config node at ``where``) that is not in ``allowed``."""
+    from omegaconf import DictConfig
+
+    allowed = set(allowed)
+    if not isinstance(node, DictConfig):
+        raise RecbenchError(f"config '{where}' must be a mapping, got {node!r}.")
+    for key in node.keys():
+        if key not in allowed:
+            hint = closest(str(key), allowed)
+            raise RecbenchError(
+                f"unknown config key '{where}.{key}'."
+                + (f" Did you mean '{where}.{hint}'?" if hint else "")
+                + f" Valid keys: {', '.join(sorted(allowed))}.")

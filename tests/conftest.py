@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import pytest
 
 from recbench.data import load_ml100k
@@ -15,6 +16,7 @@ from recbench.data.interactions import Interactions
 from recbench.splits import RandomRatioSplit, build_split
 
 ROOT = Path(__file__).resolve().parents[1]
+QUIET = {"progress_bar": False}  #: FitContext trainer settings of model tests: no progress bar
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +30,14 @@ def ml100k_split(ml100k):
 
 
 @pytest.fixture
+def low_rank():
+    """Binary matrix thresholded from a rank-4 score matrix, 120 users x 80 items."""
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(120, 4)) @ rng.normal(size=(4, 80))
+    return sp.csr_matrix(scores > np.quantile(scores, 0.85), dtype=np.float32)
+
+
+@pytest.fixture
 def store(tmp_path, monkeypatch):
     """An empty MLflow store in tmp_path; the test runs with tmp_path as working directory."""
     monkeypatch.chdir(tmp_path)
@@ -36,6 +46,15 @@ def store(tmp_path, monkeypatch):
     return {"uri": uri, "overrides": [f"tracking.uri={uri}",
                                       f"tracking.artifact_root={tmp_path / 'mlartifacts'}",
                                       "trainer.progress_bar=false"]}
+
+
+def ndcg_on_test(model, s) -> float:
+    """Mean NDCG@10 of a fitted model on the test part of split ``s`` (train and valid
+    items masked): the number model tests compare against MostPop's."""
+    from recbench.evaluation import evaluate
+
+    _, values = evaluate(model.score, s.test, [s.train, s.valid], ["ndcg@10"])
+    return float(values["ndcg@10"].mean())
 
 
 def make_interactions(user, item, timestamp=None, name="toy") -> Interactions:

@@ -171,3 +171,22 @@ def test_mapping_override_names_the_key_it_lacks():
     assert "+dataset.columns={user:0,item:1,timestamp:ts}" in message  # how to add it
     assert "Did you mean 'dataset.columns.timestamp'?" in error_of(
         ["dataset=ml-1m", "dataset.columns={user:0,item:1,timestap:3}"])
+
+
+def test_accelerators_are_the_ones_lightning_registers():
+    from pytorch_lightning.accelerators import AcceleratorRegistry
+
+    from recbench.models.trainer_settings import ACCELERATORS
+    assert set(ACCELERATORS) - {"auto", "gpu"} == set(AcceleratorRegistry.available_accelerators())
+
+
+def test_the_config_layer_imports_no_model_code():
+    """Checking a config must not pay for torch and Lightning (8 s on this machine): a typo
+    answers at once."""
+    import subprocess
+    import sys
+    code = ("import sys, recbench.config, recbench.cli; heavy = sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('torch', 'pytorch_lightning', 'lightning', 'mlflow')); "
+            "print(heavy[:5]); sys.exit(bool(heavy))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

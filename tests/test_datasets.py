@@ -6,7 +6,6 @@ import hashlib
 import http.server
 import threading
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 import numpy as np
 import pytest
 
@@ -16,6 +17,7 @@ from recbench.models.ease import EASE
 from recbench.models.itemknn import ItemKNN
 from recbench.models.mostpop import MostPop
 from recbench.models.sampling import NegativeSampler
+from tests.conftest import ndcg_on_test
 
 
 @pytest.fixture
@@ -119,9 +121,7 @@ def test_bad_hyper_parameters_and_inputs_are_refused(tiny):
 def test_every_model_beats_mostpop_on_ml100k(ml100k_split):
     s = ml100k_split
 
-    def ndcg(model):
-        _, values = evaluate(model.score, s.test, [s.train, s.valid], ["ndcg@10"])
-        return values["ndcg@10"].mean()
+    ndcg = partial(ndcg_on_test, s=s)
 
     history = []
     ctx = FitContext(seed=0, trainer={"max_epochs": 25, "progress_bar": False},
@@ -157,7 +157,7 @@ def test_valid_every_validates_on_those_epochs_and_the_last_and_patience_counts_
     BPR(dim=8, optimizer={"lr": 0.5}).fit(s.train, s.valid, ctx)
     validated = [step for step, v in history if "epoch_valid_ndcg@10" in v]
     assert history[-1][0] == validated[-1] < 29 and all(step % 2 == 1 for step in validated)
-    with pytest.raises(RecbenchError, match="valid_every must be >= 1"):
+    with pytest.raises(RecbenchError, match="valid_every must be int >= 1"):
         BPR().fit(s.train, s.valid, FitContext(trainer={"valid_every": 0}))
 
 

@@ -59,14 +59,6 @@ def test_fit_ends_with_an_exact_item_solve_and_scores_are_dot_products(tiny):
     assert model.n_parameters() == (6 + 8) * 3
 
 
-@pytest.fixture
-def low_rank():
-    """Binary matrix thresholded from a rank-4 score matrix, 120 users x 80 items."""
-    rng = np.random.default_rng(3)
-    scores = rng.normal(size=(120, 4)) @ rng.normal(size=(4, 80))
-    return sp.csr_matrix(scores > np.quantile(scores, 0.85), dtype=np.float32)
-
-
 def test_training_lowers_the_loss_and_is_deterministic(low_rank):
     curve = []
     ctx = FitContext(seed=7, log=lambda values, step: curve.append((step, values["train_loss"])))

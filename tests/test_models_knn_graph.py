@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 
 from recbench.config import build, check_buildable, compose
-from recbench.evaluation import evaluate
 from recbench.models.mostpop import MostPop
 from recbench.models.rp3beta import RP3beta
 from recbench.models.userknn import UserKNN
+from tests.conftest import ndcg_on_test
 
 
 @pytest.fixture
@@ -136,9 +137,7 @@ def test_bad_inputs_are_refused(tiny, model):
 def test_both_beat_mostpop_on_ml100k(ml100k_split):
     s = ml100k_split
 
-    def ndcg(model):
-        _, values = evaluate(model.score, s.test, [s.train, s.valid], ["ndcg@10"])
-        return values["ndcg@10"].mean()
+    ndcg = partial(ndcg_on_test, s=s)
 
     base = ndcg(MostPop().fit(s.train))
     results = {"userknn": ndcg(UserKNN().fit(s.train)), "rp3beta": ndcg(RP3beta().fit(s.train))}

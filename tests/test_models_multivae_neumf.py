@@ -10,26 +10,13 @@ import torch
 
 import recbench.models.neumf as neumf_mod
 from recbench.config import check_buildable, compose
-from recbench.evaluation import evaluate
 from recbench.models.base import FitContext
 from recbench.models.mostpop import MostPop
 from recbench.models.multivae import MultiVAE, MultiVAEModule, anneal_beta
 from recbench.models.neumf import NeuMF, NeuMFModule
+from tests.conftest import QUIET
+from tests.conftest import ndcg_on_test
 
-QUIET = {"progress_bar": False}
-
-
-@pytest.fixture
-def low_rank():
-    """Binary matrix thresholded from a rank-4 score matrix, 120 users x 80 items."""
-    rng = np.random.default_rng(3)
-    scores = rng.normal(size=(120, 4)) @ rng.normal(size=(4, 80))
-    return sp.csr_matrix(scores > np.quantile(scores, 0.85), dtype=np.float32)
-
-
-def ndcg_on_test(model, s) -> float:
-    _, values = evaluate(model.score, s.test, [s.train, s.valid], ["ndcg@10"])
-    return float(values["ndcg@10"].mean())
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ MODELS = {
 
 
 @pytest.fixture(scope="module")
-def low_rank():
+def low_rank_split():
     """Binary matrix thresholded from a rank-4 score matrix, 120 users x 80 items, split
     into train / valid."""
     rng = np.random.default_rng(3)
@@ -45,41 +45,41 @@ def fit(name, data, seed, epochs=3, checkpoints=None):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_same_seed_gives_identical_scores(name, low_rank):
+def test_same_seed_gives_identical_scores(name, low_rank_split):
     users = torch.arange(120)
-    first, second, other = (fit(name, low_rank, seed) for seed in (5, 5, 6))
+    first, second, other = (fit(name, low_rank_split, seed) for seed in (5, 5, 6))
     assert first.best_epoch == second.best_epoch
     assert torch.equal(first.score(users), second.score(users))
     assert not torch.equal(other.score(users), first.score(users))
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_resumed_training_ends_exactly_like_an_uninterrupted_one(name, low_rank, tmp_path):
-    straight = fit(name, low_rank, 2, epochs=4)
+def test_resumed_training_ends_exactly_like_an_uninterrupted_one(name, low_rank_split, tmp_path):
+    straight = fit(name, low_rank_split, 2, epochs=4)
     folder = str(tmp_path / "ckpt")
-    fit(name, low_rank, 2, epochs=2, checkpoints=folder)
+    fit(name, low_rank_split, 2, epochs=2, checkpoints=folder)
     ckpt = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)
     assert not any("adjacency" in key for key in ckpt["state_dict"])  # rebuilt in fit
-    resumed = fit(name, low_rank, 2, epochs=4, checkpoints=folder)
+    resumed = fit(name, low_rank_split, 2, epochs=4, checkpoints=folder)
     assert resumed.best_epoch == straight.best_epoch
     assert torch.equal(resumed.score(torch.arange(120)), straight.score(torch.arange(120)))
 
 
-def test_truncated_checkpoint_is_discarded_and_training_restarts(low_rank, tmp_path, caplog,
+def test_truncated_checkpoint_is_discarded_and_training_restarts(low_rank_split, tmp_path, caplog,
                                                                  monkeypatch):
     folder = tmp_path / "ckpt"
-    fit("bpr", low_rank, 2, epochs=1, checkpoints=str(folder))
+    fit("bpr", low_rank_split, 2, epochs=1, checkpoints=str(folder))
     last = folder / "last.ckpt"
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # killed mid-write
     loads = []
     real_load = torch.load
     monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(k) or real_load(*a, **k))
     with caplog.at_level("WARNING"):
-        restarted = fit("bpr", low_rank, 2, epochs=2, checkpoints=str(folder))
+        restarted = fit("bpr", low_rank_split, 2, epochs=2, checkpoints=str(folder))
     assert loads and all(k.get("weights_only") is True for k in loads)  # never unpickled freely
     [record] = [r for r in caplog.records if "corrupt" in r.getMessage()]
     assert str(last) in record.getMessage() and "\n" not in record.getMessage()
     monkeypatch.undo()
-    straight = fit("bpr", low_rank, 2, epochs=2)  # restarted from scratch: the same result
+    straight = fit("bpr", low_rank_split, 2, epochs=2)  # restarted from scratch: the same result
     assert restarted.epochs_trained == straight.epochs_trained == 2
     assert torch.equal(restarted.score(torch.arange(120)), straight.score(torch.arange(120)))

@@ -3,6 +3,7 @@ history fold-in, determinism, config, and ml-100k against MostPop."""
 
 from __future__ import annotations
 
+from functools import partial
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -13,8 +14,9 @@ from recbench.evaluation import evaluate
 from recbench.models.base import FitContext
 from recbench.models.mostpop import MostPop
 from recbench.models.simplex import SimpleX, ccl_loss, history_bags
+from tests.conftest import QUIET
+from tests.conftest import ndcg_on_test
 
-QUIET = {"progress_bar": False}
 
 
 @pytest.fixture
@@ -102,9 +104,7 @@ def test_user_tower_and_scores_match_dense_numpy(tiny):
 def test_simplex_beats_mostpop_on_ml100k(ml100k_split):
     s, history = ml100k_split, []
 
-    def ndcg(model):
-        _, values = evaluate(model.score, s.test, [s.train, s.valid], ["ndcg@10"])
-        return values["ndcg@10"].mean()
+    ndcg = partial(ndcg_on_test, s=s)
 
     ctx = FitContext(seed=0, trainer={"max_epochs": 4, **QUIET},
                      log=lambda values, step: history.append(values))

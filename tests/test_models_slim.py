@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 import warnings
 
 import numpy as np
@@ -13,10 +14,10 @@ from sklearn.linear_model import ElasticNet
 
 from recbench.config import build, check_buildable, compose
 from recbench.errors import RecbenchError
-from recbench.evaluation import evaluate
 from recbench.models.base import FitContext
 from recbench.models.mostpop import MostPop
 from recbench.models.slim import SLIM
+from tests.conftest import ndcg_on_test
 
 
 @pytest.fixture
@@ -130,9 +131,7 @@ def test_config_composes_and_builds():
 def test_beats_mostpop_on_ml100k(ml100k_split):
     s = ml100k_split
 
-    def ndcg(model):
-        _, values = evaluate(model.score, s.test, [s.train, s.valid], ["ndcg@10"])
-        return values["ndcg@10"].mean()
+    ndcg = partial(ndcg_on_test, s=s)
 
     base = ndcg(MostPop().fit(s.train))
     slim = ndcg(SLIM(topk=20, max_iter=10).fit(s.train))

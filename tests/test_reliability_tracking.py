@@ -18,7 +18,6 @@ from mlflow.tracking import MlflowClient
 from recbench.cli import main
 from recbench.tracking import claim as claims
 from recbench.tracking.sweep import end_parent
-from tests.test_cli_run import runs_of
 
 
 def _dead_pid() -> int:

@@ -6,7 +6,6 @@ import re
 import shutil
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
-from pathlib import Path
 
 import matplotlib.image
 import numpy as np

@@ -31,10 +31,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recbench.errors import RecbenchError, unknown_choice
-
-TAIL_RULES = ("head_share", "bottom_fraction")
-VECTOR_SOURCES = ("auto", "features", "interactions")
+from recbench.errors import RecbenchError
+from recbench.evaluation.options import check_options
 
 
 @dataclass(frozen=True)
@@ -91,18 +89,6 @@ class ItemStats:
         return cls(popularity=popularity, n_train_users=n_train_users, tail=tail,
                    vectors=normalise_rows(raw),
                    vectors_source="features" if use_features else "interactions")
-
-
-def check_options(tail_rule: str, head_share: float, tail_fraction: float,
-                  item_vectors: str) -> None:
-    """One-line errors for bad ``metrics.*`` options of the beyond-accuracy metrics."""
-    if tail_rule not in TAIL_RULES:
-        raise unknown_choice("metrics.tail_rule", tail_rule, TAIL_RULES)
-    for key, value in (("head_share", head_share), ("tail_fraction", tail_fraction)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-            raise RecbenchError(f"metrics.{key} must be a fraction in (0, 1], got {value!r}.")
-    if item_vectors not in VECTOR_SOURCES:
-        raise unknown_choice("metrics.item_vectors", item_vectors, VECTOR_SOURCES)
 
 
 def long_tail(popularity: np.ndarray, rule: str, head_share: float = 0.8,

@@ -14,18 +14,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recbench.errors import RecbenchError
 from recbench.evaluation.beyond import list_metrics
 from recbench.evaluation.catalog import CatalogAccumulator
 from recbench.evaluation.metrics import per_user_metrics
-from recbench.evaluation.popularity import ItemStats, check_options, item_categories
+from recbench.evaluation.popularity import ItemStats, item_categories
 from recbench.evaluation.ranker import RankedChunk, ScoreFn, ranked_chunks, seen_matrix
 from recbench.evaluation.registry import REGISTRY, parse_metric
 from recbench.evaluation.slices import slice_metrics, user_groups
-
-#: the ``metrics.*`` options of the beyond-accuracy suite (defaults: configs/metrics/default.yaml)
-OPTION_KEYS = ("tail_rule", "head_share", "tail_fraction", "item_vectors", "item_feature",
-               "activity_groups", "user_groups", "bootstrap", "bootstrap_seed")
 
 
 @dataclass
@@ -161,21 +156,3 @@ class MetricSuite:
                               self.metrics if test else self.valid_metrics, chunk_size,
                               self.stats, self.n_boot if test else 0, self.seed,
                               self.groups if test else None)
-
-
-def check_suite_options(options) -> None:
-    """One-line errors for the beyond-accuracy options of the ``metrics`` config node."""
-    check_options(options.tail_rule, options.head_share, options.tail_fraction,
-                  options.item_vectors)
-    for key in ("activity_groups", "bootstrap", "bootstrap_seed"):
-        value = options[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise RecbenchError(f"metrics.{key} must be an integer >= 0, got {value!r}.")
-    if not isinstance(options.item_feature, str):
-        raise RecbenchError(f"metrics.item_feature must be a feature name, "
-                            f"got {options.item_feature!r}.")
-    groups = options.user_groups
-    if not hasattr(groups, "__iter__") or isinstance(groups, str) or not all(
-            isinstance(g, str) and g for g in groups):
-        raise RecbenchError(f"metrics.user_groups must be a list of user feature names, "
-                            f"e.g. [gender, age], got {groups!r}.")

@@ -24,26 +24,17 @@ from abc import abstractmethod
 import pytorch_lightning as pl
 import scipy.sparse as sp
 import torch
+from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from recbench.data.download import one_line
-from recbench.errors import RecbenchError
 from recbench.evaluation.ranker import evaluate
 from recbench.models.base import FitContext, Recommender
 from recbench.models.optim import OptimizerSpec
+from recbench.models.trainer_settings import TRAINER_DEFAULTS, check_trainer
 
 log = logging.getLogger(__name__)
 
-#: Trainer settings a config may set (``configs/trainer/*.yaml``) and their defaults.
-TRAINER_DEFAULTS = {
-    "max_epochs": 100,
-    "patience": 10,          # validations without improvement of the validation metric
-    "valid_every": 1,        # epochs between validations (and after the last epoch)
-    "accelerator": "auto",   # a GPU when present, else CPU
-    "devices": "auto",
-    "progress_bar": True,
-    "deterministic": True,
-}
 
 
 def quiet_lightning() -> None:
@@ -170,12 +161,7 @@ class NeuralRecommender(Recommender):
 
     def _fit(self, train, valid, ctx: FitContext) -> None:
         settings = {**TRAINER_DEFAULTS, **dict(ctx.trainer)}
-        unknown = set(settings) - set(TRAINER_DEFAULTS)
-        if unknown:
-            raise RecbenchError(f"unknown trainer setting(s) {sorted(unknown)}; "
-                                f"valid: {sorted(TRAINER_DEFAULTS)}")
-        if int(settings["valid_every"]) < 1:
-            raise RecbenchError(f"trainer.valid_every must be >= 1, got {settings['valid_every']}")
+        check_trainer(OmegaConf.create(settings))  # also for fits outside a composed config
         quiet_lightning()
         pl.seed_everything(ctx.seed, workers=True, verbose=False)
         generator = torch.Generator().manual_seed(ctx.seed)

@@ -28,14 +28,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from recbench.config import NOT_RESULT_OVERRIDES
 from recbench.errors import RecbenchError
 from recbench.evaluation.registry import higher_is_better
 from recbench.safe_names import file_component
 from recbench.tracking.run_tracker import metric_key
 
-#: overrides that never change a result (config keys left out of the config hash)
-_NOT_RESULT = ("seed=", "sweep.", "tracking.", "verbose=", "trainer.progress_bar=",
-               "metrics.chunk_size=", "tuning.", "hydra.", "hparams_search=", "name=")
+#: overrides a reproduce command leaves out: those that never change a result, the seed
+#: (given by the command itself), Hydra's plumbing, the search (replaced by its model) and
+#: the experiment name
+_NOT_RESULT = NOT_RESULT_OVERRIDES + ("seed=", "hydra.", "hparams_search=", "name=")
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Board:
             (means over seeds, seconds), ``n_parameters``, ``tuning_fit_time_s`` (sum over
             every run of the model: the tuning cost), ``split_fingerprint``,
             ``data_fingerprint``, ``command``, ``run_ids`` (``;``-joined) and, once
-            :func:`recbench.report.store.attach_details` ran, ``n_trials``,
+            :func:`recbench.report.runs.attach_details` ran, ``n_trials``,
             ``search_space``, ``sampler`` and ``versions``.
         significance: :func:`recbench.report.significance.compare_to_best` output, or None.
         notes: why something is missing (e.g. no per-user artifacts: no significance).

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from recbench.config import NOT_RESULT_OVERRIDES
 from recbench.errors import RecbenchError
 from recbench.report.board import reproduce_command
 from recbench.report.publish import write_index
@@ -60,7 +61,7 @@ def latest_runs(client, experiments: list[str]) -> pd.DataFrame:
 def _settings(overrides) -> str:
     if not isinstance(overrides, str):
         return ""
-    skip = ("experiment=", "model=", "seed=", "tracking.", "sweep.", "hydra.")
+    skip = NOT_RESULT_OVERRIDES + ("experiment=", "model=", "seed=", "hydra.")
     return " ".join(o for o in json.loads(overrides) if not o.startswith(skip))
 
 

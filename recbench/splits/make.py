@@ -7,7 +7,6 @@ import json
 import sys
 from collections.abc import Callable
 
-from omegaconf import DictConfig
 
 from recbench.data.interactions import Interactions
 from recbench.splits import cache

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from recbench.config import config_hash, flatten, model_label, resolved
 from recbench.tracking.environment import environment
-from recbench.tracking.claim import AlreadyFinished, Heartbeat, RunningElsewhere, claim, process_tags
+from recbench.tracking.claim import AlreadyFinished, Heartbeat, claim, process_tags
 from recbench.tracking.store import (StoreUnavailable, client_for, get_or_create_experiment,
                                      init_lock, resolve_store)
 

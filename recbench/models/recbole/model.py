@@ -22,7 +22,7 @@ import torch
 from recbench.data.sequences import Sequences
 from recbench.evaluation.ranker import evaluate
 from recbench.models.base import FitContext, Recommender
-from recbench.models.lightning import TRAINER_DEFAULTS
+from recbench.models.trainer_settings import TRAINER_DEFAULTS
 from recbench.models.recbole import atomic
 from recbench.models.recbole.catalog import check_params, model_kind
 from recbench.models.recbole.session import (DATASET, RecBoleSession, general_scores,
