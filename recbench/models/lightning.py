@@ -30,6 +30,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from recbench.data.download import one_line
 from recbench.evaluation.ranker import evaluate
 from recbench.models.base import FitContext, Recommender
+from recbench.models.early_stopping import EarlyStopper
 from recbench.models.optim import OptimizerSpec
 from recbench.models.trainer_settings import TRAINER_DEFAULTS, check_trainer
 
@@ -73,16 +74,11 @@ class RecModule(pl.LightningModule):
         super().__init__()
         self.valid_data: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
         self.ctx = FitContext()
-        self.best_value = float("-inf")
-        self.best_epoch = -1
-        self.best_state: dict | None = None
+        self.stopper = EarlyStopper()  # replaced by NeuralRecommender with the trainer settings
         self._loss_sum = torch.zeros((), dtype=torch.float64)
         self._loss_batches = 0
         self.generator: torch.Generator | None = None  # sampling / shuffling RNG
         self.optimizer_spec = OptimizerSpec()  # set by NeuralRecommender before training
-        self.valid_every = 1  # epochs between validations (trainer.valid_every)
-        self.patience = 10  # validations without improvement before stopping
-        self.stale_validations = 0
 
     @abstractmethod
     def score(self, users: torch.Tensor) -> torch.Tensor:
@@ -94,16 +90,12 @@ class RecModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Keep what a resumed run needs to end exactly like an uninterrupted one."""
         checkpoint["recbench"] = {
-            "best_value": self.best_value, "best_epoch": self.best_epoch,
-            "stale_validations": self.stale_validations,
-            "best_state": self.best_state, "torch_rng": torch.get_rng_state(),
+            **self.stopper.state_dict(), "torch_rng": torch.get_rng_state(),
             "generator": self.generator.get_state() if self.generator is not None else None}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         saved = checkpoint["recbench"]
-        self.best_value, self.best_epoch = saved["best_value"], saved["best_epoch"]
-        self.stale_validations = saved.get("stale_validations", 0)
-        self.best_state = saved["best_state"]
+        self.stopper.load_state_dict(saved)
         torch.set_rng_state(saved["torch_rng"])
         if saved["generator"] is not None:
             self.generator.set_state(saved["generator"])
@@ -119,12 +111,9 @@ class RecModule(pl.LightningModule):
         values = {"train_loss": float(self._loss_sum / max(self._loss_batches, 1))}
         self._loss_sum.zero_()
         self._loss_batches = 0
-        if not math.isfinite(values["train_loss"]):  # diverged: keep the curve, fail the run
-            if self.ctx.log is not None:
-                self.ctx.log(values, epoch)
-            raise FloatingPointError(f"training loss became {values['train_loss']} at epoch {epoch}")
-        last = self.trainer is not None and epoch + 1 >= (self.trainer.max_epochs or 0)
-        if self.valid_data is not None and ((epoch + 1) % self.valid_every == 0 or last):
+        self.stopper.check_loss(values, epoch, self.ctx.log)
+        max_epochs = (self.trainer.max_epochs or 0) if self.trainer is not None else math.inf
+        if self.valid_data is not None and self.stopper.due(epoch, max_epochs or 0):
             valid, train = self.valid_data
             self.eval()
             _, per_user = evaluate(self.score, valid, [train], [self.ctx.valid_metric],
@@ -133,14 +122,9 @@ class RecModule(pl.LightningModule):
             value = float(per_user[self.ctx.valid_metric].mean())
             values["epoch_valid_" + self.ctx.valid_metric] = value
             self.log("valid_metric", value, prog_bar=True)
-            if value > self.best_value:
-                self.best_value, self.best_epoch = value, epoch
-                self.best_state = copy.deepcopy(self.state_dict())
-                self.stale_validations = 0
-            else:  # early stopping: `patience` validations in a row without a better value
-                self.stale_validations += 1
-                if self.stale_validations >= self.patience and self.trainer is not None:
-                    self.trainer.should_stop = True
+            self.stopper.update(value, epoch, lambda: copy.deepcopy(self.state_dict()))
+            if self.stopper.should_stop and self.trainer is not None:
+                self.trainer.should_stop = True
         if self.ctx.log is not None:
             self.ctx.log(values, epoch)
 
@@ -168,10 +152,9 @@ class NeuralRecommender(Recommender):
         self.module = self.build_module(self.n_users, self.n_items)
         self.module.ctx = ctx
         self.module.optimizer_spec = self.optimizer
-        self.module.valid_every = int(settings["valid_every"])
+        self.module.stopper = EarlyStopper(settings["patience"], settings["valid_every"])
         self.module.generator = generator
         self.module.valid_data = (valid, train) if valid is not None and valid.nnz else None
-        self.module.patience = int(settings["patience"])
         callbacks = []
         resume = None
         if ctx.checkpoint_dir:  # last.ckpt after every epoch; resume from it if present
@@ -202,11 +185,12 @@ class NeuralRecommender(Recommender):
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 raise KeyboardInterrupt from None
             raise
-        if self.module.best_state is not None:
-            self.module.load_state_dict(self.module.best_state)
-        self.best_epoch = self.module.best_epoch
+        stopper = self.module.stopper
+        if stopper.best_state is not None:
+            self.module.load_state_dict(stopper.best_state)
+        self.best_epoch = stopper.best_epoch
         self.epochs_trained = trainer.current_epoch
-        self.module.best_state = None
+        stopper.best_state = None
         self.module.valid_data = None
         self.module.eval()
         self.module.cpu()

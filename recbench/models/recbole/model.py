@@ -11,7 +11,6 @@ improvement, restores the best weights and scores all items for the runner's eva
 from __future__ import annotations
 
 import copy
-import math
 import tempfile
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 from recbench.data.sequences import Sequences
 from recbench.evaluation.ranker import evaluate
 from recbench.models.base import FitContext, Recommender
+from recbench.models.early_stopping import EarlyStopper
 from recbench.models.trainer_settings import TRAINER_DEFAULTS
 from recbench.models.recbole import atomic
 from recbench.models.recbole.catalog import check_params, model_kind
@@ -82,39 +82,31 @@ class RecBoleModel(Recommender):
         epochs = 1 if self.session.config["MODEL_TYPE"] == ModelType.TRADITIONAL \
             else int(settings["max_epochs"])
         validate = valid is not None and valid.nnz > 0 and epochs > 1
-        best_value, best_state, stale = -math.inf, None, 0
-        self.best_epoch = None
+        stopper = EarlyStopper(settings["patience"], settings["valid_every"])
         for epoch in range(epochs):
             loss = trainer._train_epoch(loader, epoch, show_progress=settings["progress_bar"])
             values = {"train_loss": float(sum(loss) if isinstance(loss, tuple) else loss)
                       / max(len(loader), 1)}
-            if not math.isfinite(values["train_loss"]):
-                if ctx.log:
-                    ctx.log(values, epoch)
-                raise FloatingPointError(f"training loss became {values['train_loss']} "
-                                         f"at epoch {epoch}")
-            if validate and ((epoch + 1) % int(settings["valid_every"]) == 0 or epoch + 1 == epochs):
+            stopper.check_loss(values, epoch, ctx.log)
+            if validate and stopper.due(epoch, epochs):
                 self.model.eval()
                 _, per_user = evaluate(self.score, valid, [train], [ctx.valid_metric],
                                        ctx.chunk_size)
                 value = float(per_user[ctx.valid_metric].mean())
                 values["epoch_valid_" + ctx.valid_metric] = value
-                if value > best_value:
-                    best_value, self.best_epoch, stale = value, epoch, 0
-                    # with the caches RecBole keeps outside the state dict (LightGCN's
-                    # propagated embeddings): they belong to these weights
-                    best_state = copy.deepcopy((self.model.state_dict(),
-                                                self.model.other_parameter()))
-                else:
-                    stale += 1
+                # with the caches RecBole keeps outside the state dict (LightGCN's
+                # propagated embeddings): they belong to these weights
+                stopper.update(value, epoch, lambda: copy.deepcopy(
+                    (self.model.state_dict(), self.model.other_parameter())))
             if ctx.log:
                 ctx.log(values, epoch)
-            if validate and stale >= int(settings["patience"]):
+            if validate and stopper.should_stop:
                 break
+        self.best_epoch = stopper.best_epoch
         self.epochs_trained = epoch + 1
-        if best_state is not None:
-            self.model.load_state_dict(best_state[0])
-            self.model.load_other_parameter(best_state[1])
+        if stopper.best_state is not None:
+            self.model.load_state_dict(stopper.best_state[0])
+            self.model.load_other_parameter(stopper.best_state[1])
         elif not validate:
             self.best_epoch, self.epochs_trained = None, None
         self.model.eval()
