@@ -431,7 +431,7 @@ def parser() -> argparse.ArgumentParser:
                                                "published numbers, and fit times")
     rep.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
                      help="MLflow experiment name(s), e.g. repro_gowalla_m1")
-    rep.add_argument("--published", default="experiments/published.yaml",
+    rep.add_argument("--published", default="results/published.yaml",
                      help="published numbers (dataset, model, metrics, source)")
     rep.add_argument("--out-dir", default="results/zoo")
     rep.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")

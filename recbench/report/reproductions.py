@@ -26,7 +26,7 @@ TIME_TABLE_METRICS = ("recall@20", "ndcg@20", "ndcg@10")
 
 
 def load_published(path: Path) -> pd.DataFrame:
-    """``experiments/published.yaml`` as rows ``dataset, model, params, metric, published,
+    """``results/published.yaml`` as rows ``dataset, model, params, metric, published,
     source``; ``params`` (``{"model.loss": "bce"}``) picks which of our runs of that model
     reproduces the published setting."""
     if not path.is_file():
