@@ -110,7 +110,7 @@ def test_bpr_with_several_popularity_negatives_learns(ml100k_split):
 def test_bad_hyper_parameters_and_inputs_are_refused(tiny):
     with pytest.raises(ValueError, match="l2 must be > 0"):
         EASE(l2=0)
-    with pytest.raises(ValueError, match="k >= 1"):
+    with pytest.raises(ValueError, match="k must be >= 1"):
         ItemKNN(k=0)
     with pytest.raises(TypeError, match="scipy.sparse"):
         MostPop().fit(tiny.toarray())

@@ -105,9 +105,9 @@ def test_set_history_folds_in_only_the_changed_users(low_rank):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"factors": 0}, "factors >= 1"), ({"regularization": -1.0}, "regularization >= 0"),
-    ({"alpha": -0.5}, "alpha >= 0"), ({"iterations": 0}, "iterations >= 1"),
-    ({"cg_steps": 0}, "cg_steps >= 1"), ({"init_std": 0.0}, "init_std > 0"),
+    ({"factors": 0}, "factors must be >= 1"), ({"regularization": -1.0}, "regularization must be >= 0"),
+    ({"alpha": -0.5}, "alpha must be >= 0"), ({"iterations": 0}, "iterations must be >= 1"),
+    ({"cg_steps": 0}, "cg_steps must be >= 1"), ({"init_std": 0.0}, "init_std must be > 0"),
     ({"dtype": "float16"}, "dtype must be one of"),
 ])
 def test_bad_hyper_parameters_are_refused(kwargs, match):

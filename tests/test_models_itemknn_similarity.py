@@ -98,7 +98,7 @@ def test_asymmetric_alpha_changes_the_neighbours(tiny):
 
 @pytest.mark.parametrize("make,message", [
     (lambda: ItemKNN(similarity="pearson"),
-     "ItemKNN similarity must be one of cosine, jaccard, asymmetric; got 'pearson'"),
+     "ItemKNN similarity must be one of cosine, jaccard, asymmetric, got 'pearson'"),
     (lambda: ItemKNN(similarity="Cosine"), "must be one of cosine, jaccard, asymmetric"),
     (lambda: ItemKNN(asym_alpha=-0.1), r"asym_alpha must be in \[0, 1\], got -0.1"),
     (lambda: ItemKNN(similarity="asymmetric", asym_alpha=1.5), r"asym_alpha must be in \[0, 1\]"),

@@ -111,14 +111,14 @@ def test_rp3beta_matches_brute_force(tiny, k, alpha, beta, block):
 
 
 @pytest.mark.parametrize("make,message", [
-    (lambda: UserKNN(k=0), "UserKNN needs k >= 1"),
-    (lambda: UserKNN(shrink=-1), "shrink >= 0"),
-    (lambda: UserKNN(block_size=0), "block_size >= 1"),
-    (lambda: RP3beta(k=0), "RP3beta needs k >= 1"),
-    (lambda: RP3beta(alpha=-0.1), "alpha >= 0"),
-    (lambda: RP3beta(beta=-1), "beta >= 0"),
-    (lambda: RP3beta(beta=float("nan")), "beta >= 0"),
-    (lambda: RP3beta(block_size=0), "block_size >= 1"),
+    (lambda: UserKNN(k=0), "UserKNN k must be >= 1"),
+    (lambda: UserKNN(shrink=-1), "shrink must be >= 0"),
+    (lambda: UserKNN(block_size=0), "block_size must be >= 1"),
+    (lambda: RP3beta(k=0), "RP3beta k must be >= 1"),
+    (lambda: RP3beta(alpha=-0.1), "alpha must be >= 0"),
+    (lambda: RP3beta(beta=-1), "beta must be >= 0"),
+    (lambda: RP3beta(beta=float("nan")), "beta must be >= 0"),
+    (lambda: RP3beta(block_size=0), "block_size must be >= 1"),
 ])
 def test_bad_hyper_parameters_are_refused(make, message):
     with pytest.raises(ValueError, match=message) as info:

@@ -115,9 +115,9 @@ def test_lightgcn_beats_mostpop_on_ml100k(ml100k_split):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"dim": 0}, "dim >= 1"), ({"n_layers": -1}, "n_layers >= 0"), ({"optimizer": {"lr": 0}}, "lr > 0"),
-    ({"reg": -1e-3}, "reg >= 0"), ({"batch_size": 0}, "batch_size >= 1"),
-    ({"negatives": 0}, "negatives >= 1"), ({"sampler": "zipf"}, "must be one of uniform"),
+    ({"dim": 0}, "dim must be >= 1"), ({"n_layers": -1}, "n_layers must be >= 0"), ({"optimizer": {"lr": 0}}, "lr > 0"),
+    ({"reg": -1e-3}, "reg must be >= 0"), ({"batch_size": 0}, "batch_size must be >= 1"),
+    ({"negatives": 0}, "negatives must be >= 1"), ({"sampler": "zipf"}, "must be one of uniform"),
 ])
 def test_bad_arguments_are_refused_in_one_line(kwargs, match):
     with pytest.raises(ValueError, match=match) as err:

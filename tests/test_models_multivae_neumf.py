@@ -155,8 +155,8 @@ def test_vae_beats_mostpop_on_ml100k(ml100k_split, mostpop_ndcg):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"hidden": 0}, "hidden >= 1"), ({"latent": 0}, "latent >= 1"), ({"optimizer": {"lr": 0.0}}, "lr > 0"),
-    ({"batch_size": 0}, "batch_size >= 1"), ({"total_anneal_steps": -1}, "total_anneal_steps"),
+    ({"hidden": 0}, "hidden must be >= 1"), ({"latent": 0}, "latent must be >= 1"), ({"optimizer": {"lr": 0.0}}, "lr > 0"),
+    ({"batch_size": 0}, "batch_size must be >= 1"), ({"total_anneal_steps": -1}, "total_anneal_steps"),
     ({"dropout": 1.0}, "dropout must be in"), ({"dropout": -0.1}, "dropout must be in"),
     ({"anneal_cap": -0.2}, "anneal_cap must be >= 0"),
 ])
@@ -226,8 +226,8 @@ def test_neumf_beats_mostpop_on_ml100k(ml100k_split, mostpop_ndcg):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"dim": 0}, "dim >= 1"), ({"optimizer": {"lr": -1.0}}, "lr > 0"), ({"reg": -1.0}, "reg >= 0"),
-    ({"batch_size": 0}, "batch_size >= 1"), ({"negatives": 0}, "negatives >= 1"),
+    ({"dim": 0}, "dim must be >= 1"), ({"optimizer": {"lr": -1.0}}, "lr > 0"), ({"reg": -1.0}, "reg must be >= 0"),
+    ({"batch_size": 0}, "batch_size must be >= 1"), ({"negatives": 0}, "negatives must be >= 1"),
     ({"layers": []}, "layers must be"), ({"layers": [7, 4]}, "the first even"),
     ({"layers": [8, 0]}, "layers must be"), ({"sampler": "zipf"}, "must be one of"),
 ])

@@ -219,8 +219,8 @@ def test_sasrec_trains_with_the_sampled_bce_loss(loo):
 
 
 @pytest.mark.parametrize("cls,kwargs,match", [
-    (SASRec, {"n_heads": 3}, "dividing dim"), (SASRec, {"loss": "bpr"}, "loss must be one of"),
-    (SASRec, {"max_len": 0}, "max_len >= 1"), (GRU4Rec, {"hidden": 0}, "hidden >= 1"),
+    (SASRec, {"n_heads": 3}, "n_heads must divide dim"), (SASRec, {"loss": "bpr"}, "loss must be one of"),
+    (SASRec, {"max_len": 0}, "max_len must be >= 1"), (GRU4Rec, {"hidden": 0}, "hidden must be >= 1"),
     (GRU4Rec, {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
     (BERT4Rec, {"mask_prob": 0.0}, r"mask_prob must be in \(0, 1\)"),
     (BERT4Rec, {"sampler": "zipf"}, "sampler must be one of"),

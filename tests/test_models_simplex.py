@@ -119,9 +119,9 @@ def test_simplex_beats_mostpop_on_ml100k(ml100k_split):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"dim": 0}, "dim >= 1"), ({"negatives": 0}, "negatives >= 1"),
-    ({"batch_size": 0}, "batch_size >= 1"), ({"reg": -1e-3}, "reg >= 0"),
-    ({"negative_weight": -1}, "negative_weight >= 0"), ({"gamma": 1.5}, r"gamma must be in \[0, 1\]"),
+    ({"dim": 0}, "dim must be >= 1"), ({"negatives": 0}, "negatives must be >= 1"),
+    ({"batch_size": 0}, "batch_size must be >= 1"), ({"reg": -1e-3}, "reg must be >= 0"),
+    ({"negative_weight": -1}, "negative_weight must be >= 0"), ({"gamma": 1.5}, r"gamma must be in \[0, 1\]"),
     ({"margin": 1.0}, r"margin must be in \[-1, 1\)"), ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
     ({"sampler": "zipf"}, "must be one of uniform"), ({"optimizer": {"lr": 0}}, "lr > 0"),
 ])

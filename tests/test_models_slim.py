@@ -94,15 +94,15 @@ def test_fit_leaves_the_train_matrix_alone(tiny):
 
 
 @pytest.mark.parametrize("make,message", [
-    (lambda: SLIM(alpha=0), "SLIM needs alpha > 0"),
-    (lambda: SLIM(alpha=float("nan")), "alpha > 0"),
-    (lambda: SLIM(l1_ratio=-0.1), "0 <= l1_ratio <= 1"),
-    (lambda: SLIM(l1_ratio=1.5), "0 <= l1_ratio <= 1"),
-    (lambda: SLIM(topk=0), "topk >= 1"),
-    (lambda: SLIM(max_iter=0), "max_iter >= 1"),
-    (lambda: SLIM(tol=-1e-4), "tol >= 0"),
-    (lambda: SLIM(n_jobs=0), "n_jobs >= 1 or -1"),
-    (lambda: SLIM(n_jobs=-2), "n_jobs >= 1 or -1"),
+    (lambda: SLIM(alpha=0), "SLIM alpha must be > 0"),
+    (lambda: SLIM(alpha=float("nan")), "alpha must be > 0"),
+    (lambda: SLIM(l1_ratio=-0.1), r"l1_ratio must be in \[0, 1\]"),
+    (lambda: SLIM(l1_ratio=1.5), r"l1_ratio must be in \[0, 1\]"),
+    (lambda: SLIM(topk=0), "topk must be >= 1"),
+    (lambda: SLIM(max_iter=0), "max_iter must be >= 1"),
+    (lambda: SLIM(tol=-1e-4), "tol must be >= 0"),
+    (lambda: SLIM(n_jobs=0), "n_jobs must be >= 1 or one of -1"),
+    (lambda: SLIM(n_jobs=-2), "n_jobs must be >= 1 or one of -1"),
 ])
 def test_bad_hyper_parameters_are_refused(make, message):
     with pytest.raises(ValueError, match=message) as info:
@@ -123,7 +123,7 @@ def test_config_composes_and_builds():
     assert cfg.model.name == "slim"
     model = build(cfg, "model")
     assert isinstance(model, SLIM) and model.n_jobs == 1
-    with pytest.raises(RecbenchError, match="model 'slim': SLIM needs alpha > 0"):
+    with pytest.raises(RecbenchError, match="model 'slim': SLIM alpha must be > 0"):
         check_buildable(compose(["model=slim", "model.alpha=0"]))
     assert compose(["hparams_search=slim"]).model.name == "slim"
 

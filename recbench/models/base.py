@@ -67,6 +67,17 @@ class Recommender(ABC):
     #: True for sequential models: fit reads ``ctx.sequences`` and scoring reads the
     #: sequences given to ``set_sequences`` (the runner adds valid items before testing)
     uses_sequences: bool = False
+    #: constructor argument -> accepted range (:mod:`recbench.models.constraints`)
+    parameter_constraints: dict = {}
+
+    def check_params(self, values: dict, constraints: dict | None = None) -> None:
+        """Check constructor arguments (``locals()`` of ``__init__``) against
+        ``constraints`` (default :attr:`parameter_constraints`); raises
+        :class:`~recbench.models.constraints.ParameterError`."""
+        from recbench.models.constraints import check_params
+
+        check_params(type(self).__name__, values,
+                     self.parameter_constraints if constraints is None else constraints)
 
     def fit(self, train: sp.spmatrix, valid: sp.spmatrix | None = None,
             ctx: FitContext | None = None) -> "Recommender":

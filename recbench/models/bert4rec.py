@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from recbench.models.sequential import SequenceModule, SequentialRecommender, TransformerStack
+from recbench.models.constraints import AT_LEAST_ONE, Interval, ParameterError
 
 
 class BERT4RecModule(SequenceModule):
@@ -57,19 +58,21 @@ class BERT4Rec(SequentialRecommender):
     """
 
     window_extra = 0  # windows are max_len items; no input / target shift
+    parameter_constraints = {**SequentialRecommender.parameter_constraints,
+                             "max_len": Interval(2, None),  # one item masked, one seen
+                             "n_layers": AT_LEAST_ONE, "n_heads": AT_LEAST_ONE,
+                             "mask_prob": Interval(0, 1, "neither")}
 
     def __init__(self, dim: int = 64, max_len: int = 50, n_layers: int = 2, n_heads: int = 2,
                  dropout: float = 0.2, mask_prob: float = 0.4, batch_size: int = 128,
                  loss: str = "ce", negatives: int = 1, sampler: str = "uniform",
                  optimizer: dict | None = None):
+        self.check_params(locals())
+        if dim % n_heads:  # ties two arguments: not a declared range
+            raise ParameterError(f"BERT4Rec n_heads must divide dim, got n_heads={n_heads}, "
+                                 f"dim={dim}")
         super().__init__(dim, max_len, dropout, batch_size, loss, negatives, sampler,
                          optimizer, lr=1e-3)
-        if n_layers < 1 or n_heads < 1 or dim % n_heads or max_len < 2:
-            raise ValueError(f"BERT4Rec needs n_layers >= 1, n_heads >= 1 dividing dim and "
-                             f"max_len >= 2; got n_layers={n_layers}, n_heads={n_heads}, "
-                             f"dim={dim}, max_len={max_len}")
-        if not 0 < mask_prob < 1:
-            raise ValueError(f"BERT4Rec mask_prob must be in (0, 1), got {mask_prob}")
         self.n_layers, self.n_heads, self.mask_prob = int(n_layers), int(n_heads), float(mask_prob)
 
     def make_module(self, n_items: int) -> BERT4RecModule:

@@ -10,7 +10,8 @@ from torch.utils.data import IterableDataset
 
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import NegativeSampler, check_distribution, shuffled_batches
+from recbench.models.sampling import DISTRIBUTIONS, NegativeSampler, shuffled_batches
+from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE, OneOf
 
 
 class PairBatches(IterableDataset):
@@ -74,13 +75,13 @@ class BPR(NeuralRecommender):
             (:mod:`recbench.models.optim`; default Adam, lr 1e-3).
     """
 
+    parameter_constraints = {"dim": AT_LEAST_ONE, "reg": NON_NEGATIVE,
+                             "batch_size": AT_LEAST_ONE, "negatives": AT_LEAST_ONE,
+                             "sampler": OneOf(DISTRIBUTIONS)}
+
     def __init__(self, dim: int = 64, reg: float = 1e-4, batch_size: int = 2048,
                  negatives: int = 1, sampler: str = "uniform", optimizer: dict | None = None):
-        if dim < 1 or reg < 0 or batch_size < 1 or negatives < 1:
-            raise ValueError(f"BPR needs dim >= 1, reg >= 0, batch_size >= 1, "
-                             f"negatives >= 1; got dim={dim}, reg={reg}, "
-                             f"batch_size={batch_size}, negatives={negatives}")
-        check_distribution('BPR', sampler)
+        self.check_params(locals())
         self.dim, self.reg, self.batch_size = int(dim), float(reg), int(batch_size)
         self.optimizer = optimizer_spec(optimizer, lr=1e-3)
         self.negatives, self.sampler = int(negatives), sampler

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from recbench.models.base import FitContext, Recommender, sparse_rows_times
+from recbench.models.constraints import POSITIVE, OneOf
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -24,11 +25,10 @@ class EASE(Recommender):
 
     AUTO_FLOAT64_ITEMS = 16384
 
+    parameter_constraints = {"l2": POSITIVE, "dtype": OneOf(("auto", *_DTYPES))}
+
     def __init__(self, l2: float = 500.0, dtype: str = "auto"):
-        if l2 <= 0:
-            raise ValueError(f"EASE l2 must be > 0, got {l2}")
-        if dtype not in (*_DTYPES, "auto"):
-            raise ValueError(f"EASE dtype must be one of auto, float32, float64, got {dtype!r}")
+        self.check_params(locals())
         self.l2, self.dtype = float(l2), dtype
 
     def _fit(self, train, valid, ctx: FitContext) -> None:

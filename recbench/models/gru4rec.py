@@ -7,6 +7,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from recbench.models.sequential import SequenceModule, SequentialRecommender
+from recbench.models.constraints import AT_LEAST_ONE
 
 
 class GRU4RecModule(SequenceModule):
@@ -46,14 +47,15 @@ class GRU4Rec(SequentialRecommender):
             item embeddings).
     """
 
+    parameter_constraints = {**SequentialRecommender.parameter_constraints,
+                             "hidden": AT_LEAST_ONE, "n_layers": AT_LEAST_ONE}
+
     def __init__(self, dim: int = 64, max_len: int = 50, hidden: int = 128, n_layers: int = 1,
                  dropout: float = 0.3, batch_size: int = 128, loss: str = "ce",
                  negatives: int = 1, sampler: str = "uniform", optimizer: dict | None = None):
+        self.check_params(locals())
         super().__init__(dim, max_len, dropout, batch_size, loss, negatives, sampler,
                          optimizer, lr=1e-3)
-        if hidden < 1 or n_layers < 1:
-            raise ValueError(f"GRU4Rec needs hidden >= 1 and n_layers >= 1; got "
-                             f"hidden={hidden}, n_layers={n_layers}")
         self.hidden, self.n_layers = int(hidden), int(n_layers)
 
     def make_module(self, n_items: int) -> GRU4RecModule:

@@ -43,6 +43,7 @@ import scipy.sparse as sp
 import torch
 
 from recbench.models.base import FitContext, Recommender
+from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, OneOf
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -142,18 +143,15 @@ class IALS(Recommender):
         dtype: ``"float32"`` or ``"float64"`` for training (scores are float32).
     """
 
+    parameter_constraints = {"factors": AT_LEAST_ONE, "regularization": NON_NEGATIVE,
+                             "alpha": NON_NEGATIVE, "iterations": AT_LEAST_ONE,
+                             "cg_steps": AT_LEAST_ONE, "init_std": POSITIVE,
+                             "dtype": OneOf(tuple(_DTYPES))}
+
     def __init__(self, factors: int = 64, regularization: float = 30.0, alpha: float = 3.0,
                  iterations: int = 15, cg_steps: int = 3, init_std: float = 0.01,
                  dtype: str = "float32"):
-        if factors < 1 or regularization < 0 or alpha < 0 or iterations < 1 or cg_steps < 1 \
-                or init_std <= 0:
-            raise ValueError(
-                f"IALS needs factors >= 1, regularization >= 0, alpha >= 0, iterations >= 1, "
-                f"cg_steps >= 1, init_std > 0; got factors={factors}, regularization="
-                f"{regularization}, alpha={alpha}, iterations={iterations}, cg_steps={cg_steps}, "
-                f"init_std={init_std}")
-        if dtype not in _DTYPES:
-            raise ValueError(f"IALS dtype must be one of float32, float64, got {dtype!r}")
+        self.check_params(locals())
         self.factors, self.iterations, self.cg_steps = int(factors), int(iterations), int(cg_steps)
         self.regularization, self.alpha = float(regularization), float(alpha)
         self.init_std, self.dtype = float(init_std), dtype

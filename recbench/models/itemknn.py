@@ -8,6 +8,7 @@ import torch
 
 from recbench.models.base import FitContext, Recommender, sparse_rows_times
 from recbench.models.neighbours import blockwise_top_k
+from recbench.models.constraints import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, OneOf
 
 
 SIMILARITIES = ("cosine", "jaccard", "asymmetric")
@@ -43,16 +44,13 @@ class ItemKNN(Recommender):
             ``"asymmetric"``).
     """
 
+    parameter_constraints = {"k": AT_LEAST_ONE, "shrink": NON_NEGATIVE,
+                             "block_size": AT_LEAST_ONE, "similarity": OneOf(SIMILARITIES),
+                             "asym_alpha": FRACTION}
+
     def __init__(self, k: int = 100, shrink: float = 0.0, block_size: int = 1024,
                  similarity: str = "cosine", asym_alpha: float = 0.5):
-        if k < 1 or shrink < 0 or block_size < 1:
-            raise ValueError(f"ItemKNN needs k >= 1, shrink >= 0, block_size >= 1; "
-                             f"got k={k}, shrink={shrink}, block_size={block_size}")
-        if similarity not in SIMILARITIES:
-            raise ValueError(f"ItemKNN similarity must be one of {', '.join(SIMILARITIES)}; "
-                             f"got {similarity!r}")
-        if not 0.0 <= asym_alpha <= 1.0:
-            raise ValueError(f"ItemKNN asym_alpha must be in [0, 1], got {asym_alpha}")
+        self.check_params(locals())
         self.k, self.shrink, self.block_size = int(k), float(shrink), int(block_size)
         self.similarity_name, self.asym_alpha = similarity, float(asym_alpha)
 

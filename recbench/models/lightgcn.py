@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from recbench.models.bpr import PairBatches
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import check_distribution
+from recbench.models.sampling import DISTRIBUTIONS
+from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE, OneOf
 
 
 def normalized_adjacency(train: sp.spmatrix) -> torch.Tensor:
@@ -161,15 +162,14 @@ class LightGCN(NeuralRecommender):
 
     module: LightGCNModule
 
+    parameter_constraints = {"dim": AT_LEAST_ONE, "n_layers": NON_NEGATIVE,
+                             "reg": NON_NEGATIVE, "batch_size": AT_LEAST_ONE,
+                             "negatives": AT_LEAST_ONE, "sampler": OneOf(DISTRIBUTIONS)}
+
     def __init__(self, dim: int = 64, n_layers: int = 3, reg: float = 1e-4,
                  batch_size: int = 2048, negatives: int = 1, sampler: str = "uniform",
                  optimizer: dict | None = None):
-        if dim < 1 or n_layers < 0 or reg < 0 or batch_size < 1 or negatives < 1:
-            raise ValueError(f"LightGCN needs dim >= 1, n_layers >= 0, reg >= 0, "
-                             f"batch_size >= 1, negatives >= 1; got dim={dim}, "
-                             f"n_layers={n_layers}, reg={reg}, "
-                             f"batch_size={batch_size}, negatives={negatives}")
-        check_distribution('LightGCN', sampler)
+        self.check_params(locals())
         self.dim, self.n_layers, self.reg = int(dim), int(n_layers), float(reg)
         self.optimizer = optimizer_spec(optimizer, lr=5e-3)
         self.batch_size, self.negatives, self.sampler = int(batch_size), int(negatives), sampler

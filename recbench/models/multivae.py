@@ -17,6 +17,7 @@ from torch.utils.data import IterableDataset
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
 from recbench.models.sampling import shuffled_batches
+from recbench.models.constraints import AT_LEAST_ONE, DROPOUT, NON_NEGATIVE
 
 
 def anneal_beta(step: int, total_anneal_steps: int, anneal_cap: float) -> float:
@@ -144,18 +145,14 @@ class MultiVAE(NeuralRecommender):
             (:mod:`recbench.models.optim`; default Adam, lr 1e-3 as the paper).
     """
 
+    parameter_constraints = {"hidden": AT_LEAST_ONE, "latent": AT_LEAST_ONE,
+                             "batch_size": AT_LEAST_ONE, "total_anneal_steps": NON_NEGATIVE,
+                             "dropout": DROPOUT, "anneal_cap": NON_NEGATIVE}
+
     def __init__(self, hidden: int = 600, latent: int = 200, dropout: float = 0.5,
                  batch_size: int = 100, anneal_cap: float = 0.2,
                  total_anneal_steps: int = 200, optimizer: dict | None = None):
-        if hidden < 1 or latent < 1 or batch_size < 1 or total_anneal_steps < 0:
-            raise ValueError(f"MultiVAE needs hidden >= 1, latent >= 1, batch_size >= 1, "
-                             f"total_anneal_steps >= 0; got hidden={hidden}, latent={latent}, "
-                             f"batch_size={batch_size}, "
-                             f"total_anneal_steps={total_anneal_steps}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"MultiVAE dropout must be in [0, 1), got {dropout}")
-        if anneal_cap < 0:
-            raise ValueError(f"MultiVAE anneal_cap must be >= 0, got {anneal_cap}")
+        self.check_params(locals())
         self.hidden, self.latent, self.dropout = int(hidden), int(latent), float(dropout)
         self.batch_size = int(batch_size)
         self.optimizer = optimizer_spec(optimizer, lr=1e-3)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from recbench.models.bpr import PairBatches
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import check_distribution
+from recbench.models.sampling import DISTRIBUTIONS
+from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE, OneOf
 
 #: Scoring processes blocks of items so that a block's MLP activations hold at most this many
 #: values (``users x items x width``): 2**24 float32 values = 64 MiB.
@@ -111,18 +112,18 @@ class NeuMF(NeuralRecommender):
             (:mod:`recbench.models.optim`; default Adam, lr 1e-3).
     """
 
+    parameter_constraints = {"dim": AT_LEAST_ONE, "reg": NON_NEGATIVE,
+                             "batch_size": AT_LEAST_ONE, "negatives": AT_LEAST_ONE,
+                             "sampler": OneOf(DISTRIBUTIONS)}
+
     def __init__(self, dim: int = 16, layers: list[int] = (64, 32, 16),
                  reg: float = 0.0, batch_size: int = 1024, negatives: int = 4,
                  sampler: str = "uniform", optimizer: dict | None = None):
         layers = [int(w) for w in layers]
-        if (dim < 1 or reg < 0 or batch_size < 1 or negatives < 1):
-            raise ValueError(f"NeuMF needs dim >= 1, reg >= 0, batch_size >= 1, "
-                             f"negatives >= 1; got dim={dim}, reg={reg}, "
-                             f"batch_size={batch_size}, negatives={negatives}")
+        self.check_params(locals())
         if not layers or any(w < 1 for w in layers) or layers[0] % 2:
             raise ValueError(f"NeuMF layers must be positive widths, the first even (user and "
                              f"item MLP embeddings of layers[0] / 2 each); got {layers}")
-        check_distribution('NeuMF', sampler)
         self.dim, self.layers, self.reg = int(dim), layers, float(reg)
         self.optimizer = optimizer_spec(optimizer, lr=1e-3)
         self.batch_size, self.negatives, self.sampler = int(batch_size), int(negatives), sampler

@@ -8,6 +8,7 @@ import torch
 
 from recbench.models.base import FitContext, Recommender, sparse_rows_times
 from recbench.models.neighbours import blockwise_top_k
+from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE
 
 
 def _row_normalised(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -37,11 +38,12 @@ class RP3beta(Recommender):
         block_size: source items per block.
     """
 
+    parameter_constraints = {"k": AT_LEAST_ONE, "alpha": NON_NEGATIVE, "beta": NON_NEGATIVE,
+                             "block_size": AT_LEAST_ONE}
+
     def __init__(self, k: int = 100, alpha: float = 1.0, beta: float = 0.5,
                  block_size: int = 1024):
-        if k < 1 or not alpha >= 0 or not beta >= 0 or block_size < 1:
-            raise ValueError(f"RP3beta needs k >= 1, alpha >= 0, beta >= 0, block_size >= 1; "
-                             f"got k={k}, alpha={alpha}, beta={beta}, block_size={block_size}")
+        self.check_params(locals())
         self.k, self.alpha, self.beta = int(k), float(alpha), float(beta)
         self.block_size = int(block_size)
 

@@ -9,13 +9,6 @@ import torch
 DISTRIBUTIONS = ("uniform", "popularity")
 
 
-def check_distribution(model: str, sampler: str) -> None:
-    """Raise the one-line ``ValueError`` of a model given an unknown ``sampler``."""
-    if sampler not in DISTRIBUTIONS:
-        raise ValueError(f"{model} sampler must be one of {', '.join(DISTRIBUTIONS)}, "
-                         f"got {sampler!r}")
-
-
 def shuffled_batches(n: int, batch_size: int, generator: torch.Generator):
     """Yield ``(<= batch_size,) int64`` index tensors covering ``range(n)`` once, in an
     order drawn from ``generator`` (one training epoch)."""

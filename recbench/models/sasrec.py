@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from recbench.models.sequential import SequenceModule, SequentialRecommender, TransformerStack
+from recbench.models.constraints import AT_LEAST_ONE, ParameterError
 
 
 class SASRecModule(SequenceModule):
@@ -31,14 +32,18 @@ class SASRec(SequentialRecommender):
             Adam lr 1e-3).
     """
 
+    parameter_constraints = {**SequentialRecommender.parameter_constraints,
+                             "n_layers": AT_LEAST_ONE, "n_heads": AT_LEAST_ONE}
+
     def __init__(self, dim: int = 64, max_len: int = 50, n_layers: int = 2, n_heads: int = 1,
                  dropout: float = 0.5, batch_size: int = 128, loss: str = "ce",
                  negatives: int = 1, sampler: str = "uniform", optimizer: dict | None = None):
+        self.check_params(locals())
+        if dim % n_heads:  # ties two arguments: not a declared range
+            raise ParameterError(f"SASRec n_heads must divide dim, got n_heads={n_heads}, "
+                                 f"dim={dim}")
         super().__init__(dim, max_len, dropout, batch_size, loss, negatives, sampler,
                          optimizer, lr=1e-3)
-        if n_layers < 1 or n_heads < 1 or dim % n_heads:
-            raise ValueError(f"SASRec needs n_layers >= 1 and n_heads >= 1 dividing dim; got "
-                             f"n_layers={n_layers}, n_heads={n_heads}, dim={dim}")
         self.n_layers, self.n_heads = int(n_layers), int(n_heads)
 
     def make_module(self, n_items: int) -> SASRecModule:

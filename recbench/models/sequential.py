@@ -25,7 +25,8 @@ from recbench.data.sequences import Sequences
 from recbench.errors import RecbenchError
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import NegativeSampler, check_distribution, shuffled_batches
+from recbench.models.sampling import DISTRIBUTIONS, NegativeSampler, shuffled_batches
+from recbench.models.constraints import AT_LEAST_ONE, DROPOUT, OneOf
 
 LOSSES = ("ce", "bce")
 
@@ -165,18 +166,14 @@ class SequentialRecommender(NeuralRecommender):
     #: windows of ``max_len + window_extra`` items every ``max_len`` items (1: input+target)
     window_extra = 1
 
+    parameter_constraints = {"dim": AT_LEAST_ONE, "max_len": AT_LEAST_ONE,
+                             "batch_size": AT_LEAST_ONE, "negatives": AT_LEAST_ONE,
+                             "dropout": DROPOUT, "loss": OneOf(LOSSES),
+                             "sampler": OneOf(DISTRIBUTIONS)}
+
     def __init__(self, dim: int, max_len: int, dropout: float, batch_size: int, loss: str,
                  negatives: int, sampler: str, optimizer: dict | None, lr: float):
-        name = type(self).__name__
-        if dim < 1 or max_len < 1 or batch_size < 1 or negatives < 1:
-            raise ValueError(f"{name} needs dim >= 1, max_len >= 1, batch_size >= 1, "
-                             f"negatives >= 1; got dim={dim}, max_len={max_len}, "
-                             f"batch_size={batch_size}, negatives={negatives}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"{name} dropout must be in [0, 1), got {dropout}")
-        if loss not in LOSSES:
-            raise ValueError(f"{name} loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-        check_distribution(name, sampler)
+        self.check_params(locals(), SequentialRecommender.parameter_constraints)
         self.dim, self.max_len, self.dropout = int(dim), int(max_len), float(dropout)
         self.batch_size, self.loss, self.negatives, self.sampler = (int(batch_size), loss,
                                                                     int(negatives), sampler)

@@ -30,7 +30,9 @@ from torch.utils.data import IterableDataset
 from recbench.models.bpr import PairBatches
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import check_distribution
+from recbench.models.sampling import DISTRIBUTIONS
+from recbench.models.constraints import (AT_LEAST_ONE, DROPOUT, FRACTION, NON_NEGATIVE,
+                                        Interval, OneOf)
 
 
 def history_bags(history: sp.csr_matrix, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,22 +167,17 @@ class SimpleX(NeuralRecommender):
 
     module: SimpleXModule
 
+    parameter_constraints = {"dim": AT_LEAST_ONE, "negatives": AT_LEAST_ONE,
+                             "batch_size": AT_LEAST_ONE, "reg": NON_NEGATIVE,
+                             "negative_weight": NON_NEGATIVE, "gamma": FRACTION,
+                             "margin": Interval(-1, 1, "left"),  # a cosine
+                             "dropout": DROPOUT, "sampler": OneOf(DISTRIBUTIONS)}
+
     def __init__(self, dim: int = 64, gamma: float = 0.5, margin: float = 0.2,
                  negative_weight: float = 10.0, negatives: int = 50, dropout: float = 0.1,
                  reg: float = 0.0, batch_size: int = 512, sampler: str = "uniform",
                  optimizer: dict | None = None):
-        if dim < 1 or negatives < 1 or batch_size < 1 or reg < 0 or negative_weight < 0:
-            raise ValueError(f"SimpleX needs dim >= 1, negatives >= 1, batch_size >= 1, "
-                             f"reg >= 0, negative_weight >= 0; got dim={dim}, "
-                             f"negatives={negatives}, batch_size={batch_size}, reg={reg}, "
-                             f"negative_weight={negative_weight}")
-        if not 0 <= gamma <= 1:
-            raise ValueError(f"SimpleX gamma must be in [0, 1], got {gamma}")
-        if not -1 <= margin < 1:
-            raise ValueError(f"SimpleX margin must be in [-1, 1) (a cosine), got {margin}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"SimpleX dropout must be in [0, 1), got {dropout}")
-        check_distribution('SimpleX', sampler)
+        self.check_params(locals())
         self.dim, self.gamma, self.margin = int(dim), float(gamma), float(margin)
         self.negative_weight, self.negatives = float(negative_weight), int(negatives)
         self.dropout, self.reg, self.batch_size = float(dropout), float(reg), int(batch_size)

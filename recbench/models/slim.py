@@ -12,6 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import ElasticNet
 
 from recbench.models.base import FitContext, Recommender, sparse_rows_times
+from recbench.models.constraints import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, OneOf
 
 
 def _top_positive(coef: np.ndarray, k: int) -> np.ndarray:
@@ -78,14 +79,13 @@ class SLIM(Recommender):
         n_jobs: joblib workers (>= 1, or -1 for all cores); does not change results.
     """
 
+    parameter_constraints = {"alpha": POSITIVE, "l1_ratio": FRACTION, "topk": AT_LEAST_ONE,
+                             "max_iter": AT_LEAST_ONE, "tol": NON_NEGATIVE,
+                             "n_jobs": (AT_LEAST_ONE, OneOf((-1,)))}
+
     def __init__(self, alpha: float = 0.03, l1_ratio: float = 0.1, topk: int = 100,
                  max_iter: int = 100, tol: float = 1e-4, n_jobs: int = 1):
-        if (not alpha > 0 or not 0 <= l1_ratio <= 1 or topk < 1 or max_iter < 1
-                or not tol >= 0 or not (n_jobs >= 1 or n_jobs == -1)):
-            raise ValueError(f"SLIM needs alpha > 0, 0 <= l1_ratio <= 1, topk >= 1, "
-                             f"max_iter >= 1, tol >= 0, n_jobs >= 1 or -1; got alpha={alpha}, "
-                             f"l1_ratio={l1_ratio}, topk={topk}, max_iter={max_iter}, "
-                             f"tol={tol}, n_jobs={n_jobs}")
+        self.check_params(locals())
         self.alpha, self.l1_ratio, self.tol = float(alpha), float(l1_ratio), float(tol)
         self.topk, self.max_iter, self.n_jobs = int(topk), int(max_iter), int(n_jobs)
 

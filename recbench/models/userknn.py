@@ -8,6 +8,7 @@ import torch
 
 from recbench.evaluation.ranker import topk_items
 from recbench.models.base import FitContext, Recommender
+from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE
 
 
 def _row_norms(matrix: sp.csr_matrix) -> np.ndarray:
@@ -33,10 +34,11 @@ class UserKNN(Recommender):
         block_size: scored users per similarity block.
     """
 
+    parameter_constraints = {"k": AT_LEAST_ONE, "shrink": NON_NEGATIVE,
+                             "block_size": AT_LEAST_ONE}
+
     def __init__(self, k: int = 100, shrink: float = 0.0, block_size: int = 1024):
-        if k < 1 or shrink < 0 or block_size < 1:
-            raise ValueError(f"UserKNN needs k >= 1, shrink >= 0, block_size >= 1; "
-                             f"got k={k}, shrink={shrink}, block_size={block_size}")
+        self.check_params(locals())
         self.k, self.shrink, self.block_size = int(k), float(shrink), int(block_size)
 
     def _fit(self, train, valid, ctx: FitContext) -> None:
