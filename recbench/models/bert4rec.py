@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from recbench.models.sequential import SequenceModule, SequentialRecommender, TransformerStack
-from recbench.models.constraints import AT_LEAST_ONE, Interval, ParameterError
+from recbench.models.sequential import (SequenceModule, SequentialRecommender, TransformerStack,
+                                         check_heads)
+from recbench.models.constraints import AT_LEAST_ONE, Interval
 
 
 class BERT4RecModule(SequenceModule):
@@ -68,9 +69,7 @@ class BERT4Rec(SequentialRecommender):
                  loss: str = "ce", negatives: int = 1, sampler: str = "uniform",
                  optimizer: dict | None = None):
         self.check_params(locals())
-        if dim % n_heads:  # ties two arguments: not a declared range
-            raise ParameterError(f"BERT4Rec n_heads must divide dim, got n_heads={n_heads}, "
-                                 f"dim={dim}")
+        check_heads("BERT4Rec", dim, n_heads)
         super().__init__(dim, max_len, dropout, batch_size, loss, negatives, sampler,
                          optimizer, lr=1e-3)
         self.n_layers, self.n_heads, self.mask_prob = int(n_layers), int(n_heads), float(mask_prob)

@@ -10,8 +10,8 @@ from torch.utils.data import IterableDataset
 
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import DISTRIBUTIONS, NegativeSampler, shuffled_batches
-from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE, OneOf
+from recbench.models.sampling import SAMPLED_TRAINING, NegativeSampler, shuffled_batches
+from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE
 
 
 class PairBatches(IterableDataset):
@@ -75,9 +75,7 @@ class BPR(NeuralRecommender):
             (:mod:`recbench.models.optim`; default Adam, lr 1e-3).
     """
 
-    parameter_constraints = {"dim": AT_LEAST_ONE, "reg": NON_NEGATIVE,
-                             "batch_size": AT_LEAST_ONE, "negatives": AT_LEAST_ONE,
-                             "sampler": OneOf(DISTRIBUTIONS)}
+    parameter_constraints = {"dim": AT_LEAST_ONE, "reg": NON_NEGATIVE, **SAMPLED_TRAINING}
 
     def __init__(self, dim: int = 64, reg: float = 1e-4, batch_size: int = 2048,
                  negatives: int = 1, sampler: str = "uniform", optimizer: dict | None = None):

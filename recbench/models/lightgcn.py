@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from recbench.models.bpr import PairBatches
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import DISTRIBUTIONS
-from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE, OneOf
+from recbench.models.sampling import SAMPLED_TRAINING
+from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE
 
 
 def normalized_adjacency(train: sp.spmatrix) -> torch.Tensor:
@@ -163,8 +163,7 @@ class LightGCN(NeuralRecommender):
     module: LightGCNModule
 
     parameter_constraints = {"dim": AT_LEAST_ONE, "n_layers": NON_NEGATIVE,
-                             "reg": NON_NEGATIVE, "batch_size": AT_LEAST_ONE,
-                             "negatives": AT_LEAST_ONE, "sampler": OneOf(DISTRIBUTIONS)}
+                             "reg": NON_NEGATIVE, **SAMPLED_TRAINING}
 
     def __init__(self, dim: int = 64, n_layers: int = 3, reg: float = 1e-4,
                  batch_size: int = 2048, negatives: int = 1, sampler: str = "uniform",

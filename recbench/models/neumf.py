@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from recbench.models.bpr import PairBatches
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import DISTRIBUTIONS
-from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE, OneOf
+from recbench.models.sampling import SAMPLED_TRAINING
+from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE
 
 #: Scoring processes blocks of items so that a block's MLP activations hold at most this many
 #: values (``users x items x width``): 2**24 float32 values = 64 MiB.
@@ -112,9 +112,7 @@ class NeuMF(NeuralRecommender):
             (:mod:`recbench.models.optim`; default Adam, lr 1e-3).
     """
 
-    parameter_constraints = {"dim": AT_LEAST_ONE, "reg": NON_NEGATIVE,
-                             "batch_size": AT_LEAST_ONE, "negatives": AT_LEAST_ONE,
-                             "sampler": OneOf(DISTRIBUTIONS)}
+    parameter_constraints = {"dim": AT_LEAST_ONE, "reg": NON_NEGATIVE, **SAMPLED_TRAINING}
 
     def __init__(self, dim: int = 16, layers: list[int] = (64, 32, 16),
                  reg: float = 0.0, batch_size: int = 1024, negatives: int = 4,

@@ -6,7 +6,14 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recbench.models.constraints import AT_LEAST_ONE, OneOf
+
 DISTRIBUTIONS = ("uniform", "popularity")
+
+#: constructor arguments every model trained on sampled negatives shares
+#: (:mod:`recbench.models.constraints`)
+SAMPLED_TRAINING = {"batch_size": AT_LEAST_ONE, "negatives": AT_LEAST_ONE,
+                    "sampler": OneOf(DISTRIBUTIONS)}
 
 
 def shuffled_batches(n: int, batch_size: int, generator: torch.Generator):

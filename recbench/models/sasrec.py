@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from recbench.models.sequential import SequenceModule, SequentialRecommender, TransformerStack
-from recbench.models.constraints import AT_LEAST_ONE, ParameterError
+from recbench.models.sequential import (SequenceModule, SequentialRecommender, TransformerStack,
+                                         check_heads)
+from recbench.models.constraints import AT_LEAST_ONE
 
 
 class SASRecModule(SequenceModule):
@@ -39,9 +40,7 @@ class SASRec(SequentialRecommender):
                  dropout: float = 0.5, batch_size: int = 128, loss: str = "ce",
                  negatives: int = 1, sampler: str = "uniform", optimizer: dict | None = None):
         self.check_params(locals())
-        if dim % n_heads:  # ties two arguments: not a declared range
-            raise ParameterError(f"SASRec n_heads must divide dim, got n_heads={n_heads}, "
-                                 f"dim={dim}")
+        check_heads("SASRec", dim, n_heads)
         super().__init__(dim, max_len, dropout, batch_size, loss, negatives, sampler,
                          optimizer, lr=1e-3)
         self.n_layers, self.n_heads = int(n_layers), int(n_heads)

@@ -25,8 +25,8 @@ from recbench.data.sequences import Sequences
 from recbench.errors import RecbenchError
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import DISTRIBUTIONS, NegativeSampler, shuffled_batches
-from recbench.models.constraints import AT_LEAST_ONE, DROPOUT, OneOf
+from recbench.models.sampling import SAMPLED_TRAINING, NegativeSampler, shuffled_batches
+from recbench.models.constraints import AT_LEAST_ONE, DROPOUT, OneOf, ParameterError
 
 LOSSES = ("ce", "bce")
 
@@ -146,6 +146,14 @@ class SequenceModule(RecModule):
         return -(F.logsigmoid(pos).mean() + F.logsigmoid(-neg).mean(1).mean())
 
 
+def check_heads(model: str, dim: int, n_heads: int) -> None:
+    """Attention heads split the embedding: ``n_heads`` must divide ``dim`` (a rule tying two
+    arguments, so not a declared range)."""
+    if dim % n_heads:
+        raise ParameterError(f"{model} n_heads must divide dim, got n_heads={n_heads}, "
+                             f"dim={dim}")
+
+
 class SequentialRecommender(NeuralRecommender):
     """Base of the sequential models: reads ``ctx.sequences`` in fit and the sequences of
     :meth:`set_sequences` when scoring.
@@ -166,10 +174,8 @@ class SequentialRecommender(NeuralRecommender):
     #: windows of ``max_len + window_extra`` items every ``max_len`` items (1: input+target)
     window_extra = 1
 
-    parameter_constraints = {"dim": AT_LEAST_ONE, "max_len": AT_LEAST_ONE,
-                             "batch_size": AT_LEAST_ONE, "negatives": AT_LEAST_ONE,
-                             "dropout": DROPOUT, "loss": OneOf(LOSSES),
-                             "sampler": OneOf(DISTRIBUTIONS)}
+    parameter_constraints = {"dim": AT_LEAST_ONE, "max_len": AT_LEAST_ONE, **SAMPLED_TRAINING,
+                             "dropout": DROPOUT, "loss": OneOf(LOSSES)}
 
     def __init__(self, dim: int, max_len: int, dropout: float, batch_size: int, loss: str,
                  negatives: int, sampler: str, optimizer: dict | None, lr: float):

@@ -30,9 +30,8 @@ from torch.utils.data import IterableDataset
 from recbench.models.bpr import PairBatches
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import DISTRIBUTIONS
-from recbench.models.constraints import (AT_LEAST_ONE, DROPOUT, FRACTION, NON_NEGATIVE,
-                                        Interval, OneOf)
+from recbench.models.constraints import AT_LEAST_ONE, DROPOUT, FRACTION, NON_NEGATIVE, Interval
+from recbench.models.sampling import SAMPLED_TRAINING
 
 
 def history_bags(history: sp.csr_matrix, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,11 +166,10 @@ class SimpleX(NeuralRecommender):
 
     module: SimpleXModule
 
-    parameter_constraints = {"dim": AT_LEAST_ONE, "negatives": AT_LEAST_ONE,
-                             "batch_size": AT_LEAST_ONE, "reg": NON_NEGATIVE,
+    parameter_constraints = {"dim": AT_LEAST_ONE, **SAMPLED_TRAINING, "reg": NON_NEGATIVE,
                              "negative_weight": NON_NEGATIVE, "gamma": FRACTION,
                              "margin": Interval(-1, 1, "left"),  # a cosine
-                             "dropout": DROPOUT, "sampler": OneOf(DISTRIBUTIONS)}
+                             "dropout": DROPOUT}
 
     def __init__(self, dim: int = 64, gamma: float = 0.5, margin: float = 0.2,
                  negative_weight: float = 10.0, negatives: int = 50, dropout: float = 0.1,
