@@ -168,29 +168,3 @@ def test_diverging_training_fails_loudly_and_keeps_its_curve(ml100k_split):
     with pytest.raises(FloatingPointError, match="training loss became nan"):
         BPR(optimizer={"lr": 1e20}, reg=1.0).fit(s.train, s.valid, ctx)
     assert history and np.isnan(history[-1])
-
-
-def test_resumed_training_ends_exactly_like_an_uninterrupted_one(ml100k_split, tmp_path):
-    """Checkpoint every epoch; a run stopped after 3 epochs and resumed to 6 equals a run of
-    6 epochs (weights, best epoch, scores). Checkpoints load with weights_only=True."""
-    s = ml100k_split
-
-    epochs_run = []
-
-    def fit(epochs: int, checkpoints=None):
-        epochs_run.clear()
-        ctx = FitContext(seed=3, trainer={"max_epochs": epochs, "progress_bar": False},
-                         checkpoint_dir=checkpoints, log=lambda v, step: epochs_run.append(step))
-        return BPR().fit(s.train, s.valid, ctx)
-
-    straight = fit(6)
-    folder = str(tmp_path / "ckpt")
-    fit(3, folder)  # "killed" after epoch 3: last.ckpt holds epoch 3
-    assert (tmp_path / "ckpt" / "last.ckpt").is_file()
-    ckpt = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)  # no pickles
-    assert ckpt["epoch"] == 2 and "recbench" in ckpt
-    resumed = fit(6, folder)
-    assert epochs_run == [3, 4, 5]  # really resumed: only the missing epochs were trained
-    users = torch.arange(50)
-    assert resumed.best_epoch == straight.best_epoch
-    assert torch.equal(resumed.score(users), straight.score(users))

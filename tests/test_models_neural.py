@@ -37,10 +37,18 @@ def low_rank_split():
     return sp.csr_matrix(full & ~held, dtype=np.float32), sp.csr_matrix(held, dtype=np.float32)
 
 
-def fit(name, data, seed, epochs=3, checkpoints=None):
+#: parameter counts by hand (120 users x 80 items): weights + biases of each layer
+N_PARAMETERS = {
+    "multivae": (80 * 16 + 16) + (16 * 16 + 16) + (8 * 16 + 16) + (16 * 80 + 80),
+    "neumf": (120 + 80) * (4 + 4) + (8 * 4 + 4) + (4 + 4 + 1),
+}
+
+
+def fit(name, data, seed, epochs=3, checkpoints=None, epochs_run=None):
     train, valid = data
     ctx = FitContext(seed=seed, trainer={"max_epochs": epochs, "progress_bar": False},
-                     checkpoint_dir=checkpoints)
+                     checkpoint_dir=checkpoints,
+                     log=None if epochs_run is None else lambda v, step: epochs_run.append(step))
     return MODELS[name]().fit(train, valid, ctx)
 
 
@@ -51,16 +59,21 @@ def test_same_seed_gives_identical_scores(name, low_rank_split):
     assert first.best_epoch == second.best_epoch
     assert torch.equal(first.score(users), second.score(users))
     assert not torch.equal(other.score(users), first.score(users))
+    if name in N_PARAMETERS:
+        assert first.n_parameters() == N_PARAMETERS[name]
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_resumed_training_ends_exactly_like_an_uninterrupted_one(name, low_rank_split, tmp_path):
     straight = fit(name, low_rank_split, 2, epochs=4)
     folder = str(tmp_path / "ckpt")
-    fit(name, low_rank_split, 2, epochs=2, checkpoints=folder)
-    ckpt = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)
+    fit(name, low_rank_split, 2, epochs=2, checkpoints=folder)  # "killed" after epoch 2
+    ckpt = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)  # no pickles
+    assert ckpt["epoch"] == 1 and "recbench" in ckpt
     assert not any("adjacency" in key for key in ckpt["state_dict"])  # rebuilt in fit
-    resumed = fit(name, low_rank_split, 2, epochs=4, checkpoints=folder)
+    epochs_run = []
+    resumed = fit(name, low_rank_split, 2, epochs=4, checkpoints=folder, epochs_run=epochs_run)
+    assert epochs_run == [2, 3]  # really resumed: only the missing epochs were trained
     assert resumed.best_epoch == straight.best_epoch
     assert torch.equal(resumed.score(torch.arange(120)), straight.score(torch.arange(120)))
 
