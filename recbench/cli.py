@@ -74,8 +74,7 @@ def _job(cfg) -> float | None:
     try:
         result = run(cfg)
         from recbench.tracking.run_tracker import metric_key
-        key = f"valid_{cfg.metrics.valid_metric}"  # skipped runs carry MLflow's metric keys
-        objective = result.metrics.get(key, result.metrics.get(metric_key(key)))
+        objective = result.metrics.get(metric_key(f"valid_{cfg.metrics.valid_metric}"))
         if result.skipped:
             _Sweep.record(cfg.sweep.outcomes, "skipped", label)
             print(f"skip: {label} [{cfg.name}] " + (
@@ -101,9 +100,10 @@ def _job(cfg) -> float | None:
               file=sys.stderr)
         return None
     _Sweep.record(cfg.sweep.outcomes, "done", label)
-    names = [m for m in DEFAULT_METRICS if "test_" + m in result.metrics] or [
-        k[5:] for k in result.metrics if k.startswith("test_") and "." not in k][:3]
-    shown = " ".join(f"{m}={result.metrics['test_' + m]:.4f}" for m in names)
+    from recbench.config import metric_names
+    logged = [m for m in dict.fromkeys((*DEFAULT_METRICS, *metric_names(cfg)))
+              if metric_key(f"test_{m}") in result.metrics][:3]
+    shown = " ".join(f"{m}={result.metrics[metric_key(f'test_{m}')]:.4f}" for m in logged)
     print(f"done: {label} [{cfg.name}] test {shown} (fit {result.metrics['fit_time_s']:.1f}s, "
           f"eval {result.metrics['eval_time_s']:.1f}s) run {result.run_id}", flush=True)
     return objective

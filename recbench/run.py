@@ -18,13 +18,14 @@ from recbench.models.base import FitContext
 from recbench.splits.base import FOLD_IN, TRAIN, VALID
 from recbench.splits.make import make_split
 from recbench.tracking.claim import AlreadyFinished, RunningElsewhere
-from recbench.tracking.run_tracker import RunTracker
+from recbench.tracking.run_tracker import RunTracker, metric_key
 from recbench.tracking.store import StoreUnavailable
 
 
 @dataclass
 class RunResult:
-    """What a finished run produced: MLflow run id and mean metrics (``test_ndcg@10``, ...)."""
+    """What a finished run produced: MLflow run id and mean metrics under their MLflow keys
+    (``test_ndcg_10``, ...), the same whether the run ran now or was found FINISHED."""
 
     run_id: str
     metrics: dict[str, float]
@@ -107,4 +108,4 @@ def run(cfg: DictConfig) -> RunResult:
         groups = {f"group.{a}": labels[test.users] for a, labels in suite.groups.items()}
         per_user = pd.DataFrame({"user": data.user_ids[test.users], **test.per_user, **groups})
         tracker.log_frame(per_user, "per_user_test_metrics.parquet")
-    return RunResult(tracker.run_id, summary)
+    return RunResult(tracker.run_id, {metric_key(k): v for k, v in summary.items()})
