@@ -15,7 +15,7 @@ from pathlib import Path
 import sys
 import traceback
 
-from recbench.errors import RecbenchError
+from recbench.errors import RecbenchError, first_line
 
 HYDRA_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--version",
                     "--shell-completion", "-sc", "--resolve", "-p", "--package"}
@@ -118,7 +118,7 @@ def _end_parent(parent, n_runs: int, n_skipped: int, status: str) -> None:
         end_parent(*parent, n_runs, n_skipped, status)
     except Exception as err:
         print(f"error: could not end the sweep's parent run {parent[1]}: {type(err).__name__}: "
-              f"{(str(err).strip().splitlines() or [''])[0]}", file=sys.stderr)
+              f"{first_line(err)}", file=sys.stderr)
 
 
 def cmd_run(overrides: list[str]) -> int:
@@ -179,9 +179,8 @@ def cmd_run(overrides: list[str]) -> int:
         except Exception as err:  # the launcher itself failed, e.g. a worker killed with -9
             if user_full_error == "1" or isinstance(err, RecbenchError):
                 raise
-            first = (str(err).strip().splitlines() or [""])[0]
-            print(f"error: the sweep stopped ({type(err).__name__}: {first}); run the same "
-                  f"command again to finish the missing runs (HYDRA_FULL_ERROR=1 shows the "
+            print(f"error: the sweep stopped ({type(err).__name__}: {first_line(err)}); run the "
+                  f"same command again to finish the missing runs (HYDRA_FULL_ERROR=1 shows the "
                   f"traceback).", file=sys.stderr)
             return 1
         finally:

@@ -14,6 +14,18 @@ class RecbenchError(Exception):
     """
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message ('' when it has none): long messages (SQL,
+    HTTP bodies) stay out of one-line errors."""
+    return (str(err).strip().splitlines() or [""])[0]
+
+
+def one_line(value: object) -> str:
+    """``str(value)`` with all whitespace runs (newlines included) collapsed to one space:
+    the whole message on one line (:func:`first_line` keeps only its first line)."""
+    return " ".join(str(value).split()) or type(value).__name__
+
+
 def closest(value: str, choices: Iterable[str]) -> str | None:
     """Return the choice most similar to ``value``, or None if nothing is close."""
     matches = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)

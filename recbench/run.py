@@ -10,7 +10,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from recbench.config import build, config_hash, metric_names, resolved, validate
-from recbench.errors import RecbenchError
+from recbench.errors import RecbenchError, first_line
 from recbench.data.loader import cache_dir
 from recbench.evaluation.suite import MetricSuite
 from recbench.verbosity import configure_logging
@@ -59,7 +59,7 @@ def run(cfg: DictConfig) -> RunResult:
         raise
     except Exception as err:  # nothing could be logged: no run to mark FAILED
         raise StoreUnavailable(f"cannot log to the MLflow store: {type(err).__name__}: "
-                               f"{(str(err).strip().splitlines() or [''])[0]}") from None
+                               f"{first_line(err)}") from None
     with tracker.guard():
         plain = resolved(cfg)
         split = make_split(plain["dataset"], plain["split"], load_data, protocol)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from recbench.data.atomic import sha256_file
-from recbench.errors import RecbenchError
+from recbench.errors import RecbenchError, one_line
 
 #: Bytes read from the network or an archive per step (1 MiB).
 BLOCK_BYTES = 1 << 20
@@ -242,11 +242,6 @@ def _progress_bar(enabled: bool):
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                     TransferSpeedColumn(), TimeRemainingColumn(),
                     console=Console(stderr=True), transient=True)
-
-
-def one_line(value: object) -> str:
-    """``str(value)`` with all whitespace runs (newlines included) collapsed to one space."""
-    return " ".join(str(value).split()) or type(value).__name__
 
 
 def fetch_dataset(name: str, cache: Path, *, progress: bool = True) -> Path:

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import IterableDataset
 
+from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
 from recbench.models.sampling import SAMPLED_TRAINING, NegativeSampler, shuffled_batches
-from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE
 
 
 class PairBatches(IterableDataset):

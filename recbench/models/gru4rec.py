@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from recbench.models.sequential import SequenceModule, SequentialRecommender
 from recbench.models.constraints import AT_LEAST_ONE
+from recbench.models.sequential import SequenceModule, SequentialRecommender
 
 
 class GRU4RecModule(SequenceModule):

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from recbench.models.base import FitContext, Recommender, sparse_rows_times
-from recbench.models.neighbours import blockwise_top_k
 from recbench.models.constraints import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, OneOf
+from recbench.models.neighbours import blockwise_top_k
 
 
 SIMILARITIES = ("cosine", "jaccard", "asymmetric")

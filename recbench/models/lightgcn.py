@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from recbench.models.bpr import PairBatches
+from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
 from recbench.models.sampling import SAMPLED_TRAINING
-from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE
 
 
 def normalized_adjacency(train: sp.spmatrix) -> torch.Tensor:

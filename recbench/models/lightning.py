@@ -27,7 +27,7 @@ import torch
 from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from recbench.data.download import one_line
+from recbench.errors import one_line
 from recbench.evaluation.ranker import evaluate
 from recbench.models.base import FitContext, Recommender
 from recbench.models.early_stopping import EarlyStopper
@@ -113,7 +113,7 @@ class RecModule(pl.LightningModule):
         self._loss_batches = 0
         self.stopper.check_loss(values, epoch, self.ctx.log)
         max_epochs = (self.trainer.max_epochs or 0) if self.trainer is not None else math.inf
-        if self.valid_data is not None and self.stopper.due(epoch, max_epochs or 0):
+        if self.valid_data is not None and self.stopper.due(epoch, max_epochs):
             valid, train = self.valid_data
             self.eval()
             _, per_user = evaluate(self.score, valid, [train], [self.ctx.valid_metric],

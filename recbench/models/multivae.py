@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import IterableDataset
 
+from recbench.models.constraints import AT_LEAST_ONE, DROPOUT, NON_NEGATIVE
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
 from recbench.models.sampling import shuffled_batches
-from recbench.models.constraints import AT_LEAST_ONE, DROPOUT, NON_NEGATIVE
 
 
 def anneal_beta(step: int, total_anneal_steps: int, anneal_cap: float) -> float:

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from recbench.models.bpr import PairBatches
+from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
 from recbench.models.sampling import SAMPLED_TRAINING
-from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE
 
 #: Scoring processes blocks of items so that a block's MLP activations hold at most this many
 #: values (``users x items x width``): 2**24 float32 values = 64 MiB.

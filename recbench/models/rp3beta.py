@@ -7,8 +7,8 @@ import scipy.sparse as sp
 import torch
 
 from recbench.models.base import FitContext, Recommender, sparse_rows_times
-from recbench.models.neighbours import blockwise_top_k
 from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE
+from recbench.models.neighbours import blockwise_top_k
 
 
 def _row_normalised(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:

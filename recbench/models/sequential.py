@@ -23,10 +23,10 @@ from torch.utils.data import IterableDataset
 
 from recbench.data.sequences import Sequences
 from recbench.errors import RecbenchError
+from recbench.models.constraints import AT_LEAST_ONE, DROPOUT, OneOf, ParameterError
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
 from recbench.models.sampling import SAMPLED_TRAINING, NegativeSampler, shuffled_batches
-from recbench.models.constraints import AT_LEAST_ONE, DROPOUT, OneOf, ParameterError
 
 LOSSES = ("ce", "bce")
 

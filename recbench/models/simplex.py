@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch.utils.data import IterableDataset
 
 from recbench.models.bpr import PairBatches
+from recbench.models.constraints import AT_LEAST_ONE, DROPOUT, FRACTION, NON_NEGATIVE, Interval
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.constraints import AT_LEAST_ONE, DROPOUT, FRACTION, NON_NEGATIVE, Interval
 from recbench.models.sampling import SAMPLED_TRAINING
 
 

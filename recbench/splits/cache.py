@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recbench.data.download import one_line
 from recbench.data.interactions import Interactions
+from recbench.errors import one_line
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ import json
 import sys
 from collections.abc import Callable
 
-
 from recbench.data.interactions import Interactions
 from recbench.splits import cache
 from recbench.splits.base import Split, build_split, check_parts

@@ -14,6 +14,7 @@ from mlflow.entities import Metric, Param, RunTag
 from omegaconf import DictConfig, OmegaConf
 
 from recbench.config import config_hash, flatten, model_label, resolved
+from recbench.errors import first_line
 from recbench.tracking.environment import environment
 from recbench.tracking.claim import AlreadyFinished, Heartbeat, claim, process_tags
 from recbench.tracking.store import (StoreUnavailable, client_for, get_or_create_experiment,
@@ -48,10 +49,6 @@ def job_choices() -> dict[str, str | None]:
     return {k: choices.get(k) for k in ("model", "hparams_search")}
 
 
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
-
-
 def open_experiment(cfg: DictConfig):
     """``(client, experiment_id)`` of the MLflow experiment named ``cfg.name`` (created if new)."""
     from mlflow.exceptions import MlflowException
@@ -65,7 +62,8 @@ def open_experiment(cfg: DictConfig):
             client = client_for(uri, artifact_root)
             return client, get_or_create_experiment(client, cfg.name, artifact_root)
     except (MlflowException, SQLAlchemyError, OSError) as err:
-        raise RecbenchError(f"cannot use the MLflow store {uri}: {_first_line(err)}; "
+        reason = first_line(err) or type(err).__name__
+        raise RecbenchError(f"cannot use the MLflow store {uri}: {reason}; "
                             f"fix tracking.uri.") from None
 
 
@@ -156,9 +154,10 @@ class RunTracker:
                 self.client.log_text(self.run_id, traceback.format_exc(), "traceback.txt")
                 self.client.set_terminated(self.run_id, "FAILED")
             except Exception as store_err:  # the store itself failed (disk full, server gone)
+                reason = first_line(store_err) or type(store_err).__name__
                 raise StoreUnavailable(
                     f"run {self.run_id} failed ({type(err).__name__}: {err}) and the MLflow "
-                    f"store could not record it: {_first_line(store_err)}") from err
+                    f"store could not record it: {reason}") from err
             raise
         else:
             if finish:

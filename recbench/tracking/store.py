@@ -11,7 +11,7 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from recbench.errors import RecbenchError
+from recbench.errors import RecbenchError, first_line
 from recbench.safe_names import check_name
 
 
@@ -126,15 +126,16 @@ def check_study_storage(url: str) -> None:
 
     import optuna
 
-    error: Exception | None = None
-    for attempt in range(4):
+    attempts = 4
+    for attempt in range(1, attempts + 1):
         try:
             optuna.storages.get_storage(url)
             return
         except Exception as err:
-            error = err
-            time.sleep(0.5 * (attempt + 1))
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            first = first_line(err) or type(err).__name__
+            if "table schema" in first or attempt == attempts:  # no race: retrying won't help
+                break
+            time.sleep(0.5 * attempt)
     if "table schema" in first:
         raise RecbenchError(
             f"the Optuna storage {url} holds another tool's tables (MLflow's?): give the "
