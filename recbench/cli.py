@@ -9,199 +9,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import tempfile
 from pathlib import Path
 import sys
-import traceback
 
-from recbench.errors import RecbenchError, first_line
+from recbench.errors import RecbenchError
+from recbench.evaluation.registry import HEADLINE, HEADLINE_BEYOND
 
-HYDRA_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--version",
-                    "--shell-completion", "-sc", "--resolve", "-p", "--package"}
 DEFAULT_EVAL_METRICS = "ndcg@10,recall@10,precision@10,map@10,mrr@10,hit@10,f1@10"
-DEFAULT_METRICS = ("ndcg@10", "recall@10", "map@10")  # leaderboard columns
-#: further default columns, shown when every run logged them (metrics=full / beyond)
-DEFAULT_BEYOND = ("coverage@10", "gini@10", "arp@10", "aplt@10", "epc@10", "ild@10",
-                  "popreo@10")
 
 
 # ------------------------------------------------------------------------------ run
-class _Sweep:
-    """Outcomes of the jobs of one `recbench run`, whichever process ran them.
-
-    Each job appends ``outcome<TAB>label`` to a file of its own in the folder named by its
-    ``sweep.outcomes`` config value, so parallel and remote launchers report back like the
-    sequential one.
-    """
-
-    store_down = False  #: set in a process once the store failed: its later jobs do not start
-
-    @classmethod
-    def record(cls, folder: str | None, outcome: str, label: str) -> None:
-        if folder:
-            with open(Path(folder, f"{os.getpid()}.tsv"), "a", encoding="utf-8") as f:
-                f.write(f"{outcome}\t{label}\n")
-
-    @classmethod
-    def read(cls, folder: str) -> dict[str, list[str]]:
-        outcomes: dict[str, list[str]] = {"done": [], "skipped": [], "failed": []}
-        for path in sorted(Path(folder).glob("*.tsv")):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                outcome, _, label = line.partition("\t")
-                outcomes.setdefault(outcome, []).append(label)
-        return outcomes
-
-
-def _job(cfg) -> float | None:
-    """Hydra task function: one run; failures are reported and the sweep goes on.
-
-    Returns the run's validation metric (the objective of hyper-parameter searches), or
-    None when the run failed.
-    """
-    from recbench.config import model_label
-    from recbench.run import run
-    from recbench.tracking.claim import owner_alive
-
-    label = f"{model_label(cfg)} seed={cfg.seed}"
-    if not owner_alive(cfg.sweep.get("owner")):  # a pool worker left behind by a killed sweep
-        os._exit(1)
-    if _Sweep.store_down:  # the store stopped taking writes: start nothing more
-        _Sweep.record(cfg.sweep.outcomes, "failed", label)
-        print(f"not started: {label}: the MLflow store failed earlier in this sweep",
-              file=sys.stderr)
-        return None
-    try:
-        result = run(cfg)
-        from recbench.tracking.run_tracker import metric_key
-        objective = result.metrics.get(metric_key(f"valid_{cfg.metrics.valid_metric}"))
-        if result.skipped:
-            _Sweep.record(cfg.sweep.outcomes, "skipped", label)
-            print(f"skip: {label} [{cfg.name}] " + (
-                f"is being run by another process as run {result.run_id}" if result.elsewhere
-                else f"already FINISHED as run {result.run_id} (--rerun runs it again)"),
-                flush=True)
-            return objective
-    except RecbenchError as err:
-        from recbench.tracking.store import StoreUnavailable
-        _Sweep.store_down = _Sweep.store_down or isinstance(err, StoreUnavailable)
-        _Sweep.record(cfg.sweep.outcomes, "failed", label)
-        print(f"error: {label}: {err}", file=sys.stderr)
-        return None
-    except Exception as err:  # the run is FAILED in MLflow with traceback.txt
-        from recbench import interrupt
-        if interrupt.requested.is_set():  # a stop request that a library wrapped: stop
-            raise KeyboardInterrupt("signal 15") from err
-        _Sweep.record(cfg.sweep.outcomes, "failed", label)
-        if cfg.verbose:
-            traceback.print_exc()
-        print(f"run failed: {label}: {type(err).__name__}: {err} "
-              f"(marked FAILED in MLflow; traceback saved as artifact traceback.txt)",
-              file=sys.stderr)
-        return None
-    _Sweep.record(cfg.sweep.outcomes, "done", label)
-    from recbench.config import metric_names
-    logged = [m for m in dict.fromkeys((*DEFAULT_METRICS, *metric_names(cfg)))
-              if metric_key(f"test_{m}") in result.metrics][:3]
-    shown = " ".join(f"{m}={result.metrics[metric_key(f'test_{m}')]:.4f}" for m in logged)
-    print(f"done: {label} [{cfg.name}] test {shown} (fit {result.metrics['fit_time_s']:.1f}s, "
-          f"eval {result.metrics['eval_time_s']:.1f}s) run {result.run_id}", flush=True)
-    return objective
-
-
-def _end_parent(parent, n_runs: int, n_skipped: int, status: str) -> None:
-    """End the sweep's parent run; a store that fails here gets one line, not a traceback
-    (the parent is then marked KILLED by the next sweep of the experiment)."""
-    from recbench.tracking.sweep import end_parent
-
-    try:
-        end_parent(*parent, n_runs, n_skipped, status)
-    except Exception as err:
-        print(f"error: could not end the sweep's parent run {parent[1]}: {type(err).__name__}: "
-              f"{first_line(err)}", file=sys.stderr)
-
-
 def cmd_run(overrides: list[str]) -> int:
-    """``recbench run [--rerun] [-m] [overrides]``: one run, or a sweep under a parent run."""
-    import hydra
-    from hydra.core.global_hydra import GlobalHydra
-
-    from recbench.config import validate_sweep
-    from recbench.paths import CONFIG_DIR
+    """``recbench run [--rerun] [-m] [overrides]``: one run, or a sweep under a parent run;
+    ``hparams_search=a,b`` runs one search per model, in turn (Hydra cannot sweep over the
+    sweeper itself)."""
+    from recbench.launch import launch
 
     searches = [o for o in overrides if o.startswith("hparams_search=") and "," in o]
-    if searches:  # Hydra cannot sweep over the sweeper itself: one search per model, in turn
-        values = searches[0].split("=", 1)[1].split(",")
-        codes = [cmd_run([o if o != searches[0] else f"hparams_search={v.strip()}"
-                          for o in overrides]) for v in values]
-        return max(codes)
-    rerun = "--rerun" in overrides
-    overrides = [o for o in overrides if o != "--rerun"]
-    _Sweep.store_down = False
-    parent = None
-    if not any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in overrides):
-        plain = [o for o in overrides if not o.startswith("-")]
-        n_runs, first = validate_sweep(plain)
-        # MLflow (2 s to import) only once the config is known to be good
-        from recbench.tracking.store import check_store, check_study_storage, resolve_store
-        from recbench.tracking.sweep import start_parent
-        check_store(*resolve_store(first.tracking.uri, first.tracking.artifact_root))
-        if first.hydra.sweeper.get("storage"):  # an Optuna search kept in a database
-            check_study_storage(first.hydra.sweeper.storage)
-        if n_runs > 1 or {"-m", "--multirun"} & set(overrides):
-            overrides = overrides if {"-m", "--multirun"} & set(overrides) else ["-m", *overrides]
-            parent = start_parent(first, plain, n_runs)
-    from recbench.tracking.claim import owner
-
-    GlobalHydra.instance().clear()
-    task = hydra.main(config_path=str(CONFIG_DIR), config_name="run", version_base="1.3")(_job)
-    saved = sys.argv
-    status = "KILLED"
-    # `kill` ends the current run KILLED, like Ctrl-C (restored when the command ends)
-    from recbench import interrupt
-    interrupt.requested.clear()
-    previous_sigterm = signal.signal(signal.SIGTERM, interrupt.terminate)
-    # under the working directory, not /tmp: cluster workers share it (a SLURM job's /tmp
-    # is its own node's)
-    outcomes_root = Path.cwd() / ".cache" / "outcomes"
-    outcomes_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=outcomes_root) as folder:
-        sys.argv = ["recbench run", *overrides, f"sweep.outcomes={folder}",
-                    f"sweep.rerun={str(rerun).lower()}", f"sweep.owner={owner()}"]
-        if parent is not None:
-            sys.argv.append(f"sweep.parent={parent[1]}")
-        user_full_error = os.environ.get("HYDRA_FULL_ERROR")
-        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing a traceback
-        try:
-            task()
-            outcomes = _Sweep.read(folder)
-            status = "FAILED" if outcomes["failed"] and not outcomes["done"] else "FINISHED"
-        except Exception as err:  # the launcher itself failed, e.g. a worker killed with -9
-            if user_full_error == "1" or isinstance(err, RecbenchError):
-                raise
-            print(f"error: the sweep stopped ({type(err).__name__}: {first_line(err)}); run the "
-                  f"same command again to finish the missing runs (HYDRA_FULL_ERROR=1 shows the "
-                  f"traceback).", file=sys.stderr)
-            return 1
-        finally:
-            if user_full_error is None:
-                os.environ.pop("HYDRA_FULL_ERROR")
-            else:
-                os.environ["HYDRA_FULL_ERROR"] = user_full_error
-            sys.argv = saved
-            GlobalHydra.instance().clear()
-            if parent is not None:
-                _end_parent(parent, n_runs, len(_Sweep.read(folder)["skipped"]), status)
-            signal.signal(signal.SIGTERM, previous_sigterm)
-    if outcomes["failed"]:
-        print(f"{len(outcomes['failed'])} run(s) failed: {', '.join(outcomes['failed'])}; "
-              f"{len(outcomes['done'])} finished, {len(outcomes['skipped'])} skipped.",
-              file=sys.stderr)
-        return 1
-    return 0
+    if not searches:
+        return launch(overrides)
+    values = searches[0].split("=", 1)[1].split(",")
+    return max(launch([o if o != searches[0] else f"hparams_search={v.strip()}"
+                       for o in overrides]) for v in values)
 
 
-# ------------------------------------------------------------------------------ others
+# ------------------------------------------------------------------------ the others
 def _existing_store(uri: str | None):
     """Client of the store to read. A sqlite store must exist: reading never creates one
     (MLflow would create an empty store, then answer "unknown experiment")."""
@@ -239,7 +71,7 @@ def cmd_leaderboard(args) -> int:
 
     optional: tuple[str, ...] = ()
     if args.metrics is None:
-        args.metrics, optional = ",".join(DEFAULT_METRICS), DEFAULT_BEYOND
+        args.metrics, optional = ",".join(HEADLINE), HEADLINE_BEYOND
     canonical = [".".join(filter(None, parse_column(m))) for m in args.metrics.split(",")
                  if m.strip()]
     metrics = list(dict.fromkeys(canonical))  # NDCG@10 -> ndcg@10, each once
@@ -412,8 +244,8 @@ def parser() -> argparse.ArgumentParser:
     lb.add_argument("--metrics", default=None,
                     help="columns, comma-separated metric@k or a per-group slice such as "
                          "ndcg@10.gender_gap (the first sorts the table); default: "
-                         f"{','.join(DEFAULT_METRICS)}, then those of "
-                         f"{','.join(DEFAULT_BEYOND)} that every run logged")
+                         f"{','.join(HEADLINE)}, then those of "
+                         f"{','.join(HEADLINE_BEYOND)} that every run logged")
     lb.add_argument("--dataset", help="only runs on this data set")
     lb.add_argument("--split", help="only runs under this split protocol")
     lb.add_argument("--model", help="only runs of this model")

@@ -25,11 +25,14 @@ from recbench.paths import CONFIG_DIR
 from recbench.safe_names import check_name
 
 #: Config groups (folders of ``configs/``) and the top-level keys a run config may hold.
-GROUPS = ("dataset", "split", "model", "metrics", "trainer", "tracking", "experiment",
+GROUPS = ("task", "dataset", "split", "model", "metrics", "trainer", "tracking", "experiment",
           "hparams_search")
-TOP_LEVEL = {"name", "seed", "verbose", "dataset", "split", "model", "metrics", "trainer",
-             "tracking", "sweep", "tuning"}
-BUILT = ("dataset", "split", "model")  # groups holding a ``_target_`` to construct
+TOP_LEVEL = {"name", "seed", "verbose", "task", "dataset", "split", "model", "metrics",
+             "trainer", "tracking", "sweep", "tuning"}
+BUILT = ("task", "dataset", "split", "model")  # groups holding a ``_target_`` to construct
+#: run-config nodes a group's constructor receives besides its own keys (a task is scored
+#: with the run's metric suite)
+PASSED_IN = {"task": ("metrics",)}
 METRICS_KEYS = {"ranking", "names", "ks", "valid_metric", "chunk_size", *SUITE_OPTIONS}
 TRACKING_KEYS = {"uri", "artifact_root"}
 #: Keys that never change results: left out of the config hash, the reproduce commands of
@@ -38,6 +41,9 @@ NOT_HASHED = ("tracking", "verbose", "sweep", "tuning", "trainer.progress_bar",
               "metrics.chunk_size")
 #: the same keys as the prefixes of command-line overrides (``tracking.uri=...``)
 NOT_RESULT_OVERRIDES = tuple(p for key in NOT_HASHED for p in (f"{key}=", f"{key}."))
+#: groups that entered the run config after runs were logged, with the option those runs
+#: had: at that option the group is left out of the config hash, so earlier runs keep theirs
+HASHED_UNLESS = {"task": "topn"}
 
 
 def group_options(group: str) -> list[str]:
@@ -200,9 +206,10 @@ def _check_search(overrides: list[str], space: dict, cfg: DictConfig) -> None:
 
 
 def check_buildable(cfg: DictConfig) -> None:
-    """Validate a config, type-check its data set arguments and construct its split and model
-    (hyper-parameter checks)."""
+    """Validate a config, type-check its data set arguments and construct its task, split
+    and model (hyper-parameter checks)."""
     validate(cfg)
+    build(cfg, "task")
     build(cfg, "dataset")
     build(cfg, "split")
     build(cfg, "model")
@@ -248,7 +255,8 @@ def _validate(cfg: DictConfig) -> None:
     for group in BUILT:
         node = cfg[group]
         _, params = target_parameters(node, group)
-        check_keys(node, params | {"name", "label", "_target_"}, group)
+        check_keys(node, params - set(PASSED_IN.get(group, ())) | {"name", "label", "_target_"},
+                   group)
     for key, example in PATH_NAMES.items():  # tags that reports turn into file names
         value = OmegaConf.select(cfg, key)
         if value or key != "model.label":  # no label: runs are named by model.name
@@ -274,7 +282,7 @@ def _validate(cfg: DictConfig) -> None:
     check_trainer(cfg.trainer)
     check_keys(cfg.tracking, TRACKING_KEYS, "tracking")
     if "sweep" in cfg:
-        check_keys(cfg.sweep, ("parent", "outcomes", "rerun", "final", "owner"), "sweep")
+        check_keys(cfg.sweep, ("parent", "rerun", "final", "owner"), "sweep")
     if "tuning" in cfg:
         check_keys(cfg.tuning, ("n_trials", "seeds"), "tuning")
         n_trials, seeds = cfg.tuning.n_trials, cfg.tuning.seeds
@@ -288,9 +296,14 @@ def _validate(cfg: DictConfig) -> None:
 
 def metric_names(cfg: DictConfig) -> list[str]:
     """``["precision@5", ..., "f1@20"]``: every metric at every K of ``cfg.metrics``."""
+    return suite_metric_names(cfg.metrics)
+
+
+def suite_metric_names(metrics: DictConfig) -> list[str]:
+    """Every metric at every K of a ``metrics`` node."""
     from omegaconf import ListConfig
 
-    names, ks = cfg.metrics.names, cfg.metrics.ks
+    names, ks = metrics.names, metrics.ks
     if not isinstance(names, ListConfig) or not isinstance(ks, ListConfig) or not names or not ks:
         raise RecbenchError("metrics.names and metrics.ks must both be non-empty lists, "
                             "e.g. metrics.ks=[10,20].")
@@ -307,7 +320,7 @@ def model_label(cfg: DictConfig) -> str:
 
 
 def build(cfg: DictConfig, group: str) -> Any:
-    """Construct the object of a ``dataset`` / ``split`` / ``model`` config node.
+    """Construct the object of a ``task`` / ``dataset`` / ``split`` / ``model`` config node.
 
     For ``dataset`` this returns a zero-argument loader (loading happens later, inside the
     tracked run); ``split`` and ``model`` nodes are constructed right away, so bad
@@ -318,6 +331,7 @@ def build(cfg: DictConfig, group: str) -> Any:
     kwargs = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items()
               if k not in ("_target_", "label") and (k != "name" or "name" in params)}
     _check_types(target, kwargs, group)
+    kwargs |= {key: cfg[key] for key in PASSED_IN.get(group, ())}
     if group == "dataset":
         return lambda: target(**kwargs)
     try:
@@ -395,6 +409,9 @@ def config_hash(cfg: DictConfig, *, seed: bool = True) -> str:
     this hash, which is how leaderboards group seeds of one configuration.
     """
     data = resolved(cfg)
+    for group, option in HASHED_UNLESS.items():
+        if (data.get(group) or {}).get("name") == option:
+            data.pop(group)
     for key in NOT_HASHED + (() if seed else ("seed",)):
         parent, _, leaf = key.rpartition(".")
         (data.get(parent, {}) if parent else data).pop(leaf, None)

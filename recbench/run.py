@@ -1,4 +1,6 @@
-"""One run: validate -> load -> split -> fit -> evaluate -> track. Thin on purpose."""
+"""One run, the same pipeline for every task: compose -> data -> split -> task.fit ->
+task.evaluate -> track. What a task's inputs, masks and metrics are is the task's business
+(:mod:`recbench.tasks`)."""
 
 from __future__ import annotations
 
@@ -6,16 +8,13 @@ import shutil
 import time
 from dataclasses import dataclass
 
-import pandas as pd
 from omegaconf import DictConfig
 
-from recbench.config import build, config_hash, metric_names, resolved, validate
+from recbench.config import build, config_hash, resolved, validate
 from recbench.errors import RecbenchError, first_line
 from recbench.data.loader import cache_dir
-from recbench.evaluation.suite import MetricSuite
 from recbench.verbosity import configure_logging
 from recbench.models.base import FitContext
-from recbench.splits.base import FOLD_IN, TRAIN, VALID
 from recbench.splits.make import make_split
 from recbench.tracking.claim import AlreadyFinished, RunningElsewhere
 from recbench.tracking.run_tracker import RunTracker, metric_key
@@ -43,7 +42,7 @@ def run(cfg: DictConfig) -> RunResult:
     (:mod:`recbench.tracking.claim`).
     """
     validate(cfg)
-    metrics = metric_names(cfg)
+    task = build(cfg, "task")
     load_data = build(cfg, "dataset")
     protocol = build(cfg, "split")
     model = build(cfg, "model")
@@ -63,7 +62,6 @@ def run(cfg: DictConfig) -> RunResult:
     with tracker.guard():
         plain = resolved(cfg)
         split = make_split(plain["dataset"], plain["split"], load_data, protocol)
-        data = split.data
         tracker.set_tags({"split_fingerprint": split.fingerprint["sha256"],
                           "data_fingerprint": split.fingerprint["data_sha256"]})
         tracker.log_dict(split.fingerprint, "split_fingerprint.json")
@@ -72,40 +70,24 @@ def run(cfg: DictConfig) -> RunResult:
 
         # per-epoch checkpoints of this exact config + seed: a killed run's successor resumes
         checkpoints = cache_dir() / "checkpoints" / config_hash(cfg)
-        ordered = model.uses_sequences  # sequential models read time-ordered sequences
         ctx = FitContext(seed=cfg.seed, valid_metric=cfg.metrics.valid_metric,
                          chunk_size=cfg.metrics.chunk_size, trainer=dict(cfg.trainer),
-                         log=tracker.log_metrics, checkpoint_dir=str(checkpoints),
-                         sequences=split.sequences(TRAIN) if ordered else None)
+                         log=tracker.log_metrics, checkpoint_dir=str(checkpoints))
         started = time.perf_counter()
-        model.fit(split.train, split.valid, ctx)
+        task.fit(model, split, ctx)
         fit_time = time.perf_counter() - started
         shutil.rmtree(checkpoints, ignore_errors=True)  # finished: nothing left to resume
-        if split.fold_in.nnz:  # cold users: their fold-in is input at scoring time only
-            model.set_history(split.train + split.fold_in)
 
         started = time.perf_counter()
-        suite = MetricSuite.from_config(cfg.metrics, metrics, cfg.metrics.valid_metric, split)
-        tracker.set_tags(suite.notes)
-        seen = [split.train, split.fold_in]
-        if ordered:  # input: everything before the held-out item(s)
-            model.set_sequences(split.sequences(TRAIN, FOLD_IN))
-        valid = suite.evaluate(model.score, split.valid, seen, cfg.metrics.chunk_size,
-                               test=False)
-        if ordered:
-            model.set_sequences(split.sequences(TRAIN, FOLD_IN, VALID))
-        test = suite.evaluate(model.score, split.test, [*seen, split.valid],
-                              cfg.metrics.chunk_size, test=True)
+        evaluation = task.evaluate(model, split)
         eval_time = time.perf_counter() - started
-
-        summary = valid.summary("valid_") | test.summary("test_")
-        summary |= {"fit_time_s": fit_time, "eval_time_s": eval_time,
-                    "n_parameters": float(model.n_parameters())}
+        tracker.set_tags(evaluation.tags)
+        summary = evaluation.metrics | {"fit_time_s": fit_time, "eval_time_s": eval_time,
+                                        "n_parameters": float(model.n_parameters())}
         if getattr(model, "best_epoch", None) is not None:
             summary["best_epoch"] = float(model.best_epoch)
             summary["epochs_trained"] = float(model.epochs_trained)
         tracker.log_metrics(summary)
-        groups = {f"group.{a}": labels[test.users] for a, labels in suite.groups.items()}
-        per_user = pd.DataFrame({"user": data.user_ids[test.users], **test.per_user, **groups})
-        tracker.log_frame(per_user, "per_user_test_metrics.parquet")
+        if evaluation.per_user is not None:
+            tracker.log_frame(evaluation.per_user, "per_user_test_metrics.parquet")
     return RunResult(tracker.run_id, {metric_key(k): v for k, v in summary.items()})

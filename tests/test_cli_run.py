@@ -213,13 +213,19 @@ def test_four_parallel_workers_finish_forty_runs_in_one_sqlite_store(store, caps
 
 
 def test_failure_in_a_parallel_worker_is_counted_and_isolated(store, capsys):
-    rc = main(["run", "-m", "model=mostpop", "model._target_=tests.boom.Exploding,"
-               "recbench.models.mostpop.MostPop", "hydra/launcher=joblib",
-               "hydra.launcher.n_jobs=2", *store["overrides"]])
-    assert rc == 1
+    sweep = ["run", "-m", "model=mostpop", "model._target_=tests.boom.Exploding,"
+             "recbench.models.mostpop.MostPop", "hydra/launcher=joblib",
+             "hydra.launcher.n_jobs=2", *store["overrides"]]
+    assert main(sweep) == 1
     assert "1 run(s) failed: mostpop seed=42; 1 finished" in capsys.readouterr().err
+    # again: the worker that skips reports it through MLflow, like the one that fails
+    assert main(sweep) == 1
+    assert "1 run(s) failed: mostpop seed=42; 0 finished, 1 skipped." in capsys.readouterr().err
+    _, parents = runs_of(store["uri"], sweeps=True)
+    assert sorted((p.data.metrics["n_skipped"], p.data.metrics["n_failed"]) for p in parents) \
+        == [(0, 1), (1, 1)]
     client, runs = runs_of(store["uri"])
-    assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED"]
+    assert sorted(r.info.status for r in runs) == ["FAILED", "FAILED", "FINISHED"]
     failed = next(r for r in runs if r.info.status == "FAILED")
     assert "RuntimeError: boom" in Path(client.download_artifacts(
         failed.info.run_id, "traceback.txt")).read_text()

@@ -85,6 +85,21 @@ def test_config_hash_ignores_tracking_but_not_hyper_parameters():
     assert config_hash(compose(["seed=1"])) != base
 
 
+def test_published_runs_keep_their_config_hashes():
+    """Groups added to the run config later (``task``) leave the hashes of earlier runs
+    alone: each published leaderboard row's hash is that of its reproduce command today."""
+    import pandas as pd
+
+    from recbench.paths import PROJECT_ROOT
+
+    board = pd.read_csv(PROJECT_ROOT / "results" / "ml100k_baselines" / "leaderboard.csv")
+    assert len(board) >= 4
+    for command, published in zip(board["command"], board["config_hash"]):
+        overrides = command.removeprefix("recbench run -m ").split()
+        assert config_hash(compose(overrides), seed=False)[:12] == published, command
+    assert compose().task.name == "topn"
+
+
 def test_every_metrics_option_composes_and_names_registry_metrics():
     from recbench.config import metric_names
     from recbench.evaluation.registry import ACCURACY, BEYOND, REGISTRY

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from recbench.cli import main
 from recbench.tracking import claim as claims
-from recbench.tracking.sweep import end_parent
+from recbench.tracking.sweep import SKIPPED, Sweep
 
 
 def _dead_pid() -> int:
@@ -129,9 +129,12 @@ def test_stale_sweep_parent_is_ended_and_counts_say_what_never_started(store):
     assert client.get_run(stale).info.status == "KILLED"
     parent = client.create_run(exp).info.run_id  # a sweep of 5 stopped after 1 run, 1 skipped
     client.create_run(exp, tags={"mlflow.parentRunId": parent})
-    counts = end_parent(client, parent, 5, 1, "KILLED")
-    assert counts["skipped"] == 1 and counts["not_started"] == 3
-    assert client.get_run(parent).info.status == "KILLED"
+    client.set_tag(parent, f"{SKIPPED}1", "mostpop seed=3: an earlier run")
+    outcomes = Sweep(client, parent, 5).end(stopped=True)
+    assert outcomes.skipped == 1 and outcomes.not_started == 3
+    ended = client.get_run(parent)
+    assert ended.info.status == "KILLED"
+    assert ended.data.metrics["n_skipped"] == 1 and ended.data.metrics["n_not_started"] == 3
 
 
 @pytest.mark.parametrize("uri, message", [
@@ -169,8 +172,8 @@ def test_full_disk_gives_one_line_per_run_and_stops_the_sweep(store, monkeypatch
 
 def test_orphaned_worker_runs_no_queued_job(store):
     """A pool worker whose sweep was killed with -9 exits instead of running the next job."""
-    code = ("import sys; from recbench.config import compose; from recbench.cli import _job; "
-            "cfg = compose(sys.argv[1:]); _job(cfg); print('ran')")
+    code = ("import sys; from recbench.config import compose; from recbench.launch import job; "
+            "cfg = compose(sys.argv[1:]); job(cfg); print('ran')")
     owner = f"{platform.node()}:{_dead_pid()}"
     done = subprocess.run([sys.executable, "-c", code, "model=mostpop", f"sweep.owner={owner}",
                            *store["overrides"]], capture_output=True, text=True, timeout=120,

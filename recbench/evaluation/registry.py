@@ -105,3 +105,10 @@ def display_name(column: str) -> str:
 def column_is_per_user(column: str) -> bool:
     """True where per-user values exist for paired significance tests (no slices)."""
     return parse_column(column)[1] is None and info(column).per_user
+
+
+#: the metrics shown first: default leaderboard columns, a run's ``done:`` line
+HEADLINE = ("ndcg@10", "recall@10", "map@10")
+#: further default leaderboard columns, shown when every run logged them (metrics=full)
+HEADLINE_BEYOND = ("coverage@10", "gini@10", "arp@10", "aplt@10", "epc@10", "ild@10",
+                   "popreo@10")

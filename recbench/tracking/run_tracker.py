@@ -146,6 +146,7 @@ class RunTracker:
             raise
         except BaseException as err:
             self.heartbeat.stop()
+            err.recbench_run_id = self.run_id  # the failure is a run in MLflow: not lost
             from recbench import interrupt
             if interrupt.requested.is_set():  # SIGTERM, wrapped by a library on its way up
                 self.client.set_terminated(self.run_id, "KILLED")
@@ -155,9 +156,11 @@ class RunTracker:
                 self.client.set_terminated(self.run_id, "FAILED")
             except Exception as store_err:  # the store itself failed (disk full, server gone)
                 reason = first_line(store_err) or type(store_err).__name__
-                raise StoreUnavailable(
+                lost = StoreUnavailable(
                     f"run {self.run_id} failed ({type(err).__name__}: {err}) and the MLflow "
-                    f"store could not record it: {reason}") from err
+                    f"store could not record it: {reason}")
+                lost.recbench_run_id = self.run_id
+                raise lost from err
             raise
         else:
             if finish:

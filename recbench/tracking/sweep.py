@@ -8,20 +8,103 @@ reused worker processes):
 - ``sweep.rerun``: run configs again even when a FINISHED run with the same config hash
   exists (otherwise they are skipped: re-running a sweep only runs what is missing).
 
-Which process runs a config is decided in :mod:`recbench.tracking.claim`.
+Which process runs a config is decided in :mod:`recbench.tracking.claim`. What the jobs
+came to is read back from MLflow when the sweep ends: its children by status, and the
+``recbench.skipped.*`` tags that jobs which ran nothing put on the parent.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
+import uuid
+from dataclasses import dataclass
 
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from recbench.config import model_label
+from recbench.errors import first_line
 from recbench.tracking.claim import kill_stale_runs, process_tags
+from recbench.tracking.outcomes import Outcomes
+
+SKIPPED = "recbench.skipped."  #: parent tag prefix: one tag per job that ran nothing
+
+
+@dataclass
+class Sweep:
+    """The parent run of one ``recbench run -m``: started before the jobs, ended after them
+    with their outcomes counted in MLflow."""
+
+    client: MlflowClient
+    run_id: str
+    n_runs: int
+
+    @classmethod
+    def start(cls, cfg, overrides: list[str], n_runs: int) -> "Sweep":
+        return cls(*start_parent(cfg, overrides, n_runs), n_runs)
+
+    def end(self, stopped: bool, unlogged: list[str] = ()) -> Outcomes | None:
+        """Count the outcomes in MLflow, log them on the parent (``n_finished``,
+        ``n_failed``, ``n_killed``, ``n_skipped``, ``n_not_started``, and the children's
+        ``total_fit_time_s``, the sweep's tuning cost) and end it: KILLED when the launcher
+        ``stopped`` before its last job, FAILED when jobs failed and none finished.
+        ``unlogged``: jobs of this process that failed before their run existed (the
+        store was down). Jobs never launched are counted only when the launcher
+        ``stopped``: otherwise the sweeper launched what it needed (a resumed search
+        launches only the trials its budget has left).
+
+        Returns None, after one line, when the store cannot be read or written (the next
+        sweep of the experiment then marks the parent KILLED).
+        """
+        client = self.client
+        try:
+            parent = client.get_run(self.run_id)
+            children = client.search_runs([parent.info.experiment_id],
+                                          f"tags.mlflow.parentRunId = '{self.run_id}'")
+            outcomes = _outcomes(parent, children, list(unlogged),
+                                 self.n_runs if stopped else None)
+            counts = {s.lower(): sum(r.info.status == s for r in children)
+                      for s in ("FINISHED", "FAILED", "KILLED")}
+            counts |= {"skipped": outcomes.skipped, "not_started": outcomes.not_started}
+            now = int(time.time() * 1000)
+            metrics = [Metric(f"n_{k}", v, now, 0) for k, v in counts.items()]
+            fit_time = sum(r.data.metrics.get("fit_time_s", 0.0) for r in children)
+            metrics.append(Metric("total_fit_time_s", fit_time, now, 0))
+            client.log_batch(self.run_id, metrics=metrics)
+            client.set_terminated(self.run_id, "KILLED" if stopped else (
+                "FAILED" if outcomes.failed and not outcomes.finished else "FINISHED"))
+            return outcomes
+        except Exception as err:
+            print(f"error: could not end the sweep's parent run {self.run_id}: "
+                  f"{type(err).__name__}: {first_line(err)}", file=sys.stderr)
+            return None
+
+
+def note_skipped(cfg, run_id: str) -> None:
+    """Tell the sweep's parent (if any) that a job ran nothing: ``run_id`` is the run that
+    had already FINISHED, or that another process is running."""
+    from recbench.tracking.store import client_for
+
+    if cfg.sweep.get("parent"):
+        client_for(cfg.tracking.uri, cfg.tracking.artifact_root).set_tag(
+            cfg.sweep.parent, f"{SKIPPED}{uuid.uuid4().hex}",
+            f"{model_label(cfg)} seed={cfg.seed}: {run_id}")
+
+
+def _outcomes(parent, children, unlogged: list[str], n_runs: int | None) -> Outcomes:
+    """The outcomes of a sweep's jobs from its parent and child runs (``n_runs``: the jobs
+    it was to launch, when some may never have started)."""
+    labels = {r.info.run_id: f"{r.data.tags.get('model', '?')} seed={r.data.tags.get('seed', '?')}"
+              for r in children}
+    skipped = sum(key.startswith(SKIPPED) for key in parent.data.tags)
+    seen = len(children) + skipped + len(unlogged)
+    # a child not FINISHED when its sweep ends failed (FAILED), or its process died
+    return Outcomes([labels[r.info.run_id] for r in children if r.info.status == "FINISHED"],
+                    [labels[r.info.run_id] for r in children if r.info.status != "FINISHED"]
+                    + unlogged, skipped, max(n_runs - seen, 0) if n_runs else 0)
 
 
 def start_parent(cfg, overrides: list[str], n_runs: int) -> tuple[MlflowClient, str]:
@@ -50,25 +133,3 @@ def start_parent(cfg, overrides: list[str], n_runs: int) -> tuple[MlflowClient, 
         client.log_param(run.info.run_id, "study_name", sweeper.get("study_name") or cfg.name)
         client.set_tag(run.info.run_id, "recbench.tuning", "optuna")
     return client, run.info.run_id
-
-
-def end_parent(client: MlflowClient, parent_id: str, n_runs: int, n_skipped: int,
-               status: str) -> dict[str, int]:
-    """Count the children by status, log the counts on the parent and end it.
-
-    ``n_skipped``: jobs that ran nothing (already FINISHED, or run by another process), as
-    the jobs reported it; ``n_not_started`` is what is left of ``n_runs`` (a sweep stopped
-    early: killed, or a store that stopped taking writes).
-    """
-    experiment_id = client.get_run(parent_id).info.experiment_id
-    children = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
-    counts = {s: sum(r.info.status == s for r in children) for s in ("FINISHED", "FAILED", "KILLED")}
-    counts["skipped"] = n_skipped
-    counts["not_started"] = max(n_runs - len(children) - n_skipped, 0)
-    now = int(time.time() * 1000)
-    metrics = [Metric(f"n_{k.lower()}", v, now, 0) for k, v in counts.items()]
-    fit_time = sum(r.data.metrics.get("fit_time_s", 0.0) for r in children)
-    metrics.append(Metric("total_fit_time_s", fit_time, now, 0))  # the sweep's tuning cost
-    client.log_batch(parent_id, metrics=metrics)
-    client.set_terminated(parent_id, status)
-    return counts

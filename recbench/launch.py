@@ -1,0 +1,156 @@
+"""``recbench run``: check the command, open the sweep's parent run, hand the command to
+Hydra, report what the jobs came to.
+
+Hydra runs :func:`job` once per config, in this process or in a launcher's workers (joblib,
+SLURM); a job learns about its sweep through the ``sweep`` config node and reports through
+MLflow, so every launcher reports back alike.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+
+from recbench.errors import RecbenchError, first_line
+
+HYDRA_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--version",
+                    "--shell-completion", "-sc", "--resolve", "-p", "--package"}
+
+
+class _Process:
+    """What the jobs run in this process learned: whether the store failed (later jobs do
+    not start), and their outcomes (a run without a sweep parent reports through these;
+    a sweep's outcomes are counted in MLflow, whichever process ran its jobs)."""
+
+    store_down = False
+    #: (done | skipped | failed | unlogged, label) per job; unlogged: failed before its
+    #: MLflow run existed (so MLflow cannot count it)
+    outcomes: list[tuple[str, str]] = []
+
+
+def job(cfg) -> float | None:
+    """Hydra task function: one run; failures are reported and the sweep goes on.
+
+    Returns the run's validation metric (the objective of hyper-parameter searches), or
+    None when the run failed.
+    """
+    from recbench.config import model_label
+    from recbench.run import run
+    from recbench.tracking.claim import owner_alive
+    from recbench.tracking.run_tracker import metric_key
+
+    label = f"{model_label(cfg)} seed={cfg.seed}"
+    if not owner_alive(cfg.sweep.get("owner")):  # a pool worker left behind by a killed sweep
+        os._exit(1)
+    if _Process.store_down:  # the store stopped taking writes: start nothing more
+        _Process.outcomes.append(("unlogged", label))
+        print(f"not started: {label}: the MLflow store failed earlier in this sweep",
+              file=sys.stderr)
+        return None
+    try:
+        result = run(cfg)
+    except RecbenchError as err:
+        from recbench.tracking.store import StoreUnavailable
+        _Process.store_down = _Process.store_down or isinstance(err, StoreUnavailable)
+        _Process.outcomes.append(
+            ("failed" if hasattr(err, "recbench_run_id") else "unlogged", label))
+        print(f"error: {label}: {err}", file=sys.stderr)
+        return None
+    except Exception as err:  # the run is FAILED in MLflow with traceback.txt
+        from recbench import interrupt
+        if interrupt.requested.is_set():  # a stop request that a library wrapped: stop
+            raise KeyboardInterrupt("signal 15") from err
+        _Process.outcomes.append(("failed", label))
+        if cfg.verbose:
+            traceback.print_exc()
+        print(f"run failed: {label}: {type(err).__name__}: {err} "
+              f"(marked FAILED in MLflow; traceback saved as artifact traceback.txt)",
+              file=sys.stderr)
+        return None
+    objective = result.metrics.get(metric_key(f"valid_{cfg.metrics.valid_metric}"))
+    if result.skipped:
+        from recbench.tracking.sweep import note_skipped
+        _Process.outcomes.append(("skipped", label))
+        note_skipped(cfg, result.run_id)
+        print(f"skip: {label} [{cfg.name}] " + (
+            f"is being run by another process as run {result.run_id}" if result.elsewhere
+            else f"already FINISHED as run {result.run_id} (--rerun runs it again)"), flush=True)
+        return objective
+    _Process.outcomes.append(("done", label))
+    from recbench.config import metric_names
+    from recbench.evaluation.registry import HEADLINE
+    logged = [m for m in dict.fromkeys((*HEADLINE, *metric_names(cfg)))
+              if metric_key(f"test_{m}") in result.metrics][:3]
+    shown = " ".join(f"{m}={result.metrics[metric_key(f'test_{m}')]:.4f}" for m in logged)
+    print(f"done: {label} [{cfg.name}] test {shown} (fit {result.metrics['fit_time_s']:.1f}s, "
+          f"eval {result.metrics['eval_time_s']:.1f}s) run {result.run_id}", flush=True)
+    return objective
+
+
+def launch(overrides: list[str]) -> int:
+    """Check every value of the command, open the sweep's parent run, hand the command to
+    Hydra, then report the outcomes (counted in MLflow for a sweep)."""
+    import hydra
+    from hydra.core.global_hydra import GlobalHydra
+
+    from recbench.config import validate_sweep
+    from recbench.paths import CONFIG_DIR
+    from recbench.tracking.claim import owner
+    from recbench.tracking.outcomes import Outcomes
+
+    rerun = "--rerun" in overrides
+    overrides = [o for o in overrides if o != "--rerun"]
+    _Process.store_down, _Process.outcomes = False, []
+    sweep = None
+    if not any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in overrides):
+        plain = [o for o in overrides if not o.startswith("-")]
+        n_runs, first = validate_sweep(plain)
+        # MLflow (2 s to import) only once the config is known to be good
+        from recbench.tracking.store import check_store, check_study_storage, resolve_store
+        from recbench.tracking.sweep import Sweep
+        check_store(*resolve_store(first.tracking.uri, first.tracking.artifact_root))
+        if first.hydra.sweeper.get("storage"):  # an Optuna search kept in a database
+            check_study_storage(first.hydra.sweeper.storage)
+        if n_runs > 1 or {"-m", "--multirun"} & set(overrides):
+            overrides = overrides if {"-m", "--multirun"} & set(overrides) else ["-m", *overrides]
+            sweep = Sweep.start(first, plain, n_runs)
+    GlobalHydra.instance().clear()
+    main = hydra.main(config_path=str(CONFIG_DIR), config_name="run", version_base="1.3")(job)
+    saved = sys.argv
+    # `kill` ends the current run KILLED, like Ctrl-C (restored when the command ends)
+    from recbench import interrupt
+    interrupt.requested.clear()
+    previous_sigterm = signal.signal(signal.SIGTERM, interrupt.terminate)
+    sys.argv = ["recbench run", *overrides, f"sweep.rerun={str(rerun).lower()}",
+                f"sweep.owner={owner()}"] + ([f"sweep.parent={sweep.run_id}"] if sweep else [])
+    user_full_error = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing a traceback
+    stopped = True
+    try:
+        main()
+        stopped = False
+    except Exception as err:  # the launcher itself failed, e.g. a worker killed with -9
+        if user_full_error == "1" or isinstance(err, RecbenchError):
+            raise
+        print(f"error: the sweep stopped ({type(err).__name__}: {first_line(err)}); run the "
+              f"same command again to finish the missing runs (HYDRA_FULL_ERROR=1 shows the "
+              f"traceback).", file=sys.stderr)
+        return 1
+    finally:
+        if user_full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR")
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = user_full_error
+        sys.argv = saved
+        GlobalHydra.instance().clear()
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        unlogged = [label for o, label in _Process.outcomes if o == "unlogged"]
+        outcomes = sweep.end(stopped, unlogged) if sweep else Outcomes.of(_Process.outcomes)
+    if outcomes is None:  # the store could not be read: the sweep's counts are unknown
+        return 1
+    if not outcomes.complete:
+        print(outcomes.describe(), file=sys.stderr)
+        return 1
+    return 0
