@@ -97,8 +97,6 @@ def launch(overrides: list[str]) -> int:
 
     from recbench.config import validate_sweep
     from recbench.paths import CONFIG_DIR
-    from recbench.tracking.claim import owner
-    from recbench.tracking.outcomes import Outcomes
 
     rerun = "--rerun" in overrides
     overrides = [o for o in overrides if o != "--rerun"]
@@ -116,6 +114,9 @@ def launch(overrides: list[str]) -> int:
         if n_runs > 1 or {"-m", "--multirun"} & set(overrides):
             overrides = overrides if {"-m", "--multirun"} & set(overrides) else ["-m", *overrides]
             sweep = Sweep.start(first, plain, n_runs)
+    from recbench.tracking.claim import owner  # MLflow: only once the command checked out
+    from recbench.tracking.outcomes import Outcomes
+
     GlobalHydra.instance().clear()
     main = hydra.main(config_path=str(CONFIG_DIR), config_name="run", version_base="1.3")(job)
     saved = sys.argv

@@ -200,8 +200,10 @@ def test_the_config_layer_imports_no_model_code():
     answers at once."""
     import subprocess
     import sys
-    code = ("import sys, recbench.config, recbench.cli; heavy = sorted(m for m in sys.modules "
+    code = ("import sys, recbench.config; from recbench.cli import main; "
+            "rc = main(['run', 'model=eas']); heavy = sorted(m for m in sys.modules "
             "if m.split('.')[0] in ('torch', 'pytorch_lightning', 'lightning', 'mlflow')); "
-            "print(heavy[:5]); sys.exit(bool(heavy))")
+            "print(rc, heavy[:5]); sys.exit(bool(heavy))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split()[0] == "2" and "Did you mean 'ease'?" in done.stderr
