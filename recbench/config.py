@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,11 +17,14 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from recbench.errors import RecbenchError, check_keys, closest, unknown_choice
+from recbench.evaluation.options import METRICS
 from recbench.evaluation.registry import ACCURACY, parse_metric
-from recbench.evaluation.options import OPTION_KEYS as SUITE_OPTIONS, check_suite_options
-from recbench.models.trainer_settings import check_trainer
+from recbench.models.constraints import AT_LEAST_ONE, Interval
+from recbench.models.trainer_settings import TRAINER
 from recbench.paths import CONFIG_DIR
 from recbench.safe_names import check_name
+from recbench.settings import Setting, check_group, not_result_keys, value_problem
+from recbench.tracking.settings import SWEEP, TRACKING
 
 #: Config groups (folders of ``configs/``) and the top-level keys a run config may hold.
 GROUPS = ("task", "dataset", "split", "model", "metrics", "trainer", "tracking", "experiment",
@@ -33,12 +35,25 @@ BUILT = ("task", "dataset", "split", "model")  # groups holding a ``_target_`` t
 #: run-config nodes a group's constructor receives besides its own keys (a task is scored
 #: with the run's metric suite)
 PASSED_IN = {"task": ("metrics",)}
-METRICS_KEYS = {"ranking", "names", "ks", "valid_metric", "chunk_size", *SUITE_OPTIONS}
-TRACKING_KEYS = {"uri", "artifact_root"}
+#: the run config's own keys (the groups have theirs: :mod:`recbench.settings`)
+RUN = {
+    "name": Setting("str", lambda value, node, where: check_name(value, "name",
+                                                                 "name=my_benchmark")),
+    "seed": Setting("int", Interval(0, 2**32, "left"), says="an integer in [0, 2**32)"),
+    "verbose": Setting("bool", result=False),  # what the terminal shows
+}
+#: the budget of ``hparams_search=<model>``: how much is tried, not what a run gives
+TUNING = {
+    "n_trials": Setting("int", AT_LEAST_ONE, result=False, says="a positive integer"),
+    "seeds": Setting("list[int]", result=False, says="a list of integers, e.g. [1,2,3]"),
+}
+#: the described groups (``""``: the top level); task, dataset, split and model are
+#: described by their constructors, and all their keys change results
+SCHEMAS = {"": RUN, "metrics": METRICS, "trainer": TRAINER, "tracking": TRACKING,
+           "sweep": SWEEP, "tuning": TUNING}
 #: Keys that never change results: left out of the config hash, the reproduce commands of
-#: leaderboards and the settings reproductions are matched by (the one list of them).
-NOT_HASHED = ("tracking", "verbose", "sweep", "tuning", "trainer.progress_bar",
-              "metrics.chunk_size")
+#: leaderboards and the settings reproductions are matched by (the one list of them)
+NOT_HASHED = not_result_keys(SCHEMAS)
 #: the same keys as the prefixes of command-line overrides (``tracking.uri=...``)
 NOT_RESULT_OVERRIDES = tuple(p for key in NOT_HASHED for p in (f"{key}=", f"{key}."))
 #: groups that entered the run config after runs were logged, with the option those runs
@@ -249,9 +264,9 @@ def _validate(cfg: DictConfig) -> None:
     missing = TOP_LEVEL - {"verbose", "sweep", "tuning"} - set(cfg.keys())
     if missing:
         raise RecbenchError(f"the run config lacks {sorted(missing)}; do not delete them (~key).")
-    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or not 0 <= cfg.seed < 2**32:
-        raise RecbenchError(f"seed must be an integer in [0, 2**32), got {cfg.seed!r}.")
-    check_name(cfg.name, "name", "name=my_benchmark")  # the experiment's artifact folder
+    for key in ("seed", "name", "verbose"):  # the experiment's name is its artifact folder
+        if key in cfg:
+            RUN[key].check(cfg[key], cfg, key)
     for group in BUILT:
         node = cfg[group]
         _, params = target_parameters(node, group)
@@ -261,10 +276,7 @@ def _validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         if value or key != "model.label":  # no label: runs are named by model.name
             check_name(value, key, example)
-    check_keys(cfg.metrics, METRICS_KEYS, "metrics")
-    if cfg.metrics.ranking != "full":
-        raise RecbenchError(f"metrics.ranking '{cfg.metrics.ranking}' is not supported; "
-                            f"use 'full' (sampled metrics are not implemented).")
+    check_group(cfg.metrics, METRICS, "metrics")
     for name in metric_names(cfg):
         parse_metric(name)
     name, k = parse_metric(cfg.metrics.valid_metric)
@@ -275,23 +287,9 @@ def _validate(cfg: DictConfig) -> None:
         raise RecbenchError(f"metrics.valid_metric '{cfg.metrics.valid_metric}' must be an "
                             f"accuracy metric ({', '.join(ACCURACY)}): early stopping and "
                             f"model selection maximise it.")
-    check_suite_options(cfg.metrics)
-    if not isinstance(cfg.metrics.chunk_size, int) or cfg.metrics.chunk_size < 1:
-        raise RecbenchError(f"metrics.chunk_size must be a positive integer, "
-                            f"got {cfg.metrics.chunk_size!r}.")
-    check_trainer(cfg.trainer)
-    check_keys(cfg.tracking, TRACKING_KEYS, "tracking")
-    if "sweep" in cfg:
-        check_keys(cfg.sweep, ("parent", "rerun", "final", "owner"), "sweep")
-    if "tuning" in cfg:
-        check_keys(cfg.tuning, ("n_trials", "seeds"), "tuning")
-        n_trials, seeds = cfg.tuning.n_trials, cfg.tuning.seeds
-        if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
-            raise RecbenchError(f"tuning.n_trials must be a positive integer, got {n_trials!r}.")
-        if not OmegaConf.is_list(seeds) or not all(
-                isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-            raise RecbenchError(f"tuning.seeds must be a list of integers, e.g. [1,2,3], "
-                                f"got {seeds!r}.")
+    for group in ("trainer", "tracking", "sweep", "tuning"):
+        if group in cfg:
+            check_group(cfg[group], SCHEMAS[group], group)
 
 
 def metric_names(cfg: DictConfig) -> list[str]:
@@ -359,41 +357,6 @@ def annotation_text(param: inspect.Parameter) -> str:
     return annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
 
 
-#: scalar annotation -> how the one-line error names what it accepts
-_ACCEPTS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-            "None": "null"}
-
-
-def value_problem(value: Any, annotation: str) -> str | None:
-    """What ``value`` must be when it does not fit ``annotation``, else None.
-
-    Hydra accepts any value anywhere, and Python would take most of them: ``l2=true`` runs
-    as 1.0, ``l2=nan`` or ``l2=1e400`` (inf) pass ``l2 > 0`` checks and fail inside the
-    tracked run, ``l2=abc`` fails with a comparison error. Only numbers, bools, strings,
-    null and lists of those are checked; anything else is left to the constructor.
-    """
-    if annotation.startswith(("list[", "tuple[")):
-        item = annotation.split("[", 1)[1].split(",")[0].rstrip("]").strip()
-        if item in ("int", "float") and (not isinstance(value, (list, tuple)) or any(
-                value_problem(v, item) for v in value)):
-            return "a list of " + ("integers" if item == "int" else "finite numbers")
-        return None
-    kinds = [part.strip() for part in annotation.split("|")]
-    if not set(kinds) <= set(_ACCEPTS) or not set(kinds) & {"int", "float", "bool"}:
-        return None
-    fits = {type(None): "None", bool: "bool", int: "int", float: "float", str: "str"}.get(
-        type(value))
-    if fits == "int" and "float" in kinds:
-        fits = "float"  # an integer is a number
-    if fits not in kinds:
-        if "float" in kinds and "int" in kinds:
-            kinds.remove("int")
-        return " or ".join(_ACCEPTS[kind] for kind in kinds)
-    if fits == "float" and not math.isfinite(value):
-        return "a finite number"
-    return None
-
-
 # --------------------------------------------------------------------------- fingerprints
 def resolved(cfg: DictConfig) -> dict:
     """The resolved config as plain containers, without Hydra's own node."""
@@ -402,11 +365,10 @@ def resolved(cfg: DictConfig) -> dict:
     return data
 
 
-def config_hash(cfg: DictConfig, *, seed: bool = True) -> str:
-    """sha256 of the resolved config minus settings that do not change results (tracking).
-
-    With ``seed=False`` the run seed is left out too: runs that differ only by seed share
-    this hash, which is how leaderboards group seeds of one configuration.
+def result_config(cfg: DictConfig, *, seed: bool = True) -> dict:
+    """The resolved config minus the keys that do not change results (:data:`NOT_HASHED`,
+    from the schemas): what a run's config hash covers and what it logs as MLflow params
+    (the whole config is its ``config.yaml`` artifact). ``seed=False`` leaves the seed out.
     """
     data = resolved(cfg)
     for group, option in HASHED_UNLESS.items():
@@ -415,6 +377,13 @@ def config_hash(cfg: DictConfig, *, seed: bool = True) -> str:
     for key in NOT_HASHED + (() if seed else ("seed",)):
         parent, _, leaf = key.rpartition(".")
         (data.get(parent, {}) if parent else data).pop(leaf, None)
+    return data
+
+
+def config_hash(cfg: DictConfig, *, seed: bool = True) -> str:
+    """sha256 of :func:`result_config`. With ``seed=False`` runs that differ only by seed
+    share this hash, which is how leaderboards group seeds of one configuration."""
+    data = result_config(cfg, seed=seed)
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -39,6 +39,9 @@ def test_sweep_logs_everything(store, capsys):
     assert (tags["dataset"], tags["split"], tags["seed"]) == ("ml-100k", "random_ratio", "5")
     assert len(tags["config_hash"]) == 64 and len(tags["split_fingerprint"]) == 64
     assert params["model.dim"] == "64" and params["trainer.max_epochs"] == "3"
+    # params: what changes results (the store's URI may hold a password: config.yaml only)
+    assert params["seed"] == "5" and "metrics.chunk_size" not in params
+    assert not any(k.startswith(("tracking.", "sweep.", "tuning.")) for k in params)
     for key in ("test_ndcg_10", "valid_ndcg_10", "test_map_20", "fit_time_s", "eval_time_s"):
         assert key in metrics
     curve = client.get_metric_history(bpr.info.run_id, "train_loss")

@@ -46,14 +46,14 @@ def test_experiment_sets_name_and_sweeps_four_models():
     (["metrics.valid_metric=recal@10"], "unknown metric 'recal'. Did you mean 'recall'?"),
     (["model=ease", "+model.lambda=3"], "unknown config key 'model.lambda'"),
     (["+trainer.max_epoch=3"], "Did you mean 'trainer.max_epochs'?"),
-    (["metrics.ranking=sampled"], "use 'full'"),
+    (["metrics.ranking=sampled"], "metrics.ranking must be 'full' (sampled metrics"),
     (["seed=abc"], "seed must be an integer"),
     (["seed=-1"], "seed must be an integer in [0, 2**32)"),
     (["metrics.ks=5"], "metrics.names and metrics.ks must both be non-empty lists"),
     (["split=null"], "bad override"),
     (["~model"], "the run config lacks ['model']"),
     (["name="], "name must be a non-empty word"),
-    (["model=bpr", "trainer.max_epochs=abc"], "trainer.max_epochs must be int >= 1, got 'abc'"),
+    (["model=bpr", "trainer.max_epochs=abc"], "trainer.max_epochs must be an integer >= 1, got 'abc'"),
     (["metrics.valid_metric=coverage@10"], "must be an accuracy metric"),
     (["metrics.names=[ndcg,arpp]"], "unknown metric 'arpp'. Did you mean 'arp'?"),
     (["metrics.tail_rule=botom_fraction"], "Did you mean 'bottom_fraction'?"),
@@ -83,6 +83,40 @@ def test_config_hash_ignores_tracking_but_not_hyper_parameters():
     assert config_hash(compose(["metrics.chunk_size=7", "trainer.progress_bar=false"])) == base
     assert config_hash(compose(["model.l2=100"])) != base
     assert config_hash(compose(["seed=1"])) != base
+
+
+def test_each_schema_describes_the_keys_of_its_yaml():
+    """A schema and the YAML holding its values cannot drift apart: same keys."""
+    from omegaconf import OmegaConf
+
+    from recbench.config import SCHEMAS
+    from recbench.paths import CONFIG_DIR
+
+    run = OmegaConf.load(CONFIG_DIR / "run.yaml")
+    files = {"metrics": "metrics/default.yaml", "trainer": "trainer/default.yaml",
+             "tracking": "tracking/mlflow.yaml"}
+    for group, schema in SCHEMAS.items():
+        if group in files:
+            keys = set(OmegaConf.load(CONFIG_DIR / files[group]).keys())
+        elif group:
+            keys = set(run[group].keys())
+        else:
+            keys = {k for k in run if k not in ("defaults", "hydra", "sweep", "tuning")}
+        assert set(schema) == keys, group
+
+
+def test_keys_that_do_not_change_results_come_from_the_schemas():
+    from recbench.config import NOT_HASHED, TUNING
+
+    assert set(NOT_HASHED) == {"verbose", "metrics.chunk_size", "trainer.progress_bar",
+                               "tracking", "sweep", "tuning"}
+    base = config_hash(compose())
+    assert config_hash(compose(["verbose=true", "sweep.rerun=true", "tuning.n_trials=3"])) \
+        == base
+    assert all(not s.result for s in TUNING.values())
+    for override in ("metrics.bootstrap=10", "trainer.patience=3", "metrics.tail_rule="
+                     "bottom_fraction", "trainer.deterministic=false"):
+        assert config_hash(compose([override])) != base, override
 
 
 def test_published_runs_keep_their_config_hashes():

@@ -37,6 +37,10 @@ CASES = [
     (["tuning.n_trials=0"], "tuning.n_trials must be a positive integer, got 0."),
     (["tuning.seeds=[a]"], "tuning.seeds must be a list of integers"),
     (["hparams_search=ease", "tuning.seeds=[42]"], "contains the trials' seed (42)"),
+    # settings that were not checked before each group had a schema
+    (["verbose=yes"], "verbose must be true or false, got 'yes'."),
+    (["sweep.rerun=2"], "sweep.rerun must be true or false, got 2."),
+    (["metrics.bootstrap_seed=-1"], "metrics.bootstrap_seed must be an integer >= 0, got -1."),
     # names that become paths
     (["name=a/b"], "name must be a non-empty word"),
     (["name=.."], "name must be a non-empty word"),
@@ -57,7 +61,7 @@ CASES = [
     (["trainer.accelerator=banana"], "unknown trainer.accelerator 'banana'. Valid choices:"),
     (["trainer.accelerator=gpus"], "Did you mean 'gpu'?"),
     (["trainer.devices=-3"], "trainer.devices must be 'auto', a positive integer"),
-    (["trainer.max_epochs=0"], "trainer.max_epochs must be int >= 1, got 0."),
+    (["trainer.max_epochs=0"], "trainer.max_epochs must be an integer >= 1, got 0."),
     # malformed overrides
     (["model.l2=[1"], "bad override"),
 ]

@@ -157,7 +157,7 @@ def test_valid_every_validates_on_those_epochs_and_the_last_and_patience_counts_
     BPR(dim=8, optimizer={"lr": 0.5}).fit(s.train, s.valid, ctx)
     validated = [step for step, v in history if "epoch_valid_ndcg@10" in v]
     assert history[-1][0] == validated[-1] < 29 and all(step % 2 == 1 for step in validated)
-    with pytest.raises(RecbenchError, match="valid_every must be int >= 1"):
+    with pytest.raises(RecbenchError, match="valid_every must be an integer >= 1"):
         BPR().fit(s.train, s.valid, FitContext(trainer={"valid_every": 0}))
 
 

@@ -1,44 +1,59 @@
-"""The ``metrics.*`` options of the beyond-accuracy suite and their checks, apart from the
-numeric code (no numpy, no torch) so that checking a config stays fast. Defaults live in
-configs/metrics/default.yaml; what each option means: :mod:`.popularity` and :mod:`.suite`.
+"""The ``metrics`` config group, described once (:mod:`recbench.settings`): each key's type,
+accepted values and whether it changes results, apart from the numeric code (no numpy, no
+torch) so that checking a config stays fast. Values: configs/metrics/default.yaml; what
+the suite options mean: :mod:`.popularity` and :mod:`.suite`.
 """
 
 from __future__ import annotations
 
-from recbench.errors import RecbenchError, unknown_choice
+from typing import Any
+
+from recbench.errors import RecbenchError
+from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE, Interval, OneOf
+from recbench.settings import Setting
 
 TAIL_RULES = ("head_share", "bottom_fraction")
 VECTOR_SOURCES = ("auto", "features", "interactions")
-#: the ``metrics.*`` options of the beyond-accuracy suite
-OPTION_KEYS = ("tail_rule", "head_share", "tail_fraction", "item_vectors", "item_feature",
-               "activity_groups", "user_groups", "bootstrap", "bootstrap_seed")
+SHARE = Interval(0, 1, "right")  #: in (0, 1]
+
+
+def _feature_name(value: Any, node: Any, where: str) -> None:
+    if not isinstance(value, str):
+        raise RecbenchError(f"{where} must be a feature name, got {value!r}.")
+
+
+def _feature_names(value: Any, node: Any, where: str) -> None:
+    if not hasattr(value, "__iter__") or isinstance(value, str) or not all(
+            isinstance(g, str) and g for g in value):
+        raise RecbenchError(f"{where} must be a list of user feature names, e.g. "
+                            f"[gender, age], got {value!r}.")
+
+
+#: the ``metrics`` node; names, ks and valid_metric are checked against the metric
+#: registry by :func:`recbench.config.validate`
+METRICS = {
+    "ranking": Setting("str", OneOf(("full",)),
+                       says="'full' (sampled metrics are not implemented)"),
+    "names": Setting("list"),
+    "ks": Setting("list"),
+    "valid_metric": Setting("str"),
+    "chunk_size": Setting("int", AT_LEAST_ONE, result=False,  # memory, not results
+                          says="a positive integer"),
+    "tail_rule": Setting("str", OneOf(TAIL_RULES)),
+    "head_share": Setting("float", SHARE, says="a fraction in (0, 1]"),
+    "tail_fraction": Setting("float", SHARE, says="a fraction in (0, 1]"),
+    "item_vectors": Setting("str", OneOf(VECTOR_SOURCES)),
+    "item_feature": Setting("str", _feature_name),
+    "activity_groups": Setting("int", NON_NEGATIVE),
+    "user_groups": Setting("list[str]", _feature_names),
+    "bootstrap": Setting("int", NON_NEGATIVE),
+    "bootstrap_seed": Setting("int", NON_NEGATIVE),
+}
 
 
 def check_options(tail_rule: str, head_share: float, tail_fraction: float,
                   item_vectors: str) -> None:
-    """One-line errors for bad ``metrics.*`` options of the beyond-accuracy metrics."""
-    if tail_rule not in TAIL_RULES:
-        raise unknown_choice("metrics.tail_rule", tail_rule, TAIL_RULES)
-    for key, value in (("head_share", head_share), ("tail_fraction", tail_fraction)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-            raise RecbenchError(f"metrics.{key} must be a fraction in (0, 1], got {value!r}.")
-    if item_vectors not in VECTOR_SOURCES:
-        raise unknown_choice("metrics.item_vectors", item_vectors, VECTOR_SOURCES)
-
-
-def check_suite_options(options) -> None:
-    """One-line errors for the beyond-accuracy options of the ``metrics`` config node."""
-    check_options(options.tail_rule, options.head_share, options.tail_fraction,
-                  options.item_vectors)
-    for key in ("activity_groups", "bootstrap", "bootstrap_seed"):
-        value = options[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise RecbenchError(f"metrics.{key} must be an integer >= 0, got {value!r}.")
-    if not isinstance(options.item_feature, str):
-        raise RecbenchError(f"metrics.item_feature must be a feature name, "
-                            f"got {options.item_feature!r}.")
-    groups = options.user_groups
-    if not hasattr(groups, "__iter__") or isinstance(groups, str) or not all(
-            isinstance(g, str) and g for g in groups):
-        raise RecbenchError(f"metrics.user_groups must be a list of user feature names, "
-                            f"e.g. [gender, age], got {groups!r}.")
+    """One-line errors for the options :class:`~.popularity.ItemStats` is built with."""
+    for key, value in (("tail_rule", tail_rule), ("head_share", head_share),
+                       ("tail_fraction", tail_fraction), ("item_vectors", item_vectors)):
+        METRICS[key].check(value, None, f"metrics.{key}")

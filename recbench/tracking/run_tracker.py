@@ -13,7 +13,7 @@ import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from omegaconf import DictConfig, OmegaConf
 
-from recbench.config import config_hash, flatten, model_label, resolved
+from recbench.config import config_hash, flatten, model_label, result_config
 from recbench.errors import first_line
 from recbench.tracking.environment import environment
 from recbench.tracking.claim import AlreadyFinished, Heartbeat, claim, process_tags
@@ -108,7 +108,10 @@ class RunTracker:
             raise
         tracker = cls(client, run_id)
         with tracker.guard(finish=False):  # a failure here still ends the run as FAILED
-            params = [Param(k, v[:MAX_PARAM_LENGTH]) for k, v in flatten(resolved(cfg)).items()]
+            # what changes results; not where runs are logged (a database URI may hold a
+            # password), nor sweep bookkeeping: config.yaml keeps the whole config
+            params = [Param(k, v[:MAX_PARAM_LENGTH])
+                      for k, v in flatten(result_config(cfg)).items()]
             for start in range(0, len(params), 100):
                 client.log_batch(tracker.run_id, params=params[start:start + 100])
             client.log_text(tracker.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
