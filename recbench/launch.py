@@ -25,9 +25,21 @@ class _Process:
     a sweep's outcomes are counted in MLflow, whichever process ran its jobs)."""
 
     store_down = False
-    #: (done | skipped | failed | unlogged, label) per job; unlogged: failed before its
-    #: MLflow run existed (so MLflow cannot count it)
+    #: (done | skipped | failed, label) per job
     outcomes: list[tuple[str, str]] = []
+
+
+def _report(cfg, outcome: str, label: str, note: str = "") -> None:
+    """Record a job's outcome; a job of a sweep that left no run of its own (it skipped a
+    FINISHED run, or failed before its run existed) says so on the sweep's parent run."""
+    _Process.outcomes.append(("failed" if outcome == "unlogged" else outcome, label))
+    if outcome in ("skipped", "unlogged") and cfg.sweep.get("parent") and not _Process.store_down:
+        from recbench.tracking.sweep import note_on_parent
+        try:
+            note_on_parent(cfg, outcome, f"{label}: {note}")
+        except Exception as err:  # the run itself is fine: one line, and the sweep goes on
+            print(f"warning: {label}: could not tell the sweep's parent run it was {outcome} "
+                  f"({type(err).__name__}: {first_line(err)})", file=sys.stderr)
 
 
 def job(cfg) -> float | None:
@@ -45,40 +57,37 @@ def job(cfg) -> float | None:
     if not owner_alive(cfg.sweep.get("owner")):  # a pool worker left behind by a killed sweep
         os._exit(1)
     if _Process.store_down:  # the store stopped taking writes: start nothing more
-        _Process.outcomes.append(("unlogged", label))
+        _report(cfg, "unlogged", label)
         print(f"not started: {label}: the MLflow store failed earlier in this sweep",
               file=sys.stderr)
         return None
     try:
         result = run(cfg)
-    except RecbenchError as err:
-        from recbench.tracking.store import StoreUnavailable
-        _Process.store_down = _Process.store_down or isinstance(err, StoreUnavailable)
-        _Process.outcomes.append(
-            ("failed" if hasattr(err, "recbench_run_id") else "unlogged", label))
-        print(f"error: {label}: {err}", file=sys.stderr)
-        return None
-    except Exception as err:  # the run is FAILED in MLflow with traceback.txt
+    except Exception as err:
         from recbench import interrupt
+        from recbench.tracking.store import StoreUnavailable
         if interrupt.requested.is_set():  # a stop request that a library wrapped: stop
             raise KeyboardInterrupt("signal 15") from err
-        _Process.outcomes.append(("failed", label))
+        _Process.store_down = _Process.store_down or isinstance(err, StoreUnavailable)
+        logged = hasattr(err, "recbench_run_id")  # the failure is a FAILED run in MLflow
+        _report(cfg, "failed" if logged else "unlogged", label, first_line(err))
+        if isinstance(err, RecbenchError):
+            print(f"error: {label}: {err}", file=sys.stderr)
+            return None
         if cfg.verbose:
             traceback.print_exc()
-        print(f"run failed: {label}: {type(err).__name__}: {err} "
-              f"(marked FAILED in MLflow; traceback saved as artifact traceback.txt)",
-              file=sys.stderr)
+        print(f"run failed: {label}: {type(err).__name__}: {err} " + (
+            "(marked FAILED in MLflow; traceback saved as artifact traceback.txt)" if logged
+            else "(before its MLflow run was created)"), file=sys.stderr)
         return None
     objective = result.metrics.get(metric_key(f"valid_{cfg.metrics.valid_metric}"))
     if result.skipped:
-        from recbench.tracking.sweep import note_skipped
-        _Process.outcomes.append(("skipped", label))
-        note_skipped(cfg, result.run_id)
+        _report(cfg, "skipped", label, result.run_id)
         print(f"skip: {label} [{cfg.name}] " + (
             f"is being run by another process as run {result.run_id}" if result.elsewhere
             else f"already FINISHED as run {result.run_id} (--rerun runs it again)"), flush=True)
         return objective
-    _Process.outcomes.append(("done", label))
+    _report(cfg, "done", label)
     from recbench.config import metric_names
     from recbench.evaluation.registry import HEADLINE
     logged = [m for m in dict.fromkeys((*HEADLINE, *metric_names(cfg)))
@@ -147,9 +156,8 @@ def launch(overrides: list[str]) -> int:
         sys.argv = saved
         GlobalHydra.instance().clear()
         signal.signal(signal.SIGTERM, previous_sigterm)
-        unlogged = [label for o, label in _Process.outcomes if o == "unlogged"]
-        outcomes = sweep.end(stopped, unlogged) if sweep else Outcomes.of(_Process.outcomes)
-    if outcomes is None:  # the store could not be read: the sweep's counts are unknown
+        outcomes = sweep.end(stopped) if sweep else Outcomes.of(_Process.outcomes)
+    if outcomes is None:  # the store could not be read: what the jobs came to is unknown
         return 1
     if not outcomes.complete:
         print(outcomes.describe(), file=sys.stderr)

@@ -51,6 +51,8 @@ class Setting:
         ``node``) does not fit."""
         from recbench.models.constraints import OneOf
 
+        if type(value).__module__ == "numpy" and hasattr(value, "item"):
+            value = value.item()  # a numpy scalar (a caller of the Python API): its value
         if callable(self.accepts):
             self.accepts(value, node, where)
             return

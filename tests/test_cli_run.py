@@ -234,6 +234,21 @@ def test_failure_in_a_parallel_worker_is_counted_and_isolated(store, capsys):
         failed.info.run_id, "traceback.txt")).read_text()
 
 
+def test_a_job_that_fails_before_its_run_exists_in_a_worker_is_counted(store, capsys):
+    """No run in MLflow, another process: the job's note on the parent run counts it."""
+    rc = main(["run", "-m", "model=mostpop", "model._target_=tests.boom.Picky", "+model.a=0,1",
+               "+model.b=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+               *store["overrides"]])
+    err = capsys.readouterr().err
+    assert rc == 1 and "1 run(s) failed: mostpop seed=42; 3 finished, 0 skipped." in err
+    _, runs = runs_of(store["uri"])
+    assert sorted(r.info.status for r in runs) == ["FINISHED"] * 3
+    _, [parent] = runs_of(store["uri"], sweeps=True)
+    assert parent.data.metrics["n_finished"] == 3 and parent.data.metrics["n_not_started"] == 0
+    assert [v for k, v in parent.data.tags.items() if k.startswith("recbench.unlogged.")] == [
+        "mostpop seed=42: model 'mostpop': a and b cannot both be 1"]
+
+
 def test_submitit_launcher_runs_jobs_as_separate_processes(store, capsys):
     """The cluster path (submitit) is real code: its local executor runs each job in its own
     process, as SLURM would."""

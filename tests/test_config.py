@@ -174,7 +174,7 @@ def test_hyper_parameters_of_the_wrong_type_or_not_finite_fail_before_the_run(ov
 
 
 def test_value_problem_follows_the_annotation():
-    from recbench.config import value_problem
+    from recbench.settings import value_problem
 
     assert value_problem(3, "float") is None and value_problem(0.5, "float | None") is None
     assert value_problem(None, "float | None") is None and value_problem("x", "float | str") is None

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from recbench.cli import main
 from recbench.tracking import claim as claims
-from recbench.tracking.sweep import SKIPPED, Sweep
+from recbench.tracking.sweep import NOTE, Sweep
 
 
 def _dead_pid() -> int:
@@ -129,7 +129,7 @@ def test_stale_sweep_parent_is_ended_and_counts_say_what_never_started(store):
     assert client.get_run(stale).info.status == "KILLED"
     parent = client.create_run(exp).info.run_id  # a sweep of 5 stopped after 1 run, 1 skipped
     client.create_run(exp, tags={"mlflow.parentRunId": parent})
-    client.set_tag(parent, f"{SKIPPED}1", "mostpop seed=3: an earlier run")
+    client.set_tag(parent, f"{NOTE['skipped']}1", "mostpop seed=3: an earlier run")
     outcomes = Sweep(client, parent, 5).end(stopped=True)
     assert outcomes.skipped == 1 and outcomes.not_started == 3
     ended = client.get_run(parent)

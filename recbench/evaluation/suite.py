@@ -94,8 +94,8 @@ def evaluate_chunks(chunks: Iterable[RankedChunk], metrics: Sequence[str],
     # list metrics (ILD's sparse products: scipy releases the GIL) run beside the ranking
     # of the next chunks, on a core that scoring leaves idle; their inputs are small
     # (B x K per chunk), so the queue needs no bound
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        lists = []
+    beside, lists = ThreadPoolExecutor(max_workers=1), []
+    try:
         for chunk in chunks:
             users.append(chunk.users)
             values = per_user_metrics(chunk.hits, chunk.n_rel, accuracy) if accuracy else {}
@@ -109,6 +109,8 @@ def evaluate_chunks(chunks: Iterable[RankedChunk], metrics: Sequence[str],
         for values in lists:  # in chunk order
             for m, v in values.result().items():
                 parts[m].append(v)
+    finally:  # on an error (NaN scores, Ctrl-C) the queued chunks are dropped, not run
+        beside.shutdown(wait=True, cancel_futures=True)
     users = np.concatenate(users) if users else np.zeros(0, np.int64)
     result = SuiteResult(users, {m: torch.cat(v).numpy() if v else np.zeros(0)
                                  for m, v in parts.items()})

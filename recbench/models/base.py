@@ -18,7 +18,7 @@ LogFn = Callable[[dict[str, float], int], None]
 
 @dataclass
 class FitContext:
-    """What the runner hands ``fit`` besides the data.
+    """What the run (and its task) hands ``fit`` besides the data.
 
     Attributes:
         seed: seed for everything random inside fit (init, sampling, shuffling).
@@ -29,7 +29,7 @@ class FitContext:
         checkpoint_dir: where neural models save ``last.ckpt`` after every epoch and resume
             from it when it exists (None: no checkpoints).
         sequences: per-user time-ordered train sequences, for models with
-            ``uses_sequences`` (the runner passes ``split.sequences(TRAIN)``).
+            ``uses_sequences`` (the top-N task passes ``split.sequences(TRAIN)``).
     """
 
     seed: int = 0
@@ -65,7 +65,7 @@ class Recommender(ABC):
     n_items: int
     history: sp.csr_matrix  #: interactions read at scoring time (train by default)
     #: True for sequential models: fit reads ``ctx.sequences`` and scoring reads the
-    #: sequences given to ``set_sequences`` (the runner adds valid items before testing)
+    #: sequences given to ``set_sequences`` (the top-N task adds valid items before testing)
     uses_sequences: bool = False
     #: constructor argument -> accepted range (:mod:`recbench.models.constraints`)
     parameter_constraints: dict = {}

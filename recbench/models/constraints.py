@@ -35,7 +35,7 @@ class Interval:
     def __contains__(self, value: Any) -> bool:
         try:
             value = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # an int beyond 1e308 is no float
             return False
         low_ok = self.low is None or (value >= self.low if self.closed in ("both", "left")
                                       else value > self.low)

@@ -67,7 +67,7 @@ def optimizer_spec(value: Mapping | OptimizerSpec | None, lr: float = 1e-3) -> O
         raise ValueError(str(unknown_choice("optimizer setting", sorted(unknown)[0],
                                             asdict(OptimizerSpec()))))
     # imported here: recbench.config imports the models, which import this module
-    from recbench.config import value_problem
+    from recbench.settings import value_problem
 
     for field in fields(OptimizerSpec):  # lr=true or lr=nan would pass the range checks below
         problem = value_problem(settings[field.name], field.type)

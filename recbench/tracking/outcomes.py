@@ -18,10 +18,9 @@ class Outcomes:
 
     @classmethod
     def of(cls, jobs: list[tuple[str, str]]) -> "Outcomes":
-        """From ``(done | skipped | failed | unlogged, label)`` pairs reported in this
-        process."""
+        """From ``(done | skipped | failed, label)`` pairs reported in this process."""
         return cls([label for o, label in jobs if o == "done"],
-                   [label for o, label in jobs if o in ("failed", "unlogged")],
+                   [label for o, label in jobs if o == "failed"],
                    sum(o == "skipped" for o, _ in jobs))
 
     @property

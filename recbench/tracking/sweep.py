@@ -30,31 +30,34 @@ from recbench.errors import first_line
 from recbench.tracking.claim import kill_stale_runs, process_tags
 from recbench.tracking.outcomes import Outcomes
 
-SKIPPED = "recbench.skipped."  #: parent tag prefix: one tag per job that ran nothing
+#: parent tag prefixes: one tag per job that left no run of its own
+NOTE = {"skipped": "recbench.skipped.", "unlogged": "recbench.unlogged."}
 
 
 @dataclass
 class Sweep:
     """The parent run of one ``recbench run -m``: started before the jobs, ended after them
-    with their outcomes counted in MLflow."""
+    with their outcomes counted in MLflow.
+
+    ``n_runs`` is exact for a grid (every job is launched) and an upper bound for an
+    Optuna search (a resumed study launches only the trials its budget has left).
+    """
 
     client: MlflowClient
     run_id: str
     n_runs: int
+    exact: bool = True
 
     @classmethod
     def start(cls, cfg, overrides: list[str], n_runs: int) -> "Sweep":
-        return cls(*start_parent(cfg, overrides, n_runs), n_runs)
+        search = "hydra" in cfg and cfg.hydra.sweeper.get("n_trials") is not None
+        return cls(*start_parent(cfg, overrides, n_runs), n_runs, exact=not search)
 
-    def end(self, stopped: bool, unlogged: list[str] = ()) -> Outcomes | None:
+    def end(self, stopped: bool) -> Outcomes | None:
         """Count the outcomes in MLflow, log them on the parent (``n_finished``,
         ``n_failed``, ``n_killed``, ``n_skipped``, ``n_not_started``, and the children's
         ``total_fit_time_s``, the sweep's tuning cost) and end it: KILLED when the launcher
         ``stopped`` before its last job, FAILED when jobs failed and none finished.
-        ``unlogged``: jobs of this process that failed before their run existed (the
-        store was down). Jobs never launched are counted only when the launcher
-        ``stopped``: otherwise the sweeper launched what it needed (a resumed search
-        launches only the trials its budget has left).
 
         Returns None, after one line, when the store cannot be read or written (the next
         sweep of the experiment then marks the parent KILLED).
@@ -62,10 +65,9 @@ class Sweep:
         client = self.client
         try:
             parent = client.get_run(self.run_id)
-            children = client.search_runs([parent.info.experiment_id],
-                                          f"tags.mlflow.parentRunId = '{self.run_id}'")
-            outcomes = _outcomes(parent, children, list(unlogged),
-                                 self.n_runs if stopped else None)
+            children = _children(client, parent.info.experiment_id, self.run_id)
+            outcomes = _outcomes(parent, children,
+                                 self.n_runs if stopped or self.exact else None)
             counts = {s.lower(): sum(r.info.status == s for r in children)
                       for s in ("FINISHED", "FAILED", "KILLED")}
             counts |= {"skipped": outcomes.skipped, "not_started": outcomes.not_started}
@@ -83,28 +85,41 @@ class Sweep:
             return None
 
 
-def note_skipped(cfg, run_id: str) -> None:
-    """Tell the sweep's parent (if any) that a job ran nothing: ``run_id`` is the run that
-    had already FINISHED, or that another process is running."""
+def note_on_parent(cfg, outcome: str, text: str) -> None:
+    """Tell the sweep's parent about a job that left no run of its own: ``skipped`` (its
+    config had FINISHED, or another process is running it) or ``unlogged`` (it failed
+    before its run was created); ``text`` names the job and why."""
     from recbench.tracking.store import client_for
 
-    if cfg.sweep.get("parent"):
-        client_for(cfg.tracking.uri, cfg.tracking.artifact_root).set_tag(
-            cfg.sweep.parent, f"{SKIPPED}{uuid.uuid4().hex}",
-            f"{model_label(cfg)} seed={cfg.seed}: {run_id}")
+    client_for(cfg.tracking.uri, cfg.tracking.artifact_root).set_tag(
+        cfg.sweep.parent, f"{NOTE[outcome]}{uuid.uuid4().hex}", text[:5000])
 
 
-def _outcomes(parent, children, unlogged: list[str], n_runs: int | None) -> Outcomes:
+def _children(client: MlflowClient, experiment_id: str, parent_id: str) -> list:
+    """Every child run of a parent, page by page (a page holds at most 1,000)."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'",
+                                  max_results=1000, page_token=token)
+        runs += list(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _outcomes(parent, children, n_runs: int | None) -> Outcomes:
     """The outcomes of a sweep's jobs from its parent and child runs (``n_runs``: the jobs
-    it was to launch, when some may never have started)."""
+    it launched, when known: the rest never started)."""
     labels = {r.info.run_id: f"{r.data.tags.get('model', '?')} seed={r.data.tags.get('seed', '?')}"
               for r in children}
-    skipped = sum(key.startswith(SKIPPED) for key in parent.data.tags)
-    seen = len(children) + skipped + len(unlogged)
+    notes = {kind: [v.split(": ", 1)[0] for k, v in parent.data.tags.items()
+                    if k.startswith(prefix)] for kind, prefix in NOTE.items()}
+    seen = len(children) + len(notes["skipped"]) + len(notes["unlogged"])
     # a child not FINISHED when its sweep ends failed (FAILED), or its process died
     return Outcomes([labels[r.info.run_id] for r in children if r.info.status == "FINISHED"],
                     [labels[r.info.run_id] for r in children if r.info.status != "FINISHED"]
-                    + unlogged, skipped, max(n_runs - seen, 0) if n_runs else 0)
+                    + notes["unlogged"], len(notes["skipped"]),
+                    max(n_runs - seen, 0) if n_runs else 0)
 
 
 def start_parent(cfg, overrides: list[str], n_runs: int) -> tuple[MlflowClient, str]:
