@@ -1,6 +1,6 @@
 """One run, the same pipeline for every task: compose -> data -> split -> task.fit ->
-task.evaluate -> track. What a task's inputs, masks and metrics are is the task's business
-(:mod:`recbench.tasks`)."""
+task.evaluate -> track. How the data is split, what a model's inputs and masks are and how
+it is scored is the task's business (:mod:`recbench.tasks`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from recbench.errors import RecbenchError, first_line
 from recbench.data.loader import cache_dir
 from recbench.verbosity import configure_logging
 from recbench.models.base import FitContext
-from recbench.splits.make import make_split
 from recbench.tracking.claim import AlreadyFinished, RunningElsewhere
 from recbench.tracking.run_tracker import RunTracker, metric_key
 from recbench.tracking.store import StoreUnavailable
@@ -61,7 +60,7 @@ def run(cfg: DictConfig) -> RunResult:
                                f"{first_line(err)}") from None
     with tracker.guard():
         plain = resolved(cfg)
-        split = make_split(plain["dataset"], plain["split"], load_data, protocol)
+        split = task.split(plain["dataset"], plain["split"], load_data, protocol)
         tracker.set_tags({"split_fingerprint": split.fingerprint["sha256"],
                           "data_fingerprint": split.fingerprint["data_sha256"]})
         tracker.log_dict(split.fingerprint, "split_fingerprint.json")

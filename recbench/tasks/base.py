@@ -35,6 +35,11 @@ class Task(ABC):
     name: str
 
     @abstractmethod
+    def split(self, dataset_cfg: dict, split_cfg: dict, load: Any, protocol: Any) -> Any:
+        """The run's split of the data set: ``load()`` reads the data, ``protocol`` assigns
+        rows to parts; the result carries ``fingerprint`` and ``leakage`` dicts."""
+
+    @abstractmethod
     def fit(self, model: Any, split: Any, ctx: FitContext) -> None:
         """Fit ``model`` on the inputs of ``split`` (``ctx`` is completed by the task)."""
 

@@ -35,6 +35,11 @@ class TopNRanking(Task):
         self.options = metrics
         self.metrics = suite_metric_names(metrics)
 
+    def split(self, dataset_cfg: dict, split_cfg: dict, load, protocol) -> Split:
+        from recbench.splits.make import make_split
+
+        return make_split(dataset_cfg, split_cfg, load, protocol)
+
     def fit(self, model: Recommender, split: Split, ctx: FitContext) -> None:
         from recbench.splits.base import TRAIN
 
