@@ -272,6 +272,7 @@ def _validate(cfg: DictConfig) -> None:
         _, params = target_parameters(node, group)
         check_keys(node, params - set(PASSED_IN.get(group, ())) | {"name", "label", "_target_"},
                    group)
+    _check_task_fits(cfg)
     for key, example in PATH_NAMES.items():  # tags that reports turn into file names
         value = OmegaConf.select(cfg, key)
         if value or key != "model.label":  # no label: runs are named by model.name
@@ -290,6 +291,32 @@ def _validate(cfg: DictConfig) -> None:
     for group in ("trainer", "tracking", "sweep", "tuning"):
         if group in cfg:
             check_group(cfg[group], SCHEMAS[group], group)
+
+
+def group_task(cfg: DictConfig, group: str) -> str:
+    """The task a data set or model serves: a model class's ``task`` attribute (top-N
+    when it has none), a data set's loader by what it returns (CTR rows, or interactions)."""
+    target, _ = target_parameters(cfg[group], group)
+    if group == "model":
+        return getattr(target, "task", "topn")
+    returned = inspect.signature(target).return_annotation
+    return "ctr" if "CTRData" in str(getattr(returned, "__name__", returned)) else "topn"
+
+
+def _check_task_fits(cfg: DictConfig) -> None:
+    """A model and a data set of the run's task, or one line saying which to pick."""
+    task = cfg.task.name
+    for group, example in (("model", {"topn": "model=ease", "ctr": "model=fm"}),
+                           ("dataset", {"topn": "dataset=ml-100k", "ctr": "dataset=ml-100k-ctr"})):
+        kind = group_task(cfg, group)
+        if kind != task:
+            what = {("model", "topn"): "ranks items (top-N)",
+                    ("model", "ctr"): "predicts clicks (CTR)",
+                    ("dataset", "topn"): "holds interactions (top-N)",
+                    ("dataset", "ctr"): "holds labelled rows (CTR)"}[group, kind]
+            raise RecbenchError(f"{group} '{cfg[group].name}' {what}, but the run's task is "
+                                f"task={task}: use task={kind}, or a {group} of task={task} "
+                                f"({example[task]}).")
 
 
 def metric_names(cfg: DictConfig) -> list[str]:

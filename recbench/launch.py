@@ -90,9 +90,10 @@ def job(cfg) -> float | None:
     _report(cfg, "done", label)
     from recbench.config import metric_names
     from recbench.evaluation.registry import HEADLINE
-    logged = [m for m in dict.fromkeys((*HEADLINE, *metric_names(cfg)))
-              if metric_key(f"test_{m}") in result.metrics][:3]
-    shown = " ".join(f"{m}={result.metrics[metric_key(f'test_{m}')]:.4f}" for m in logged)
+    logged = [(m, metric_key(f"test_{m}")) for m in dict.fromkeys((*HEADLINE, *metric_names(cfg)))
+              if metric_key(f"test_{m}") in result.metrics][:3] or [  # another task's metrics
+        (k.removeprefix("test_"), k) for k in result.metrics if k.startswith("test_")][:3]
+    shown = " ".join(f"{m}={result.metrics[k]:.4f}" for m, k in logged)
     print(f"done: {label} [{cfg.name}] test {shown} (fit {result.metrics['fit_time_s']:.1f}s, "
           f"eval {result.metrics['eval_time_s']:.1f}s) run {result.run_id}", flush=True)
     return objective

@@ -11,6 +11,10 @@ from recbench.config import GROUPS, check_buildable, compose, group_options
 #: options that only make sense with another choice (the pairing a user would make)
 NEEDS = {("model", name): ["split=leave_one_out"] for name in
          ("gru4rec", "sasrec", "bert4rec", "recbole/gru4rec", "recbole/sasrec")}
+CTR = ["task=ctr", "dataset=ml-100k-ctr", "model=fm"]  # the CTR task's own data and models
+NEEDS |= {("model", name): CTR[:2] for name in
+          ("lr", "fm", "deepfm", "dcn", "dcnv2", "xdeepfm", "autoint")}
+NEEDS |= {("task", "ctr"): CTR[1:], ("dataset", "ml-100k-ctr"): [CTR[0], CTR[2]]}
 OPTIONS = [(group, option) for group in GROUPS for option in group_options(group)]
 
 
@@ -21,6 +25,23 @@ def test_every_config_option_composes_validates_and_builds(group, option):
     check_buildable(cfg)
     if group in ("dataset", "split", "model", "metrics", "trainer", "tracking"):
         assert cfg[group] is not None
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model=fm"], "model 'fm' predicts clicks (CTR), but the run's task is task=topn: use "
+                   "task=ctr, or a model of task=topn (model=ease)."),
+    (["task=ctr", "dataset=ml-100k-ctr"], "model 'ease' ranks items (top-N), but the run's "
+                                          "task is task=ctr"),
+    (["task=ctr", "model=fm"], "dataset 'ml-100k' holds interactions (top-N), but the run's "
+                               "task is task=ctr: use task=topn, or a dataset of task=ctr "
+                               "(dataset=ml-100k-ctr)."),
+])
+def test_model_data_set_and_task_must_agree(overrides, message):
+    from recbench.errors import RecbenchError
+
+    with pytest.raises(RecbenchError) as err:
+        check_buildable(compose(overrides))
+    assert message in str(err.value)
 
 
 def test_every_group_has_options():

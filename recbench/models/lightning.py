@@ -20,6 +20,8 @@ import signal
 from pathlib import Path
 import warnings
 from abc import abstractmethod
+from collections.abc import Callable
+from typing import Any
 
 import pytorch_lightning as pl
 import scipy.sparse as sp
@@ -84,6 +86,14 @@ class RecModule(pl.LightningModule):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         """``(B,) int64 -> (B, n_items) float32`` scores."""
 
+    def validation_value(self) -> float:
+        """The validation metric early stopping maximises: top-N ranking of the
+        validation users, train items masked (``valid_data = (valid, train)``)."""
+        valid, train = self.valid_data
+        _, per_user = evaluate(self.score, valid, [train], [self.ctx.valid_metric],
+                               self.ctx.chunk_size)
+        return float(per_user[self.ctx.valid_metric].mean())
+
     def configure_optimizers(self):
         return self.optimizer_spec.build(self.parameters())
 
@@ -114,12 +124,9 @@ class RecModule(pl.LightningModule):
         self.stopper.check_loss(values, epoch, self.ctx.log)
         max_epochs = (self.trainer.max_epochs or 0) if self.trainer is not None else math.inf
         if self.valid_data is not None and self.stopper.due(epoch, max_epochs):
-            valid, train = self.valid_data
             self.eval()
-            _, per_user = evaluate(self.score, valid, [train], [self.ctx.valid_metric],
-                                   self.ctx.chunk_size)
+            value = self.validation_value()
             self.train()
-            value = float(per_user[self.ctx.valid_metric].mean())
             values["epoch_valid_" + self.ctx.valid_metric] = value
             self.log("valid_metric", value, prog_bar=True)
             self.stopper.update(value, epoch, lambda: copy.deepcopy(self.state_dict()))
@@ -144,56 +151,13 @@ class NeuralRecommender(Recommender):
         """The training DataLoader (or iterable of batches) for one epoch."""
 
     def _fit(self, train, valid, ctx: FitContext) -> None:
-        settings = {**TRAINER_DEFAULTS, **dict(ctx.trainer)}
-        check_trainer(OmegaConf.create(settings))  # also for fits outside a composed config
-        quiet_lightning()
-        pl.seed_everything(ctx.seed, workers=True, verbose=False)
-        generator = torch.Generator().manual_seed(ctx.seed)
-        self.module = self.build_module(self.n_users, self.n_items)
-        self.module.ctx = ctx
-        self.module.optimizer_spec = self.optimizer
-        self.module.stopper = EarlyStopper(settings["patience"], settings["valid_every"])
-        self.module.generator = generator
-        self.module.valid_data = (valid, train) if valid is not None and valid.nnz else None
-        callbacks = []
-        resume = None
-        if ctx.checkpoint_dir:  # last.ckpt after every epoch; resume from it if present
-            callbacks.append(ModelCheckpoint(dirpath=ctx.checkpoint_dir, filename="last",
-                                             every_n_epochs=1, save_on_train_epoch_end=True,
-                                             enable_version_counter=False))
-            resume = resumable(Path(ctx.checkpoint_dir) / "last.ckpt")
-        deterministic = settings["deterministic"]
-        if deterministic is True and settings["accelerator"] != "cpu" and torch.cuda.is_available():
-            # cuBLAS needs a fixed workspace to be reproducible; GPU ops that have no
-            # deterministic kernel (sparse products, scatter) warn instead of failing the run
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            deterministic = "warn"
-        trainer = pl.Trainer(
-            max_epochs=settings["max_epochs"], accelerator=settings["accelerator"],
-            devices=settings["devices"], deterministic=deterministic,
-            enable_progress_bar=settings["progress_bar"], callbacks=callbacks,
-            logger=False, enable_checkpointing=bool(ctx.checkpoint_dir),
-            enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-        )
-        try:
-            trainer.fit(self.module, train_dataloaders=self.train_loader(train, generator),
-                        ckpt_path=resume, weights_only=True)
-        except SystemExit:
-            # Lightning turns Ctrl-C into a "graceful shutdown" that ignores further SIGINTs
-            # and calls exit(1); give the caller the KeyboardInterrupt it should have seen
-            if trainer.interrupted:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                raise KeyboardInterrupt from None
-            raise
-        stopper = self.module.stopper
-        if stopper.best_state is not None:
-            self.module.load_state_dict(stopper.best_state)
-        self.best_epoch = stopper.best_epoch
-        self.epochs_trained = trainer.current_epoch
-        stopper.best_state = None
-        self.module.valid_data = None
-        self.module.eval()
-        self.module.cpu()
+        def build() -> RecModule:
+            self.module = self.build_module(self.n_users, self.n_items)  # loaders may read it
+            return self.module
+
+        self.module, self.best_epoch, self.epochs_trained = fit_module(
+            build, self.optimizer, lambda generator: self.train_loader(train, generator),
+            (valid, train) if valid is not None and valid.nnz else None, ctx)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -201,3 +165,63 @@ class NeuralRecommender(Recommender):
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
+
+
+def fit_module(build: Callable[[], RecModule], optimizer: OptimizerSpec,
+               loader: Callable[[torch.Generator], Any], valid_data: Any,
+               ctx: FitContext) -> tuple[RecModule, int | None, int]:
+    """Train the module ``build()`` makes (after seeding) with a Lightning ``Trainer`` set
+    up from ``ctx.trainer``: early stopping on :meth:`RecModule.validation_value` (when
+    ``valid_data`` is not None), ``last.ckpt`` every epoch in ``ctx.checkpoint_dir`` and
+    resume from it, best weights restored. Returns ``(module, best epoch, epochs run)``;
+    the module is in eval mode on the CPU."""
+    settings = {**TRAINER_DEFAULTS, **dict(ctx.trainer)}
+    check_trainer(OmegaConf.create(settings))  # also for fits outside a composed config
+    quiet_lightning()
+    pl.seed_everything(ctx.seed, workers=True, verbose=False)
+    generator = torch.Generator().manual_seed(ctx.seed)
+    module = build()
+    module.ctx = ctx
+    module.optimizer_spec = optimizer
+    module.stopper = EarlyStopper(settings["patience"], settings["valid_every"])
+    module.generator = generator
+    module.valid_data = valid_data
+    callbacks = []
+    resume = None
+    if ctx.checkpoint_dir:  # last.ckpt after every epoch; resume from it if present
+        callbacks.append(ModelCheckpoint(dirpath=ctx.checkpoint_dir, filename="last",
+                                         every_n_epochs=1, save_on_train_epoch_end=True,
+                                         enable_version_counter=False))
+        resume = resumable(Path(ctx.checkpoint_dir) / "last.ckpt")
+    deterministic = settings["deterministic"]
+    if deterministic is True and settings["accelerator"] != "cpu" and torch.cuda.is_available():
+        # cuBLAS needs a fixed workspace to be reproducible; GPU ops that have no
+        # deterministic kernel (sparse products, scatter) warn instead of failing the run
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        deterministic = "warn"
+    trainer = pl.Trainer(
+        max_epochs=settings["max_epochs"], accelerator=settings["accelerator"],
+        devices=settings["devices"], deterministic=deterministic,
+        enable_progress_bar=settings["progress_bar"], callbacks=callbacks,
+        logger=False, enable_checkpointing=bool(ctx.checkpoint_dir),
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+    )
+    try:
+        trainer.fit(module, train_dataloaders=loader(generator), ckpt_path=resume,
+                    weights_only=True)
+    except SystemExit:
+        # Lightning turns Ctrl-C into a "graceful shutdown" that ignores further SIGINTs
+        # and calls exit(1); give the caller the KeyboardInterrupt it should have seen
+        if trainer.interrupted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt from None
+        raise
+    stopper = module.stopper
+    if stopper.best_state is not None:
+        module.load_state_dict(stopper.best_state)
+    best_epoch = stopper.best_epoch
+    stopper.best_state = None
+    module.valid_data = None
+    module.eval()
+    module.cpu()
+    return module, best_epoch, trainer.current_epoch

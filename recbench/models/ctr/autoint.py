@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recbench.models.constraints import AT_LEAST_ONE, check_params
+from recbench.models.ctr.estimator import MLPModel
 from recbench.models.ctr.layers import MLP, CTRInputs, FieldEmbedding
 
 
@@ -60,3 +62,23 @@ class AutoIntNet(nn.Module):
         if self.mlp is not None:
             logit = logit + self.mlp(embedded.flatten(1)).squeeze(-1)
         return logit
+
+
+class AutoInt(MLPModel):
+    """AutoInt+ (``model=autoint``; ``hidden=[]``: plain AutoInt)."""
+
+    parameter_constraints = {"n_layers": AT_LEAST_ONE, "heads": AT_LEAST_ONE,
+                             "head_dim": AT_LEAST_ONE}
+
+    def __init__(self, n_layers: int = 3, heads: int = 2, head_dim: int = 16,
+                 hidden: list[int] = (400, 400, 400), dropout: float = 0.0,
+                 batch_norm: bool = False, dim: int = 10, batch_size: int = 4096,
+                 optimizer: dict | None = None):
+        super().__init__(hidden, dropout, batch_norm, dim, batch_size, optimizer)
+        check_params("AutoInt", {"n_layers": n_layers, "heads": heads, "head_dim": head_dim},
+                     AutoInt.parameter_constraints)
+        self.n_layers, self.heads, self.head_dim = n_layers, heads, head_dim
+
+    def build_network(self, embedding: FieldEmbedding) -> nn.Module:
+        return AutoIntNet(embedding, self.n_layers, self.heads, self.head_dim, self.hidden,
+                          self.dropout, self.batch_norm)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recbench.models.constraints import AT_LEAST_ONE, check_params
+from recbench.models.ctr.estimator import MLPModel
 from recbench.models.ctr.layers import MLP, CTRInputs, FieldEmbedding
 
 
@@ -60,3 +62,26 @@ class DCNNet(nn.Module):
             crossed = layer(x0, crossed)
         parts = [crossed] + ([self.mlp(x0)] if self.mlp is not None else [])
         return self.out(torch.cat(parts, dim=1)).squeeze(-1)
+
+
+class DCN(MLPModel):
+    """Deep & Cross Network (``model=dcn``); ``n_cross`` cross layers beside the MLP."""
+
+    v2 = False
+
+    def __init__(self, n_cross: int = 3, hidden: list[int] = (400, 400, 400),
+                 dropout: float = 0.0, batch_norm: bool = False, dim: int = 10,
+                 batch_size: int = 4096, optimizer: dict | None = None):
+        super().__init__(hidden, dropout, batch_norm, dim, batch_size, optimizer)
+        check_params(type(self).__name__, {"n_cross": n_cross}, {"n_cross": AT_LEAST_ONE})
+        self.n_cross = n_cross
+
+    def build_network(self, embedding: FieldEmbedding) -> nn.Module:
+        return DCNNet(embedding, self.n_cross, self.hidden, self.dropout, self.batch_norm,
+                      v2=self.v2)
+
+
+class DCNv2(DCN):
+    """DCN-V2 (``model=dcnv2``): full-rank cross layers."""
+
+    v2 = True

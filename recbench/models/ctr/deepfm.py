@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recbench.models.ctr.estimator import MLPModel
 from recbench.models.ctr.layers import MLP, CTRInputs, FieldEmbedding, fm_pairwise
 
 
@@ -27,3 +28,10 @@ class DeepFMNet(nn.Module):
         embedded = self.embedding(x)
         return (self.embedding.first_order(x) + fm_pairwise(embedded)
                 + self.mlp(embedded.flatten(1)).squeeze(-1))
+
+
+class DeepFM(MLPModel):
+    """DeepFM (``model=deepfm``)."""
+
+    def build_network(self, embedding: FieldEmbedding) -> nn.Module:
+        return DeepFMNet(embedding, self.hidden, self.dropout, self.batch_norm)

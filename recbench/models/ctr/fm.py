@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recbench.models.ctr.estimator import CTRModel
 from recbench.models.ctr.layers import CTRInputs, FieldEmbedding, fm_pairwise
 
 
@@ -18,3 +19,10 @@ class FMNet(nn.Module):
 
     def forward(self, x: CTRInputs) -> torch.Tensor:
         return self.embedding.first_order(x) + fm_pairwise(self.embedding(x))
+
+
+class FM(CTRModel):
+    """Factorization machine (``model=fm``)."""
+
+    def build_network(self, embedding: FieldEmbedding) -> nn.Module:
+        return FMNet(embedding)

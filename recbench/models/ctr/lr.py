@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recbench.models.ctr.estimator import CTRModel
 from recbench.models.ctr.layers import CTRInputs, FieldEmbedding
 
 
@@ -17,3 +18,10 @@ class LRNet(nn.Module):
 
     def forward(self, x: CTRInputs) -> torch.Tensor:
         return self.embedding.first_order(x)
+
+
+class LR(CTRModel):
+    """Logistic regression on every field (``model=lr``)."""
+
+    def build_network(self, embedding: FieldEmbedding) -> nn.Module:
+        return LRNet(embedding)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recbench.models.ctr.estimator import MLPModel
 from recbench.models.ctr.layers import MLP, CTRInputs, FieldEmbedding
 
 
@@ -58,3 +59,18 @@ class XDeepFMNet(nn.Module):
         if self.mlp is not None:
             logit = logit + self.mlp(embedded.flatten(1)).squeeze(-1)
         return logit
+
+
+class XDeepFM(MLPModel):
+    """xDeepFM (``model=xdeepfm``); ``cin``: maps per CIN layer."""
+
+    def __init__(self, cin: list[int] = (16, 16), hidden: list[int] = (400, 400, 400),
+                 dropout: float = 0.0, batch_norm: bool = False, dim: int = 10,
+                 batch_size: int = 4096, optimizer: dict | None = None):
+        super().__init__(hidden, dropout, batch_norm, dim, batch_size, optimizer)
+        if not cin or any(int(c) < 1 for c in cin):
+            raise ValueError(f"XDeepFM cin must list widths >= 1, got {cin}")
+        self.cin = [int(c) for c in cin]
+
+    def build_network(self, embedding: FieldEmbedding) -> nn.Module:
+        return XDeepFMNet(embedding, self.cin, self.hidden, self.dropout, self.batch_norm)

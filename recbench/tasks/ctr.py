@@ -1,0 +1,121 @@
+"""CTR prediction (``task=ctr``): labelled rows, a click probability per row, scored by AUC,
+LogLoss and gAUC (:mod:`recbench.evaluation.ctr`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+from omegaconf import DictConfig
+
+from recbench.errors import RecbenchError
+from recbench.tasks.base import Evaluation, Task
+
+if TYPE_CHECKING:
+    from recbench.data.ctr import CTRData
+    from recbench.data.features import FieldEncoder
+    from recbench.models.base import FitContext
+    from recbench.models.ctr.estimator import CTRModel, CTRPart
+
+METRICS = ("auc", "logloss", "gauc")
+VALID_METRIC = "auc"  #: early stopping and model selection maximise it
+
+
+@dataclass
+class CTRSplit:
+    """Encoded parts (train, valid, test) of a CTR data set, with the encoders fitted on
+    train and the fingerprint of it all."""
+
+    parts: dict[int, "CTRPart"]
+    encoders: list["FieldEncoder"]
+    fingerprint: dict
+    leakage: dict
+
+
+def encode(data: "CTRData", rows: np.ndarray, encoders: list["FieldEncoder"]) -> "CTRPart":
+    """The ``rows`` (a boolean mask) of ``data`` as model inputs."""
+    import torch
+
+    from recbench.models.ctr.estimator import CTRPart
+    from recbench.models.ctr.layers import CTRInputs
+
+    frame = data.frame[rows]
+    indexed = [e for e in encoders if e.spec.indexed and e.spec.kind != "sequence"]
+    sequences = [e for e in encoders if e.spec.kind == "sequence"]
+    numeric = [e for e in encoders if not e.spec.indexed]
+    as_long = [e.transform(frame[e.spec.name]) for e in indexed]
+    inputs = CTRInputs(
+        torch.from_numpy(np.stack(as_long, axis=1) if as_long else np.zeros((len(frame), 0),
+                                                                            np.int64)),
+        tuple(torch.from_numpy(e.transform(frame[e.spec.name])) for e in sequences),
+        torch.from_numpy(np.stack([e.transform(frame[e.spec.name]) for e in numeric], axis=1)
+                         .astype(np.float32)) if numeric else None)
+    return CTRPart(inputs, data.labels[rows], frame[data.user_field].to_numpy(),
+                   [e.size for e in indexed], [e.size for e in sequences])
+
+
+class CTRPrediction(Task):
+    """Each row's click probability, from its fields; the model is fitted on the train
+    rows (validation AUC drives early stopping) and scored on valid and test rows. Field
+    encoders are fitted on the train rows only.
+
+    Args:
+        metrics: the run's ``metrics`` node (the top-N suite: not read by this task, which
+            always computes AUC, LogLoss and gAUC).
+    """
+
+    name = "ctr"
+
+    def __init__(self, metrics: DictConfig):
+        self.options = metrics
+
+    def split(self, dataset_cfg: dict, split_cfg: dict, load, protocol) -> CTRSplit:
+        from recbench.data.ctr import CTRData
+        from recbench.data.features import fit_encoders
+        from recbench.splits.base import TEST, TRAIN, VALID
+        from recbench.splits.make import check_parts
+
+        data = load()
+        if not isinstance(data, CTRData):
+            raise RecbenchError(f"dataset '{dataset_cfg.get('name')}' has no labelled rows: "
+                                f"task=ctr needs a CTR data set, e.g. dataset=ml-100k-ctr.")
+        assign = protocol.assign(data)
+        check_parts(assign, protocol, split_cfg.get("name"), data.name)
+        encoders = fit_encoders(data.frame[assign == TRAIN], list(data.fields))
+        parts = {p: encode(data, assign == p, encoders) for p in (TRAIN, VALID, TEST)}
+        described = {"data": data.source_sha256, "dataset": dataset_cfg, "split": split_cfg,
+                     "assign": hashlib.sha256(assign.tobytes()).hexdigest(),
+                     "encoders": [e.to_dict() for e in encoders]}
+        stats = {f"n_{name}": len(parts[p]) for name, p in
+                 (("train", TRAIN), ("valid", VALID), ("test", TEST))}
+        stats |= {f"positive_rate_{name}": float(parts[p].labels.mean()) if len(parts[p]) else 0.0
+                  for name, p in (("train", TRAIN), ("test", TEST))}
+        fingerprint = {"sha256": hashlib.sha256(json.dumps(described, sort_keys=True,
+                                                           default=str).encode()).hexdigest(),
+                       "data_sha256": data.source_sha256, "stats": stats}
+        users = data.frame[data.user_field]
+        unseen = ~users[assign == TEST].isin(set(users[assign == TRAIN]))
+        leakage = {"test_rows_of_users_unseen_in_train": float(unseen.mean()) if len(unseen)
+                   else 0.0}
+        return CTRSplit(parts, encoders, fingerprint, leakage)
+
+    def fit(self, model: "CTRModel", split: CTRSplit, ctx: "FitContext") -> None:
+        from recbench.splits.base import TRAIN, VALID
+
+        model.fit(split.parts[TRAIN], split.parts[VALID], replace(ctx, valid_metric=VALID_METRIC))
+
+    def evaluate(self, model: "CTRModel", split: CTRSplit) -> Evaluation:
+        from recbench.evaluation.ctr import auc, gauc, logloss
+        from recbench.splits.base import TEST, VALID
+
+        out = {}
+        for prefix, part in (("valid_", split.parts[VALID]), ("test_", split.parts[TEST])):
+            if not len(part):
+                continue
+            p = model.predict(part)
+            out |= {f"{prefix}auc": auc(part.labels, p), f"{prefix}logloss": logloss(part.labels, p),
+                    f"{prefix}gauc": gauc(part.users, part.labels, p)}
+        return Evaluation(out, None, {"task": "ctr"})

@@ -1,0 +1,62 @@
+"""task=ctr end to end: a CTR model on ml-100k-ctr through `recbench run`, scored like
+scikit-learn scores it, seeded, and refused with the wrong data or model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.metrics import log_loss, roc_auc_score
+
+from recbench.cli import main
+from recbench.config import build, compose, resolved
+from recbench.models.base import FitContext
+from recbench.splits.base import TEST, TRAIN
+
+RUN = ["task=ctr", "dataset=ml-100k-ctr", "split=random_global", "trainer.max_epochs=2",
+       "trainer.progress_bar=false"]
+
+
+def _fit(model: str, seed: int = 0):
+    cfg = compose([*RUN, f"model={model}", f"seed={seed}"])
+    plain = resolved(cfg)
+    task = build(cfg, "task")
+    split = task.split(plain["dataset"], plain["split"], build(cfg, "dataset"),
+                       build(cfg, "split"))
+    fitted = build(cfg, "model")
+    task.fit(fitted, split, FitContext(seed=seed, trainer=dict(cfg.trainer)))
+    return task, split, fitted
+
+
+def test_ctr_metrics_of_a_run_are_sklearn_s_on_its_predictions():
+    task, split, model = _fit("lr")
+    metrics = task.evaluate(model, split).metrics
+    test = split.parts[TEST]
+    p = model.predict(test)
+    assert metrics["test_auc"] == pytest.approx(roc_auc_score(test.labels, p), abs=1e-9)
+    assert metrics["test_logloss"] == pytest.approx(log_loss(test.labels, p), abs=1e-9)
+    assert 0.6 < metrics["test_auc"] < 0.9 and 0.5 < metrics["test_gauc"] < 0.9
+    assert len(split.parts[TRAIN]) == 80_000 and len(test) == 10_000  # random_global 8:1:1
+    # the same seed gives the same model
+    _, _, again = _fit("lr")
+    assert np.array_equal(again.predict(test), p)
+
+
+def test_recbench_run_logs_the_ctr_metrics(store, capsys):
+    assert main(["run", *RUN, "model=fm", *store["overrides"]]) == 0
+    client = MlflowClient(store["uri"])
+    [run] = client.search_runs([client.get_experiment_by_name("default").experiment_id])
+    assert run.info.status == "FINISHED"
+    for key in ("valid_auc", "test_auc", "test_logloss", "test_gauc", "epoch_valid_auc"):
+        assert key in run.data.metrics, key
+    assert run.data.params["task.name"] == "ctr" and run.data.tags["task"] == "ctr"
+
+
+def test_a_top_n_model_on_ctr_data_is_one_line_and_writes_nothing(store, capsys):
+    assert main(["run", "task=ctr", "dataset=ml-100k-ctr", "model=ease",
+                 *store["overrides"]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model 'ease' ranks items (top-N)" in err
+    assert not Path(store["uri"].removeprefix("sqlite:///")).exists()
