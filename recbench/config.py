@@ -317,6 +317,15 @@ def _check_task_fits(cfg: DictConfig) -> None:
             raise RecbenchError(f"{group} '{cfg[group].name}' {what}, but the run's task is "
                                 f"task={task}: use task={kind}, or a {group} of task={task} "
                                 f"({example[task]}).")
+    if task == "ctr" and cfg.dataset.get("fields") is not None:  # checked now, not once loaded
+        from recbench.data.features import FieldSpec
+
+        for spec in OmegaConf.to_container(cfg.dataset.fields, resolve=True):
+            try:
+                FieldSpec(**spec)
+            except (TypeError, ValueError) as err:
+                raise RecbenchError(f"dataset.fields: {str(err).splitlines()[0]} "
+                                    f"(in {spec!r}).") from None
 
 
 def metric_names(cfg: DictConfig) -> list[str]:

@@ -80,7 +80,7 @@ def job(cfg) -> float | None:
             "(marked FAILED in MLflow; traceback saved as artifact traceback.txt)" if logged
             else "(before its MLflow run was created)"), file=sys.stderr)
         return None
-    objective = result.metrics.get(metric_key(f"valid_{cfg.metrics.valid_metric}"))
+    objective = result.objective
     if result.skipped:
         _report(cfg, "skipped", label, result.run_id)
         print(f"skip: {label} [{cfg.name}] " + (

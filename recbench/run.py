@@ -29,6 +29,7 @@ class RunResult:
     metrics: dict[str, float]
     skipped: bool = False  #: an identical FINISHED run existed; nothing was run
     elsewhere: bool = False  #: another process is running this config; nothing was run
+    objective: float | None = None  #: the task's validation metric (what searches maximise)
 
 
 def run(cfg: DictConfig) -> RunResult:
@@ -50,7 +51,9 @@ def run(cfg: DictConfig) -> RunResult:
     try:
         tracker = RunTracker.start(cfg)
     except AlreadyFinished as done:
-        return RunResult(done.args[0], dict(done.args[1]), skipped=True)
+        logged = dict(done.args[1])
+        return RunResult(done.args[0], logged, skipped=True,
+                         objective=logged.get(metric_key(f"valid_{task.valid_metric}")))
     except RunningElsewhere as busy:
         return RunResult(busy.args[0], {}, skipped=True, elsewhere=True)
     except RecbenchError:
@@ -89,4 +92,5 @@ def run(cfg: DictConfig) -> RunResult:
         tracker.log_metrics(summary)
         if evaluation.per_user is not None:
             tracker.log_frame(evaluation.per_user, "per_user_test_metrics.parquet")
-    return RunResult(tracker.run_id, {metric_key(k): v for k, v in summary.items()})
+    return RunResult(tracker.run_id, {metric_key(k): v for k, v in summary.items()},
+                     objective=summary.get(f"valid_{task.valid_metric}"))

@@ -35,8 +35,13 @@ def test_every_config_option_composes_validates_and_builds(group, option):
     (["task=ctr", "model=fm"], "dataset 'ml-100k' holds interactions (top-N), but the run's "
                                "task is task=ctr: use task=topn, or a dataset of task=ctr "
                                "(dataset=ml-100k-ctr)."),
+    (["task=ctr", "dataset=ml-100k-ctr", "model=fm", "+dataset.fields=[{name: x, kind: text}]"],
+     "dataset.fields: field 'x': kind must be one of categorical, sequence, numeric, got 'text'"),
+    (["task=ctr", "dataset=ml-100k-ctr", "model=fm", "+dataset.fields=[{name: x, size: 3}]"],
+     "dataset.fields: FieldSpec.__init__() got an unexpected keyword argument 'size'"),
 ])
 def test_model_data_set_and_task_must_agree(overrides, message):
+    """...and a CTR data set's field spec is checked with the config, not once loaded."""
     from recbench.errors import RecbenchError
 
     with pytest.raises(RecbenchError) as err:

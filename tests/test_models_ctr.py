@@ -41,8 +41,8 @@ def test_cin_layer_is_the_weighted_sum_of_field_products():
     x0 = torch.randn(3, 4, 5, dtype=torch.float64)  # (B, fields, dim)
     cin = CIN(4, [2]).double()
     w, b = cin.convs[0].weight[:, :, 0].view(2, 4, 4), cin.convs[0].bias  # (maps, i, j)
-    explicit = torch.stack([torch.relu(sum(w[h, i, j] * x0[:, i] * x0[:, j]
-                                           for i in range(4) for j in range(4)) + b[h])
+    explicit = torch.stack([sum(w[h, i, j] * x0[:, i] * x0[:, j]
+                                for i in range(4) for j in range(4)) + b[h]
                             for h in range(2)], dim=1).sum(-1)
     assert torch.allclose(cin(x0), explicit, atol=1e-12)
 
@@ -103,6 +103,7 @@ def test_on_synthetic_data_crosses_help_and_nothing_passes_the_optimum():
     aucs = {}
     for name, make in {"lr": LRNet, "fm": FMNet,
                        "deepfm": lambda e: DeepFMNet(e, hidden=[64, 64]),
+                       "dcn": lambda e: DCNNet(e, n_cross=2, hidden=[64]),
                        "dcnv2": lambda e: DCNNet(e, n_cross=2, hidden=[64], v2=True),
                        "xdeepfm": lambda e: XDeepFMNet(e, cin=[16, 16], hidden=[64]),
                        "autoint+": lambda e: AutoIntNet(e, n_layers=2, head_dim=8, hidden=[64])

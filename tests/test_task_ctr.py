@@ -52,6 +52,10 @@ def test_recbench_run_logs_the_ctr_metrics(store, capsys):
     for key in ("valid_auc", "test_auc", "test_logloss", "test_gauc", "epoch_valid_auc"):
         assert key in run.data.metrics, key
     assert run.data.params["task.name"] == "ctr" and run.data.tags["task"] == "ctr"
+    # found FINISHED: a search reads the task's validation metric as the objective
+    from recbench.run import run as run_one
+    again = run_one(compose([*RUN, "model=fm", *store["overrides"]]))
+    assert again.skipped and again.objective == run.data.metrics["valid_auc"]
 
 
 def test_a_top_n_model_on_ctr_data_is_one_line_and_writes_nothing(store, capsys):

@@ -51,6 +51,8 @@ class CTRData:
 
     def __getattr__(self, name: str):
         # split protocols read name, timestamp, user, ... of the interactions they split
+        if name.startswith("__") or name == "interactions":  # copy/pickle: not set yet
+            raise AttributeError(name)
         return getattr(self.interactions, name)
 
 

@@ -11,8 +11,8 @@ Encoders turn raw values (strings, numbers, ``"a|b|c"`` lists) into model inputs
   (Criteo-style counts); missing -> 0.0. ``bucket``: an index like a categorical
   field, by ``buckets`` train quantiles (``0`` = missing, ``2..`` the buckets).
 
-A fitted encoder is plain data (:meth:`FieldEncoder.to_dict`, JSON: cached with the
-split, never pickled), and part of what fingerprints a CTR split.
+A fitted encoder is plain data (:meth:`FieldEncoder.to_dict`, JSON, never pickled), and
+part of what fingerprints a CTR split.
 """
 
 from __future__ import annotations

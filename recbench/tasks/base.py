@@ -33,6 +33,9 @@ class Task(ABC):
     """One task: built from the run's ``metrics`` node by the ``task`` config group."""
 
     name: str
+    #: the validation metric early stopping and searches maximise (e.g. ``"ndcg@10"``);
+    #: the run logs it as ``valid_<metric>``
+    valid_metric: str
 
     @abstractmethod
     def split(self, dataset_cfg: dict, split_cfg: dict, load: Any, protocol: Any) -> Any:

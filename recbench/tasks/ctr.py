@@ -68,6 +68,7 @@ class CTRPrediction(Task):
     """
 
     name = "ctr"
+    valid_metric = VALID_METRIC
 
     def __init__(self, metrics: DictConfig):
         self.options = metrics

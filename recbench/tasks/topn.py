@@ -34,6 +34,7 @@ class TopNRanking(Task):
 
         self.options = metrics
         self.metrics = suite_metric_names(metrics)
+        self.valid_metric = str(metrics.valid_metric)
 
     def split(self, dataset_cfg: dict, split_cfg: dict, load, protocol) -> Split:
         from recbench.splits.make import make_split

@@ -47,19 +47,21 @@ class CTRPart:
                          None if x.numeric is None else x.numeric[index])
 
 
-def predict_logits(net: nn.Module, part: CTRPart, chunk: int = 65536) -> np.ndarray:
-    """``(n,)`` logits, ``chunk`` rows at a time (bounded memory)."""
+def predict_logits(net: nn.Module, part: CTRPart, chunk: int = 16384) -> np.ndarray:
+    """``(n,)`` logits, ``chunk`` rows at a time (bounded memory), computed on the
+    network's device (a GPU while Lightning trains there)."""
+    device = next(net.parameters()).device
     with torch.no_grad():
-        return torch.cat([net(part.rows(rows)) for rows in
+        return torch.cat([net(part.rows(rows).to(device)).cpu() for rows in
                           torch.arange(len(part)).split(chunk)]).double().numpy()
 
 
 class CTRModule(RecModule):
     """A network trained with binary cross-entropy; validation = AUC of ``valid_data``."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, chunk: int):
         super().__init__()
-        self.net = net
+        self.net, self.chunk = net, chunk  # chunk: rows predicted at once
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         raise TypeError("a CTR model predicts rows, it does not rank items")
@@ -71,7 +73,7 @@ class CTRModule(RecModule):
 
     def validation_value(self) -> float:
         valid: CTRPart = self.valid_data
-        return auc(valid.labels, predict_logits(self.net, valid))
+        return auc(valid.labels, predict_logits(self.net, valid, self.chunk))
 
 
 class _Batches(torch.utils.data.IterableDataset):
@@ -106,6 +108,7 @@ class CTRModel:
         check_params(type(self).__name__, {"dim": dim, "batch_size": batch_size},
                      CTRModel.parameter_constraints)
         self.dim, self.batch_size = dim, batch_size
+        self.chunk = 4 * batch_size  # rows per prediction step: memory like training's
         self.optimizer = optimizer_spec(optimizer, lr=1e-3)
         self.net: nn.Module | None = None
         self.best_epoch: int | None = None
@@ -120,7 +123,7 @@ class CTRModel:
 
         def build() -> CTRModule:
             embedding = FieldEmbedding(train.sizes, train.sequence_sizes, n_numeric, self.dim)
-            return CTRModule(self.build_network(embedding))
+            return CTRModule(self.build_network(embedding), self.chunk)
 
         module, self.best_epoch, self.epochs_trained = fit_module(
             build, self.optimizer,
@@ -134,7 +137,7 @@ class CTRModel:
         """``(n,)`` click probabilities of a part's rows."""
         if self.net is None:
             raise RuntimeError("fit the model first")
-        return 1 / (1 + np.exp(-predict_logits(self.net, part)))
+        return 1 / (1 + np.exp(-predict_logits(self.net, part, self.chunk)))
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters()) if self.net is not None else 0

@@ -33,6 +33,10 @@ class CTRInputs:
     def __len__(self) -> int:
         return len(self.indices)
 
+    def to(self, device: torch.device) -> "CTRInputs":
+        return CTRInputs(self.indices.to(device), tuple(s.to(device) for s in self.sequences),
+                         None if self.numeric is None else self.numeric.to(device))
+
 
 class FieldEmbedding(nn.Module):
     """``dim``-vectors and first-order weights of every field.

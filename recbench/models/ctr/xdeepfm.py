@@ -11,7 +11,7 @@ from recbench.models.ctr.layers import MLP, CTRInputs, FieldEmbedding
 
 
 class CIN(nn.Module):
-    """``X^k[h] = sum_{i,j} W^k[h, i, j] (X^{k-1}[i] * X^0[j])`` (element-wise products
+    """``X^k[h] = sum_{i,j} W^k[h, i, j] (X^{k-1}[i] * X^0[j]) + b^k[h]`` (element-wise products
     of field vectors, compressed to ``layers[k]`` maps); the output is every layer's maps
     summed over the embedding dimension, ``(B, sum(layers))``."""
 
@@ -29,7 +29,7 @@ class CIN(nn.Module):
         x, pooled = x0, []
         for conv in self.convs:
             z = torch.einsum("bhd,bmd->bhmd", x, x0).reshape(b, -1, dim)
-            x = torch.relu(conv(z))
+            x = conv(z)  # no activation: the paper's CIN (and FuxiCTR's) is linear per layer
             pooled.append(x.sum(-1))
         return torch.cat(pooled, dim=1)
 
