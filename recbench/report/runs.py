@@ -16,6 +16,7 @@ from recbench.report.board import Board
 from recbench.report.significance import compare_to_best, seed_mean
 from recbench.safe_names import file_component
 from recbench.tracking.run_tracker import metric_key
+from recbench.tracking.store import search_all_runs
 
 PER_USER_ARTIFACT = "per_user_test_metrics.parquet"
 ENVIRONMENT_ARTIFACT = "environment.json"
@@ -43,22 +44,16 @@ def finished_runs(client, experiments: list[str], filters: dict[str, str] | None
             names = [e.name for e in client.search_experiments()]
             raise unknown_choice("experiment", name, names or ["(none: run an experiment first)"])
         ids[found.experiment_id] = name
-    rows, token = [], None
-    while True:
-        page = client.search_runs(list(ids), "attributes.status = 'FINISHED'",
-                                  max_results=1000, page_token=token)
-        for r in page:
-            if r.data.tags.get("recbench.sweep") == "true":
-                continue  # a sweep's parent run: no model, no metrics of its own
-            rows.append({"run_id": r.info.run_id, "experiment": ids[r.info.experiment_id],
-                         "start_time": r.info.start_time,
-                         **{f"tag.{k}": v for k, v in r.data.tags.items()},
-                         **{f"param.{k}": v for k, v in r.data.params.items()},
-                         "valid_metric": r.data.params.get("metrics.valid_metric", "ndcg@10"),
-                         **r.data.metrics})
-        token = page.token
-        if not token:
-            break
+    rows = []
+    for r in search_all_runs(client, list(ids), "attributes.status = 'FINISHED'"):
+        if r.data.tags.get("recbench.sweep") == "true":
+            continue  # a sweep's parent run: no model, no metrics of its own
+        rows.append({"run_id": r.info.run_id, "experiment": ids[r.info.experiment_id],
+                     "start_time": r.info.start_time,
+                     **{f"tag.{k}": v for k, v in r.data.tags.items()},
+                     **{f"param.{k}": v for k, v in r.data.params.items()},
+                     "valid_metric": r.data.params.get("metrics.valid_metric", "ndcg@10"),
+                     **r.data.metrics})
     where = " + ".join(experiments)
     if not rows:
         raise RecbenchError(f"experiment {where} has no FINISHED runs; run it first "

@@ -144,3 +144,15 @@ def check_study_storage(url: str) -> None:
             f"(CREATE SCHEMA optuna first).")
     raise RecbenchError(f"cannot open the Optuna storage {url} ({first}); fix "
                         f"hydra.sweeper.storage.")
+
+
+def search_all_runs(client: MlflowClient, experiment_ids: list[str], where: str = "") -> list:
+    """Every run matching ``where`` in the experiments, page by page (MLflow returns at
+    most 1,000 per call)."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, where, max_results=1000, page_token=token)
+        runs += list(page)
+        token = page.token
+        if not token:
+            return runs

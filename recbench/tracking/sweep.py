@@ -29,6 +29,7 @@ from recbench.config import model_label
 from recbench.errors import first_line
 from recbench.tracking.claim import kill_stale_runs, process_tags
 from recbench.tracking.outcomes import Outcomes
+from recbench.tracking.store import search_all_runs
 
 #: parent tag prefixes: one tag per job that left no run of its own
 NOTE = {"skipped": "recbench.skipped.", "unlogged": "recbench.unlogged."}
@@ -65,7 +66,8 @@ class Sweep:
         client = self.client
         try:
             parent = client.get_run(self.run_id)
-            children = _children(client, parent.info.experiment_id, self.run_id)
+            children = search_all_runs(client, [parent.info.experiment_id],
+                                       f"tags.mlflow.parentRunId = '{self.run_id}'")
             outcomes = _outcomes(parent, children,
                                  self.n_runs if stopped or self.exact else None)
             counts = {s.lower(): sum(r.info.status == s for r in children)
@@ -93,18 +95,6 @@ def note_on_parent(cfg, outcome: str, text: str) -> None:
 
     client_for(cfg.tracking.uri, cfg.tracking.artifact_root).set_tag(
         cfg.sweep.parent, f"{NOTE[outcome]}{uuid.uuid4().hex}", text[:5000])
-
-
-def _children(client: MlflowClient, experiment_id: str, parent_id: str) -> list:
-    """Every child run of a parent, page by page (a page holds at most 1,000)."""
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'",
-                                  max_results=1000, page_token=token)
-        runs += list(page)
-        token = page.token
-        if not token:
-            return runs
 
 
 def _outcomes(parent, children, n_runs: int | None) -> Outcomes:
