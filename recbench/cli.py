@@ -13,7 +13,8 @@ from pathlib import Path
 import sys
 
 from recbench.errors import RecbenchError
-from recbench.evaluation.registry import HEADLINE, HEADLINE_BEYOND
+from recbench.evaluation.registry import (HEADLINE, HEADLINE_BEYOND, HEADLINE_CTR,
+                                          HEADLINE_OPTIONAL_CTR)
 
 DEFAULT_EVAL_METRICS = "ndcg@10,recall@10,precision@10,map@10,mrr@10,hit@10,f1@10"
 
@@ -69,14 +70,13 @@ def cmd_leaderboard(args) -> int:
         raise RecbenchError("name the MLflow experiment(s): recbench leaderboard NAME [NAME ...].")
     from recbench.evaluation.registry import parse_column
 
-    optional: tuple[str, ...] = ()
-    if args.metrics is None:
-        args.metrics, optional = ",".join(HEADLINE), HEADLINE_BEYOND
-    canonical = [".".join(filter(None, parse_column(m))) for m in args.metrics.split(",")
-                 if m.strip()]
-    metrics = list(dict.fromkeys(canonical))  # NDCG@10 -> ndcg@10, each once
-    if not metrics:
-        raise RecbenchError("no metrics given; e.g. --metrics ndcg@10,recall@10.")
+    metrics = None  # the headline columns of the runs' task
+    if args.metrics is not None:
+        canonical = [".".join(filter(None, parse_column(m))) for m in args.metrics.split(",")
+                     if m.strip()]
+        metrics = list(dict.fromkeys(canonical))  # NDCG@10 -> ndcg@10, each once
+        if not metrics:
+            raise RecbenchError("no metrics given; e.g. --metrics ndcg@10,recall@10.")
     if not 0 < args.alpha < 1:
         raise RecbenchError(f"--alpha must be in (0, 1), got {args.alpha}.")
     filters = {k: v for k, v in (("dataset", args.dataset), ("split", args.split),
@@ -90,8 +90,7 @@ def cmd_leaderboard(args) -> int:
     check_name(name, "leaderboard name (--name; default: the experiments joined by +)",
                "--name my_leaderboard")
     client = _existing_store(args.tracking_uri)
-    boards, metrics = leaderboards(client, experiments, metrics, filters, group=args.group,
-                                   optional=optional)
+    boards, metrics = leaderboards(client, experiments, metrics, filters, group=args.group)
     written = publish(name, experiments, boards, metrics, args.alpha, Path(args.out_dir))
     print_boards(boards, metrics, args.alpha, name)  # after publishing: errors come alone
     for path in written:
@@ -245,7 +244,9 @@ def parser() -> argparse.ArgumentParser:
                     help="columns, comma-separated metric@k or a per-group slice such as "
                          "ndcg@10.gender_gap (the first sorts the table); default: "
                          f"{','.join(HEADLINE)}, then those of "
-                         f"{','.join(HEADLINE_BEYOND)} that every run logged")
+                         f"{','.join(HEADLINE_BEYOND)} that every run logged; CTR runs: "
+                         f"{','.join(HEADLINE_CTR)}, then those of "
+                         f"{','.join(HEADLINE_OPTIONAL_CTR)} that every run logged")
     lb.add_argument("--dataset", help="only runs on this data set")
     lb.add_argument("--split", help="only runs under this split protocol")
     lb.add_argument("--model", help="only runs of this model")

@@ -59,6 +59,9 @@ NOT_RESULT_OVERRIDES = tuple(p for key in NOT_HASHED for p in (f"{key}=", f"{key
 #: groups that entered the run config after runs were logged, with the option those runs
 #: had: at that option the group is left out of the config hash, so earlier runs keep theirs
 HASHED_UNLESS = {"task": "topn"}
+#: config groups a task does not read: left out of its runs' hash and params (a CTR run's
+#: results do not depend on the top-N metric suite)
+TASK_IGNORES = {"ctr": ("metrics",)}
 
 
 def group_options(group: str) -> list[str]:
@@ -410,6 +413,8 @@ def result_config(cfg: DictConfig, *, seed: bool = True) -> dict:
     for group, option in HASHED_UNLESS.items():
         if (data.get(group) or {}).get("name") == option:
             data.pop(group)
+    for group in TASK_IGNORES.get((data.get("task") or {}).get("name", "topn"), ()):
+        data.pop(group, None)
     for key in NOT_HASHED + (() if seed else ("seed",)):
         parent, _, leaf = key.rpartition(".")
         (data.get(parent, {}) if parent else data).pop(leaf, None)

@@ -99,6 +99,21 @@ def job(cfg) -> float | None:
     return objective
 
 
+def prefetch(overrides: list[str], first) -> None:
+    """Download the files of every data set of the command that is fetched on first use
+    (``root: download:NAME``), before any run starts: a data set that cannot be fetched is
+    one line (exit 2) with nothing logged, and parallel workers never download at once."""
+    from recbench.config import compose
+    from recbench.data.loader import resolve_root
+
+    names = [v for o in overrides if o.startswith("dataset=")
+             for v in o.split("=", 1)[1].split(",")] or [first.dataset.name]
+    for name in dict.fromkeys(names):
+        node = first.dataset if name == first.dataset.name else compose([f"dataset={name}"]).dataset
+        if str(node.get("root", "")).startswith("download:"):
+            resolve_root(node.root, dict(node.get("files") or {}))
+
+
 def launch(overrides: list[str]) -> int:
     """Check every value of the command, open the sweep's parent run, hand the command to
     Hydra, then report the outcomes (counted in MLflow for a sweep)."""
@@ -115,6 +130,7 @@ def launch(overrides: list[str]) -> int:
     if not any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in overrides):
         plain = [o for o in overrides if not o.startswith("-")]
         n_runs, first = validate_sweep(plain)
+        prefetch(plain, first)
         # MLflow (2 s to import) only once the config is known to be good
         from recbench.tracking.store import check_store, check_study_storage, resolve_store
         from recbench.tracking.sweep import Sweep

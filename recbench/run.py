@@ -64,7 +64,8 @@ def run(cfg: DictConfig) -> RunResult:
     with tracker.guard():
         plain = resolved(cfg)
         split = task.split(plain["dataset"], plain["split"], load_data, protocol)
-        tracker.set_tags({"split_fingerprint": split.fingerprint["sha256"],
+        tracker.set_tags({"valid_metric": task.valid_metric,
+                          "split_fingerprint": split.fingerprint["sha256"],
                           "data_fingerprint": split.fingerprint["data_sha256"]})
         tracker.log_dict(split.fingerprint, "split_fingerprint.json")
         tracker.log_dict(split.leakage, "leakage.json")
@@ -72,7 +73,7 @@ def run(cfg: DictConfig) -> RunResult:
 
         # per-epoch checkpoints of this exact config + seed: a killed run's successor resumes
         checkpoints = cache_dir() / "checkpoints" / config_hash(cfg)
-        ctx = FitContext(seed=cfg.seed, valid_metric=cfg.metrics.valid_metric,
+        ctx = FitContext(seed=cfg.seed, valid_metric=task.valid_metric,
                          chunk_size=cfg.metrics.chunk_size, trainer=dict(cfg.trainer),
                          log=tracker.log_metrics, checkpoint_dir=str(checkpoints))
         started = time.perf_counter()
@@ -92,5 +93,7 @@ def run(cfg: DictConfig) -> RunResult:
         tracker.log_metrics(summary)
         if evaluation.per_user is not None:
             tracker.log_frame(evaluation.per_user, "per_user_test_metrics.parquet")
+        for name, frame in evaluation.frames.items():
+            tracker.log_frame(frame, name)
     return RunResult(tracker.run_id, {metric_key(k): v for k, v in summary.items()},
                      objective=summary.get(f"valid_{task.valid_metric}"))

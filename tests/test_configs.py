@@ -14,7 +14,13 @@ NEEDS = {("model", name): ["split=leave_one_out"] for name in
 CTR = ["task=ctr", "dataset=ml-100k-ctr", "model=fm"]  # the CTR task's own data and models
 NEEDS |= {("model", name): CTR[:2] for name in
           ("lr", "fm", "deepfm", "dcn", "dcnv2", "xdeepfm", "autoint")}
-NEEDS |= {("task", "ctr"): CTR[1:], ("dataset", "ml-100k-ctr"): [CTR[0], CTR[2]]}
+NEEDS |= {("task", "ctr"): CTR[1:]}
+NEEDS |= {("dataset", name): [CTR[0], CTR[2]] for name in
+          ("ml-100k-ctr", "synthetic-ctr", "frappe_x1", "movielenslatest_x1", "criteo_x1",
+           "avazu_x1", "criteo-sample", "fuxictr-tiny")}
+NEEDS |= {("hparams_search", name): CTR[1:2] for name in
+          ("lr", "fm", "deepfm", "dcn", "dcnv2", "xdeepfm", "autoint")}
+NEEDS |= {("experiment", "ml100k_ctr_leaderboard"): ["model=fm"]}
 OPTIONS = [(group, option) for group in GROUPS for option in group_options(group)]
 
 

@@ -27,6 +27,8 @@ class CTRData:
         labels: ``(n,) int8`` 0/1.
         fields: the spec of each column of ``frame`` that models read.
         user_field: the column gAUC groups by.
+        optimal: ``(n,) float64`` the Bayes-optimal click probability of each row where the
+            data is generated with a known truth (``synthetic-ctr``), else None.
     """
 
     interactions: Interactions
@@ -34,6 +36,7 @@ class CTRData:
     labels: np.ndarray
     fields: tuple[FieldSpec, ...]
     user_field: str = "user_id"
+    optimal: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.interactions)
@@ -91,3 +94,34 @@ def load_ml100k_ctr(name: str = "ml-100k-ctr", threshold: float = 4.0,
     labels = (data.rating >= threshold).astype(np.int8)
     specs = tuple(FieldSpec(**f) for f in (fields or ML100K_FIELDS))
     return CTRData(data, frame, labels, specs)
+
+
+def load_synthetic_ctr(name: str = "synthetic-ctr", n_rows: int = 100_000,
+                       cardinalities: list[int] = (500, 200, 50, 20, 10), rank: int = 4,
+                       first_order: float = 0.5, pairwise: float = 1.0, bias: float = -1.0,
+                       noise: float = 0.5, zipf: float = 1.0, seed: int = 0) -> CTRData:
+    """Generated CTR rows with a known truth (:func:`recbench.data.synthetic_ctr.generate_ctr`,
+    same arguments): categorical fields ``f0`` (the user, gAUC's groups), ``f1``, ...; the
+    rows carry their Bayes-optimal probability, so a run also logs the best AUC and LogLoss
+    any model could reach on its test rows, and its gap to them. Row ``r`` has timestamp
+    ``r`` (``temporal_global`` splits by generation order)."""
+    import hashlib
+    import json
+
+    from recbench.data.synthetic_ctr import GENERATOR_VERSION, generate_ctr
+
+    arguments = {"n_rows": n_rows, "cardinalities": [int(c) for c in cardinalities],
+                 "rank": rank, "first_order": first_order, "pairwise": pairwise, "bias": bias,
+                 "noise": noise, "zipf": zipf, "seed": seed}
+    made = generate_ctr(**{**arguments, "cardinalities": tuple(arguments["cardinalities"])})
+    names = [f"f{f}" for f in range(made.fields.shape[1])]
+    frame = pd.DataFrame({n: made.fields[:, f].astype(str) for f, n in enumerate(names)})
+    canonical = json.dumps({"generator": GENERATOR_VERSION, **arguments}, sort_keys=True)
+    interactions = Interactions(
+        name=name, user=made.fields[:, 0], item=made.fields[:, 1],
+        timestamp=np.arange(n_rows, dtype=np.float64), rating=None,
+        user_ids=np.arange(arguments["cardinalities"][0]).astype(str),
+        item_ids=np.arange(arguments["cardinalities"][1]).astype(str),
+        source_sha256=hashlib.sha256(canonical.encode()).hexdigest(), timestamp_kind="ordinal")
+    return CTRData(interactions, frame, made.labels, tuple(FieldSpec(name=n) for n in names),
+                   user_field="f0", optimal=made.optimal_probs())

@@ -204,6 +204,9 @@ def _open_member(archive: Path, member: str) -> Iterator[IO[bytes]]:
     if name.endswith(".zip"):
         with zipfile.ZipFile(archive) as zf:
             names = zf.namelist()
+            if member not in names:  # zipped with its folder: the one member of that name
+                inside = [n for n in names if n.endswith("/" + member)]
+                member = inside[0] if len(inside) == 1 else member
             if member not in names or member.endswith("/"):
                 raise _missing(archive, member, names)
             with zf.open(member) as src:
@@ -244,6 +247,21 @@ def _progress_bar(enabled: bool):
                     console=Console(stderr=True), transient=True)
 
 
+def _check_md5(path: Path, md5: str | None, archive: Path) -> None:
+    """The published md5 of an extracted file, or a one-line error (the file is removed)."""
+    if md5 is None:
+        return
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(BLOCK_BYTES):
+            digest.update(block)
+    if digest.hexdigest() != md5:
+        path.unlink()
+        raise RecbenchError(f"{path.name} extracted from {archive} has md5 {digest.hexdigest()}, "
+                            f"the publisher's is {md5}; delete {archive} (and its .sha256 "
+                            f"record) to download it again.")
+
+
 def fetch_dataset(name: str, cache: Path, *, progress: bool = True) -> Path:
     """Download (once) every file of a registered data set; return the folder holding them.
 
@@ -266,5 +284,6 @@ def fetch_dataset(name: str, cache: Path, *, progress: bool = True) -> Path:
             extracted = folder / member
             if not extracted.is_file():
                 extract(target, str(member), folder)
+                _check_md5(extracted, entry.get("member_md5"), target)
             found = extracted.parent
     return found

@@ -8,7 +8,9 @@
                trust on first use, shown as "unverified" by ``recbench data list``),
      "archive_member": path of the file to extract from the archive, or None for a plain file,
      "source": who published it,
-     "bytes": size of the download in bytes, or None when not known}
+     "bytes": size of the download in bytes, or None when not known,
+     "member_md5": (optional) the published md5 of the extracted member, checked once
+                   after extraction (reczoo/Datasets publishes md5 sums of its CSV files)}
 
 A data set published as several files gets one entry per file, named
 ``<dataset>/<file>`` (e.g. ``amazon-book/train`` and ``amazon-book/test``), so every
@@ -25,6 +27,19 @@ def _lightgcn(dataset: str, split: str, sha256: str | None, size: int | None) ->
     """The entry of one of LightGCN's ``Data/<dataset>/<split>.txt`` files."""
     return {"url": f"{_LIGHTGCN}/{dataset}/{split}.txt", "sha256": sha256,
             "archive_member": None, "source": _LIGHTGCN_SOURCE, "bytes": size}
+
+
+_RECZOO = "https://huggingface.co/datasets/reczoo"
+_RECZOO_SOURCE = "BARS / reczoo/Datasets (Zhu et al., SIGIR 2022), huggingface.co/datasets/reczoo"
+
+
+def _reczoo(dataset: str, md5: dict[str, str | None]) -> dict[str, dict]:
+    """The entries of a BARS CTR set: ``<name>/{train,valid,test}``, each a member of the
+    data set's one zip (downloaded once), with the md5 reczoo publishes where it does."""
+    url = f"{_RECZOO}/{dataset}/resolve/main/{dataset}.zip"
+    return {f"{dataset.lower()}/{part}": {
+        "url": url, "sha256": None, "archive_member": f"{part}.csv", "source": _RECZOO_SOURCE,
+        "bytes": None, "member_md5": md5.get(part)} for part in ("train", "valid", "test")}
 
 
 DOWNLOADS: dict[str, dict] = {
@@ -54,6 +69,14 @@ DOWNLOADS: dict[str, dict] = {
     "yelp2018/test": _lightgcn(
         "yelp2018", "test",
         "9cd9b37926cd1447a06625ffa7914527573fb097c10cb0bbdb1d1b8ded3742fe", 1986152),
+    # BARS' CTR sets (reczoo/Datasets): one zip each; the zips' sha256 are not published
+    # (trust on first use), Frappe_x1's CSV md5 sums are (its README.md)
+    **_reczoo("Frappe_x1", {"train": "ba7306e6c4fc19dd2cd84f2f0596d158",
+                            "valid": "88d51bf2173505436d3a8f78f2a59da8",
+                            "test": "3470f6d32713dc5f7715f198ca7c612a"}),
+    **_reczoo("MovielensLatest_x1", {}),
+    **_reczoo("Criteo_x1", {}),
+    **_reczoo("Avazu_x1", {}),
 }
 
 

@@ -8,6 +8,8 @@ Kinds:
                   (:mod:`.beyond`)
     ``catalog``   one value per run, from every user's top-K list together
                   (:mod:`.catalog`); reported with a bootstrap interval over users
+    ``ctr``       one value per run, from the test rows' click probabilities
+                  (:mod:`.ctr`, ``task=ctr``); written without ``@K`` (``auc``)
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ class MetricInfo:
     name: str
     display: str
     higher_is_better: bool
-    kind: str  # "accuracy" | "list" | "catalog"
+    kind: str  # "accuracy" | "list" | "catalog" | "ctr"
 
     @property
     def per_user(self) -> bool:
-        return self.kind != "catalog"
+        return self.kind in ("accuracy", "list")
 
     @property
     def arrow(self) -> str:
@@ -45,10 +47,18 @@ _TABLE = [
     ("coverage", "Coverage", True, "catalog"), ("gini", "Gini", False, "catalog"),
     ("entropy", "Entropy", True, "catalog"), ("poprsp", "PopRSP", False, "catalog"),
     ("popreo", "PopREO", False, "catalog"),
+    ("auc", "AUC", True, "ctr"), ("logloss", "LogLoss", False, "ctr"),
+    ("gauc", "gAUC", True, "ctr"),
+    # generated data with a known truth (synthetic-ctr): the Bayes-optimal predictor's AUC,
+    # and how far a model is from it (optimal - model AUC; model - optimal LogLoss)
+    ("optimal_auc", "Bayes-optimal AUC", True, "ctr"),
+    ("auc_gap", "AUC gap to optimal", False, "ctr"),
+    ("logloss_gap", "LogLoss gap to optimal", False, "ctr"),
 ]
 REGISTRY: dict[str, MetricInfo] = {n: MetricInfo(n, d, h, k) for n, d, h, k in _TABLE}
 ACCURACY = tuple(n for n, m in REGISTRY.items() if m.kind == "accuracy")
-BEYOND = tuple(n for n, m in REGISTRY.items() if m.kind != "accuracy")
+BEYOND = tuple(n for n, m in REGISTRY.items() if m.kind in ("list", "catalog"))
+CTR = tuple(n for n, m in REGISTRY.items() if m.kind == "ctr")
 
 _NAME = re.compile(r"^([a-z0-9]+)@(\d+)$")
 #: a slice of a metric: ``ndcg@10.gender_F`` (one group) or ``ndcg@10.gender_gap``
@@ -63,8 +73,8 @@ def parse_metric(name: str) -> tuple[str, int]:
     if not match:
         raise RecbenchError(f"bad metric '{name}': write it as <metric>@<k>, e.g. ndcg@10.")
     metric, k = match.group(1), int(match.group(2))
-    if metric not in REGISTRY:
-        raise unknown_choice("metric", metric, REGISTRY)
+    if metric not in REGISTRY or metric in CTR:
+        raise unknown_choice("metric", metric, [n for n in REGISTRY if n not in CTR])
     if k < 1:
         raise RecbenchError(f"bad metric '{name}': k must be >= 1.")
     return metric, k
@@ -74,6 +84,8 @@ def parse_column(name: str) -> tuple[str, str | None]:
     """A leaderboard column: ``"NDCG@10"`` -> ``("ndcg@10", None)``,
     ``"ndcg@10.gender_gap"`` -> ``("ndcg@10", "gender_gap")`` (a per-group slice)."""
     text = str(name).strip()
+    if text.lower() in CTR:  # a CTR metric: one value per run, no K, no slices
+        return text.lower(), None
     base, _, suffix = text.partition(".")
     metric, k = parse_metric(base)
     if suffix and not _COLUMN.match(f"{metric}@{k}.{suffix}"):
@@ -83,8 +95,10 @@ def parse_column(name: str) -> tuple[str, str | None]:
 
 
 def info(column: str) -> MetricInfo:
-    """The :class:`MetricInfo` of a metric or column (``ndcg@10``, ``ndcg@10.gender_F``)."""
-    return REGISTRY[parse_metric(parse_column(column)[0])[0]]
+    """The :class:`MetricInfo` of a metric or column (``ndcg@10``, ``ndcg@10.gender_F``,
+    ``auc``)."""
+    base = parse_column(column)[0]
+    return REGISTRY[base] if base in CTR else REGISTRY[parse_metric(base)[0]]
 
 
 def higher_is_better(column: str) -> bool:
@@ -98,6 +112,8 @@ def higher_is_better(column: str) -> bool:
 def display_name(column: str) -> str:
     """``"ndcg@10" -> "NDCG@10"``, ``"ndcg@10.gender_gap" -> "NDCG@10 gender_gap"``."""
     base, suffix = parse_column(column)
+    if base in CTR:
+        return REGISTRY[base].display
     metric, k = parse_metric(base)
     return f"{REGISTRY[metric].display}@{k}" + (f" {suffix}" if suffix else "")
 
@@ -109,6 +125,10 @@ def column_is_per_user(column: str) -> bool:
 
 #: the metrics shown first: default leaderboard columns, a run's ``done:`` line
 HEADLINE = ("ndcg@10", "recall@10", "map@10")
+#: the default leaderboard columns of CTR runs (task=ctr); HEADLINE_OPTIONAL_CTR where
+#: every run logged them (generated data: the gap to the Bayes-optimal predictor)
+HEADLINE_CTR = ("auc", "logloss", "gauc")
+HEADLINE_OPTIONAL_CTR = ("optimal_auc", "auc_gap", "logloss_gap")
 #: further default leaderboard columns, shown when every run logged them (metrics=full)
 HEADLINE_BEYOND = ("coverage@10", "gini@10", "arp@10", "aplt@10", "epc@10", "ild@10",
                    "popreo@10")

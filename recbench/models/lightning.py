@@ -39,12 +39,14 @@ from recbench.models.trainer_settings import TRAINER_DEFAULTS, check_trainer
 log = logging.getLogger(__name__)
 
 
-
 def quiet_lightning() -> None:
     """Silence Lightning warnings that do not apply to our single-process loaders (log levels
     are set once, by :func:`recbench.verbosity.configure_logging`)."""
     warnings.filterwarnings("ignore", message=".*IterableDataset. has .__len__. defined.*")
     warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+    # with SLURM installed (make test-slurm) Lightning hints at srun on every run; a job SLURM
+    # starts sets its own environment and is detected without the hint
+    warnings.filterwarnings("ignore", message=".*The `srun` command is available.*")
 
 
 def resumable(last: Path) -> str | None:

@@ -226,7 +226,7 @@ def _section(board: Board, metrics: list[str], alpha: float, plots: dict[str, Pa
              "<h3>Protocol</h3>", _protocol_card(board), "<h3>Leaderboard</h3>",
              _leaderboard(board, metrics, alpha)]
     if board.significance is not None:
-        parts.append(f'<p class="legend">{_e(legend(alpha))}</p>')
+        parts.append(f'<p class="legend">{_e(legend(alpha, board))}</p>')
     parts += [f'<p class="notes" role="note">{_e(note)}</p>' for note in board.notes]
     if board.significance is not None:
         parts += ["<h3>Significance (every model vs the best, per metric)</h3>",

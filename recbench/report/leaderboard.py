@@ -3,19 +3,26 @@ published. See :mod:`recbench.report.board` for the selection rules."""
 
 from __future__ import annotations
 
+from recbench.evaluation.registry import (HEADLINE, HEADLINE_BEYOND, HEADLINE_CTR,
+                                          HEADLINE_OPTIONAL_CTR)
 from recbench.report.board import Board, build_boards
 from recbench.tracking.run_tracker import metric_key
 from recbench.report.runs import attach_details, finished_runs
 from recbench.report.tables import display_table, legend
 
 
-def leaderboards(client, experiments: list[str], metrics: list[str],
-                 filters: dict[str, str] | None = None, group: bool = False,
-                 optional: tuple[str, ...] = ()) -> tuple[list[Board], list[str]]:
+def leaderboards(client, experiments: list[str], metrics: list[str] | None,
+                 filters: dict[str, str] | None = None, group: bool = False
+                 ) -> tuple[list[Board], list[str]]:
     """Boards of the FINISHED runs of ``experiments`` with store details attached, and the
-    columns shown: ``metrics`` plus those of ``optional`` that every run logged."""
+    columns shown: ``metrics``, or by default the headline columns of the runs' task plus
+    those of its optional ones that every run logged."""
     runs = finished_runs(client, experiments, filters)
-    metrics = metrics + [m for m in optional if m not in metrics and _logged_by_all(runs, m)]
+    if metrics is None:
+        ctr = "tag.task" in runs and bool((runs["tag.task"] == "ctr").all())
+        metrics, optional = ((list(HEADLINE_CTR), HEADLINE_OPTIONAL_CTR) if ctr
+                             else (list(HEADLINE), HEADLINE_BEYOND))
+        metrics += [m for m in optional if _logged_by_all(runs, m)]
     boards = [attach_details(b, client, metrics) for b in build_boards(runs, metrics, group)]
     if runs.attrs.get("dropped"):
         for board in boards:
@@ -46,6 +53,6 @@ def print_boards(boards: list[Board], metrics: list[str], alpha: float, name: st
             table.add_row(*map(str, row))
         console.print(table)
         if board.significance is not None:
-            console.print(legend(alpha), style="dim", soft_wrap=True)
+            console.print(legend(alpha, board), style="dim", soft_wrap=True)
         for note in board.notes:
             console.print(f"note: {note}", style="yellow", soft_wrap=True)

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from recbench.evaluation.registry import REGISTRY, parse_column, parse_metric
+from recbench.evaluation.registry import info, parse_column, parse_metric
 from recbench.report.board import Board
 from recbench.report.tables import column_header, display_name
 
@@ -56,16 +56,17 @@ def _colors(board: Board) -> dict[str, str]:
 
 
 def accuracy_columns(metrics: list[str]) -> list[str]:
-    """The columns that are plain accuracy metrics (one scale, [0, 1]: bars compare them)."""
+    """The columns that are plain accuracy metrics (one scale, [0, 1]: bars compare them):
+    top-N accuracy, or a CTR run's AUC and gAUC."""
     return [m for m in metrics if parse_column(m)[1] is None
-            and REGISTRY[parse_metric(m)[0]].kind == "accuracy"]
+            and (info(m).kind == "accuracy" or m in ("auc", "gauc"))]
 
 
 def tradeoff_axes(metrics: list[str], against: str) -> tuple[str, str] | None:
     """``(accuracy column, against@K)`` for a trade-off plot: the first accuracy column
     and the ``against`` metric at the same K, when both are columns; else None."""
     accuracy = accuracy_columns(metrics)
-    if not accuracy:
+    if not accuracy or info(accuracy[0]).kind != "accuracy":  # CTR: no K, no trade-off
         return None
     other = f"{against}@{parse_metric(accuracy[0])[1]}"
     return (accuracy[0], other) if other in metrics else None

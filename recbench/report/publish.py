@@ -63,7 +63,7 @@ def render_markdown(name: str, boards: list[Board], metrics: list[str], alpha: f
     for board in boards:
         out += [f"## {md_cell(board.title)}\n", markdown(display_table(board, metrics, alpha))]
         if board.significance is not None:
-            out.append(legend(alpha) + "\n")
+            out.append(legend(alpha, board) + "\n")
         out += [f"> {md_cell(note)}\n" for note in board.notes]
         if board.significance is not None:
             out += ["### Significance (every model vs the best, per metric)\n",

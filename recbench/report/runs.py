@@ -12,13 +12,17 @@ import pandas as pd
 
 from recbench.errors import RecbenchError, unknown_choice
 from recbench.evaluation.registry import column_is_per_user
+from recbench.report import bootstrap
 from recbench.report.board import Board
 from recbench.report.significance import compare_to_best, seed_mean
 from recbench.safe_names import file_component
+from recbench.tasks.ctr import PREDICTIONS_ARTIFACT
 from recbench.tracking.run_tracker import metric_key
 from recbench.tracking.store import search_all_runs
 
 PER_USER_ARTIFACT = "per_user_test_metrics.parquet"
+#: CTR columns tested by the paired user bootstrap (:mod:`recbench.report.bootstrap`)
+BOOTSTRAPPED = ("auc", "logloss", "gauc")
 ENVIRONMENT_ARTIFACT = "environment.json"
 #: packages whose versions a leaderboard row states
 VERSION_PACKAGES = ("recbench", "torch", "numpy", "scipy", "recbole")
@@ -52,7 +56,9 @@ def finished_runs(client, experiments: list[str], filters: dict[str, str] | None
                      "start_time": r.info.start_time,
                      **{f"tag.{k}": v for k, v in r.data.tags.items()},
                      **{f"param.{k}": v for k, v in r.data.params.items()},
-                     "valid_metric": r.data.params.get("metrics.valid_metric", "ndcg@10"),
+                     # tagged by the task since task=ctr; earlier runs: the metrics param
+                     "valid_metric": r.data.tags.get("valid_metric") or r.data.params.get(
+                         "metrics.valid_metric", "ndcg@10"),
                      **r.data.metrics})
     where = " + ".join(experiments)
     if not rows:
@@ -130,13 +136,16 @@ def _curves(client, run_ids: list[str], key: str) -> pd.DataFrame | None:
 
 def attach_details(board: Board, client, metrics: list[str]) -> Board:
     """Add what lives outside the run table: tuning budget, versions, per-epoch curves and
-    the significance tests (from the per-user artifacts of the chosen runs)."""
+    the significance tests (from the per-user artifacts of the chosen runs; CTR columns:
+    from their test predictions, by the paired user bootstrap)."""
     table = board.table
     tested = [m for m in metrics if column_is_per_user(m)]  # catalogue metrics: no pairs
+    bootstrapped = [m for m in metrics if m in BOOTSTRAPPED]
+    artifact = PREDICTIONS_ARTIFACT if bootstrapped else PER_USER_ARTIFACT
     budgets = [_budget(client, p) for p in table["parent_ids"]]
     for key in ("n_trials", "search_space", "sampler"):
         table[key] = [b[key] for b in budgets]
-    per_user, missing = {}, []
+    per_user, predictions, missing = {}, {}, []
     with tempfile.TemporaryDirectory() as tmp:
         versions = []
         for row in table.itertuples(index=False):
@@ -149,26 +158,30 @@ def attach_details(board: Board, client, metrics: list[str]) -> Board:
             for i, run_id in enumerate(run_ids):
                 # a folder per run: the label is a tag, made a safe name to stay under tmp
                 folder = f"{tmp}/{file_component(row.model)}-{i}"
-                path = _artifact(client, run_id, PER_USER_ARTIFACT, folder)
+                path = _artifact(client, run_id, artifact, folder)
                 if path is not None:
                     frames.append(pd.read_parquet(path))
             if len(frames) < len(run_ids) or any(m not in f for f in frames for m in tested):
                 missing.append(row.model)
+            elif bootstrapped:
+                predictions[row.model] = frames
             else:
                 per_user[row.model] = seed_mean(frames, tested)
             curve = _curves(client, run_ids, metric_key("epoch_valid_" + board.valid_metric))
             if curve is not None:
                 board.curves[row.model] = curve
         table["versions"] = versions
-    if not tested:
-        board.notes.append("No significance tests: no column is a per-user metric.")
+    if not tested and not bootstrapped:
+        board.notes.append("No significance tests: no column is a per-user or CTR metric.")
     elif len(table) < 2:
         board.notes.append("No significance tests: the table has a single model.")
     elif missing:
         board.notes.append(
-            f"No significance tests: the runs of {', '.join(missing)} have no per-user test "
-            f"metrics ({PER_USER_ARTIFACT} with every reported metric); re-run them with "
+            f"No significance tests: the runs of {', '.join(missing)} have no {artifact} "
+            f"{'' if bootstrapped else 'with every reported metric '}; re-run them with "
             f"this recbench to get them.")
+    elif bootstrapped:
+        board.significance = bootstrap.compare_to_best(predictions, bootstrapped, table)
     else:
         board.significance = compare_to_best(per_user, tested, table)
     return board

@@ -24,7 +24,24 @@ def column_header(metric: str) -> str:
     return f"{display_name(metric)} {arrow(metric)}"
 
 
-def legend(alpha: float) -> str:
+def bootstrapped(board: Board) -> bool:
+    """True where the board's tests are the paired user bootstrap of CTR metrics."""
+    return board.significance is not None and "boot_p_holm" in board.significance
+
+
+def tests(board: Board) -> list[tuple[str, str, str]]:
+    """``(column of Holm-corrected p-values, mark, test name)`` of each test of the board."""
+    if bootstrapped(board):
+        return [("boot_p", T_MARK, "paired bootstrap")]
+    return [("t_p", T_MARK, "t-test"), ("w_p", W_MARK, "Wilcoxon")]
+
+
+def legend(alpha: float, board: Board) -> str:
+    if bootstrapped(board):
+        return (f"{T_MARK}: significantly different from the best model of that column (paired "
+                f"bootstrap over test users, 1,000 resamples, each run's metric recomputed and "
+                f"averaged over seeds; Holm–Bonferroni-corrected p < {alpha:g} over every "
+                f"comparison in the table). {UP} higher is better, {DOWN} lower is better.")
     return (f"{T_MARK} / {W_MARK}: significantly different from the best model of that column "
             f"(paired t-test / Wilcoxon signed-rank over per-user test metrics averaged over "
             f"seeds, Holm–Bonferroni-corrected p < {alpha:g} over every comparison in the "
@@ -36,10 +53,10 @@ def marks(board: Board, alpha: float) -> dict[tuple[str, str], str]:
     found: dict[tuple[str, str], str] = {}
     if board.significance is None:
         return found
-    for r in board.significance.itertuples(index=False):
-        text = (T_MARK if r.t_p_holm < alpha else "") + (W_MARK if r.w_p_holm < alpha else "")
+    for r in board.significance.to_dict("records"):
+        text = "".join(mark for column, mark, _ in tests(board) if r[column + "_holm"] < alpha)
         if text:
-            found[(r.model, r.metric)] = text
+            found[(r["model"], r["metric"])] = text
     return found
 
 
@@ -127,16 +144,21 @@ def markdown(frame: pd.DataFrame, code: tuple[str, ...] = ()) -> str:
 def significance_frame(board: Board, alpha: float) -> pd.DataFrame:
     """Readable significance results: p-values (raw and Holm-corrected), effect size."""
     s = board.significance
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "Metric": s["metric"].map(display_name), "Model": s["model"], "vs best": s["best"],
-        "Users": s["n_users"], "Mean diff": s["mean_diff"].map(lambda v: f"{v:+.4f}"),
-        "d_z": s["effect_size_dz"].map(lambda v: f"{v:.3f}"),
-        "t-test p": s["t_p"].map(_p), "t-test p (Holm)": s["t_p_holm"].map(_p),
-        "Wilcoxon p": s["w_p"].map(_p), "Wilcoxon p (Holm)": s["w_p_holm"].map(_p),
-        f"Significant (α={alpha:g})": [
-            ("t-test" if t < alpha else "") + (" + " if t < alpha and w < alpha else "")
-            + ("Wilcoxon" if w < alpha else "") or "no"
-            for t, w in zip(s["t_p_holm"], s["w_p_holm"])]})
+        "Users": s["n_users"], "Mean diff": s["mean_diff"].map(lambda v: f"{v:+.4f}")})
+    if bootstrapped(board):
+        out["95% interval"] = [f"[{lo:+.4f}, {hi:+.4f}]" for lo, hi in zip(s["ci_low"],
+                                                                          s["ci_high"])]
+    else:
+        out["d_z"] = s["effect_size_dz"].map(lambda v: f"{v:.3f}")
+    for column, _, name in tests(board):
+        out[f"{name} p"] = s[column].map(_p)
+        out[f"{name} p (Holm)"] = s[column + "_holm"].map(_p)
+    out[f"Significant (α={alpha:g})"] = [
+        " + ".join(name for column, _, name in tests(board) if r[column + "_holm"] < alpha)
+        or "no" for r in s.to_dict("records")]
+    return out
 
 
 def _p(p: float) -> str:
@@ -184,8 +206,10 @@ def latex(boards: list[Board], metrics: list[str], alpha: float, caption: str) -
             lines.append(" & ".join(cells) + r" \\")
         note = latex_escape(f"{caption} {board.title}. Mean ± std over seeds; best in bold, "
                             f"second underlined; arrows: the better direction.") + (
-            " $\\dagger$/$\\ddagger$: " + latex_escape(
-                f"significantly different from the best (paired t-test / Wilcoxon, "
+            " " + "/".join(f"$\\{'d' if mark == W_MARK else ''}dagger$"
+                           for _, mark, _ in tests(board)) + ": " + latex_escape(
+                f"significantly different from the best ("
+                f"{' / '.join(name for _, _, name in tests(board))}, "
                 f"Holm-corrected p < {alpha:g}).") if board.significance is not None else "")
         lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{note}}}",
                   rf"\label{{tab:{latex_escape(board.slug).replace(chr(92), '')}}}",

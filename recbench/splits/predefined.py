@@ -1,4 +1,5 @@
-"""Predefined split: the data set's own train/test files; validation carved from train."""
+"""Predefined split: the data set's own train/test files; validation carved from train, or
+the data set's own validation file where it publishes one (BARS' CTR sets)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ class PredefinedSplit:
     Validation rule: per user with at least ``min_user_interactions`` train interactions, a
     seeded random ``valid_ratio`` of them (``floor``, at least 1) becomes validation; the test
     file is never touched. ``valid_ratio=0`` keeps no validation (early stopping then has
-    nothing to watch).
+    nothing to watch). A data set that publishes a validation file too (train/valid/test,
+    as BARS' CTR sets) keeps its three parts exactly as published: nothing is carved.
     """
 
     promises: frozenset[str] = frozenset()
@@ -33,6 +35,8 @@ class PredefinedSplit:
         if data.part is None:
             raise RecbenchError(f"dataset '{data.name}' has no predefined split (one file); "
                                 f"use split=random_ratio or split=leave_one_out.")
+        if (data.part == VALID).any():  # published train/valid/test: kept as they are
+            return data.part.astype(np.int8, copy=True)
         assign = np.where(data.part == TEST, TEST, TRAIN).astype(np.int8)
         is_train = assign == TRAIN
         train_users = np.zeros(data.n_users, dtype=bool)

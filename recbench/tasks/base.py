@@ -22,11 +22,14 @@ class Evaluation:
             logged as ``per_user_test_metrics.parquet`` for the paired significance tests;
             None when the task has no per-user values.
         tags: facts about the evaluation to tag the run with (e.g. which user groups).
+        frames: further artifacts, logged as parquet by name (CTR: the test rows'
+            predictions, which the leaderboard's paired bootstrap reads).
     """
 
     metrics: dict[str, float]
     per_user: pd.DataFrame | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 class Task(ABC):

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 METRICS = ("auc", "logloss", "gauc")
 VALID_METRIC = "auc"  #: early stopping and model selection maximise it
+#: the test rows' predictions (``row``, ``user``, ``label``, ``probability``)
+PREDICTIONS_ARTIFACT = "test_predictions.parquet"
 
 
 @dataclass
@@ -54,7 +56,8 @@ def encode(data: "CTRData", rows: np.ndarray, encoders: list["FieldEncoder"]) ->
         torch.from_numpy(np.stack([e.transform(frame[e.spec.name]) for e in numeric], axis=1)
                          .astype(np.float32)) if numeric else None)
     return CTRPart(inputs, data.labels[rows], frame[data.user_field].to_numpy(),
-                   [e.size for e in indexed], [e.size for e in sequences])
+                   [e.size for e in indexed], [e.size for e in sequences],
+                   np.flatnonzero(rows), None if data.optimal is None else data.optimal[rows])
 
 
 class CTRPrediction(Task):
@@ -109,14 +112,30 @@ class CTRPrediction(Task):
         model.fit(split.parts[TRAIN], split.parts[VALID], replace(ctx, valid_metric=VALID_METRIC))
 
     def evaluate(self, model: "CTRModel", split: CTRSplit) -> Evaluation:
-        from recbench.evaluation.ctr import auc, gauc, logloss
+        import pandas as pd
+
         from recbench.splits.base import TEST, VALID
 
-        out = {}
+        out, frames = {}, {}
         for prefix, part in (("valid_", split.parts[VALID]), ("test_", split.parts[TEST])):
             if not len(part):
                 continue
             p = model.predict(part)
-            out |= {f"{prefix}auc": auc(part.labels, p), f"{prefix}logloss": logloss(part.labels, p),
-                    f"{prefix}gauc": gauc(part.users, part.labels, p)}
-        return Evaluation(out, None, {"task": "ctr"})
+            out |= {prefix + k: v for k, v in scores(part.labels, p, part.users).items()}
+            if part.optimal is not None:  # generated data: the best any model could do
+                best = scores(part.labels, part.optimal, part.users)
+                out |= {f"{prefix}optimal_{k}": v for k, v in best.items()}
+                out |= {f"{prefix}auc_gap": best["auc"] - out[prefix + "auc"],
+                        f"{prefix}logloss_gap": out[prefix + "logloss"] - best["logloss"]}
+            if prefix == "test_":  # what the leaderboard's paired user bootstrap reads
+                frames[PREDICTIONS_ARTIFACT] = pd.DataFrame({
+                    "row": part.ids, "user": part.users, "label": part.labels,
+                    "probability": p})
+        return Evaluation(out, None, {"task": "ctr"}, frames)
+
+
+def scores(labels: np.ndarray, p: np.ndarray, users: np.ndarray) -> dict[str, float]:
+    """AUC, LogLoss and gAUC of the probabilities ``p`` of rows with ``labels``."""
+    from recbench.evaluation.ctr import auc, gauc, logloss
+
+    return {"auc": auc(labels, p), "logloss": logloss(labels, p), "gauc": gauc(users, labels, p)}

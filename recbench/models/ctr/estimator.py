@@ -30,6 +30,8 @@ class CTRPart:
         labels: ``(n,) int8`` clicks.
         users: ``(n,)`` the rows' user ids (gAUC groups).
         sizes, sequence_sizes: embedding-table rows per indexed and per sequence field.
+        ids: ``(n,) int64`` the rows' positions in the data set (what predictions name).
+        optimal: ``(n,)`` Bayes-optimal click probabilities (generated data only), or None.
     """
 
     inputs: CTRInputs
@@ -37,6 +39,8 @@ class CTRPart:
     users: np.ndarray
     sizes: list[int]
     sequence_sizes: list[int]
+    ids: np.ndarray | None = None
+    optimal: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)

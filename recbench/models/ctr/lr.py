@@ -21,7 +21,12 @@ class LRNet(nn.Module):
 
 
 class LR(CTRModel):
-    """Logistic regression on every field (``model=lr``)."""
+    """Logistic regression on every field (``model=lr``): first-order weights only, so its
+    embedding vectors have size 0 (no parameters counted that it does not use)."""
+
+    def __init__(self, batch_size: int = 4096, optimizer: dict | None = None):
+        super().__init__(1, batch_size, optimizer)
+        self.dim = 0
 
     def build_network(self, embedding: FieldEmbedding) -> nn.Module:
         return LRNet(embedding)
