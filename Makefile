@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install browser postgres slurm test-slurm run test test-all leaderboard zoo recbole ui screenshot bench bench-large clean
+.PHONY: install browser postgres slurm test-slurm run test test-all leaderboard zoo recbole ui screenshot bench bench-large bench-ctr clean
 
 install: $(STAMP)
 
@@ -111,3 +111,15 @@ bench: $(STAMP)
 # Gowalla (41k items): ~20 min
 bench-large: $(STAMP)
 	$(BIN)/python benchmarks/recbole_bench.py gowalla_m1
+
+# recbench vs FuxiCTR 2.3.10 on ml-100k-ctr (results/bench/ctr.md). FuxiCTR gets its own
+# venv: it needs ray[data] >= 2.52, RecBole (in ours) pins ray 2.6.3; polars 2 removed an
+# argument FuxiCTR 2.3.10 passes (scan_csv dtypes)
+FUXICTR := .bench-venvs/fuxictr
+$(FUXICTR)/.installed:
+	test -x $(FUXICTR)/bin/python || $(PYTHON) -m venv $(FUXICTR)
+	$(FUXICTR)/bin/python -m pip --disable-pip-version-check -q install "torch==2.13.0" "fuxictr==2.3.10" "polars<2"
+	touch $@
+
+bench-ctr: $(STAMP) $(FUXICTR)/.installed
+	$(BIN)/python benchmarks/ctr_parity.py

@@ -20,7 +20,7 @@ NEEDS |= {("dataset", name): [CTR[0], CTR[2]] for name in
            "avazu_x1", "criteo-sample", "fuxictr-tiny")}
 NEEDS |= {("hparams_search", name): CTR[1:2] for name in
           ("lr", "fm", "deepfm", "dcn", "dcnv2", "xdeepfm", "autoint")}
-NEEDS |= {("experiment", "ml100k_ctr_leaderboard"): ["model=fm"]}
+NEEDS |= {("experiment", name): ["model=fm"] for name in ("ml100k_ctr_leaderboard", "synthetic_ctr")}
 OPTIONS = [(group, option) for group in GROUPS for option in group_options(group)]
 
 

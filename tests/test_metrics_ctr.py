@@ -67,3 +67,16 @@ def test_scores_on_any_monotone_scale_give_the_same_auc():
 def test_bad_input_is_refused(labels, probs, message):
     with pytest.raises(ValueError, match=message):
         auc(labels, probs)
+
+
+def test_ctr_metrics_are_leaderboard_columns_without_k():
+    from recbench.errors import RecbenchError
+    from recbench.evaluation.registry import (display_name, higher_is_better, parse_column,
+                                              parse_metric)
+
+    assert parse_column("AUC") == ("auc", None)
+    assert [higher_is_better(m) for m in ("auc", "logloss", "gauc", "auc_gap")] == [
+        True, False, True, False]
+    assert display_name("gauc") == "gAUC" and display_name("logloss") == "LogLoss"
+    with pytest.raises(RecbenchError, match="unknown metric 'auc'"):
+        parse_metric("auc@10")  # a top-N suite cannot name a CTR metric
