@@ -168,7 +168,8 @@ def cmd_data(args) -> int:
             node = OmegaConf.load(CONFIG_DIR / "dataset" / f"{name}.yaml")
             about = (CONFIG_DIR / "dataset" / f"{name}.yaml").read_text().splitlines()[0]
             files = ", ".join(f"{k}: {v}" for k, v in (node.get("files") or {}).items())
-            rows.append(f"| {name} | {node.get('format', 'generated')} | {node.get('root', '-')} "
+            kind = node.get("format") or ("csv (CTR)" if "label_column" in node else "generated")
+            rows.append(f"| {name} | {kind} | {node.get('root', '-')} "
                         f"| {files or '-'} | {checksum_note(node.get('root', '-'))} "
                         f"| {about.lstrip('# ')} |")
         console.print(Markdown("\n".join(rows)))

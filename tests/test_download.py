@@ -216,4 +216,8 @@ def test_sources_without_a_pinned_checksum_are_shown_unverified():
     assert checksum_note("download:amazon-book") == "unverified (trust on first use): train.txt"
     assert checksum_note("download:yelp2018").startswith("unverified")
     assert checksum_note("download:ml-1m") == "sha256 pinned"
+    # one zip holds BARS' three parts: named once; reczoo's md5 sums of the parts are pinned
+    assert checksum_note("download:frappe_x1") == (
+        "unverified (trust on first use): Frappe_x1.zip; md5 pinned: train.csv, valid.csv, "
+        "test.csv")
     assert checksum_note("shared:gowalla_m1") == "-"

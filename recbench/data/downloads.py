@@ -93,7 +93,9 @@ def checksum_note(root: str) -> str:
     found = entries(name) if scheme == "download" else {}
     if not found:
         return "-"
-    unpinned = [entry["url"].rsplit("/", 1)[-1] for entry in found.values() if not entry["sha256"]]
-    if unpinned:
-        return f"unverified (trust on first use): {', '.join(unpinned)}"
-    return "sha256 pinned"
+    unpinned = list(dict.fromkeys(entry["url"].rsplit("/", 1)[-1] for entry in found.values()
+                                  if not entry["sha256"]))  # one zip may hold several parts
+    members = [entry["archive_member"] for entry in found.values() if entry.get("member_md5")]
+    note = (f"unverified (trust on first use): {', '.join(unpinned)}" if unpinned
+            else "sha256 pinned")
+    return note + (f"; md5 pinned: {', '.join(members)}" if members else "")
