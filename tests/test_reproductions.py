@@ -83,5 +83,6 @@ def test_published_file_errors_are_one_line(tmp_path):
 
 def test_the_repository_published_file_parses():
     table = load_published(__import__("pathlib").Path("results/published.yaml"))
-    assert {"gowalla_m1", "movielens1m_m1", "amazon_beauty_s3rec"} <= set(table["dataset"])
+    assert {"gowalla_m1", "movielens1m_m1", "amazon_beauty_s3rec", "frappe_x1",
+            "criteo_x1"} <= set(table["dataset"])
     assert (table["published"] > 0).all() and (table["published"] < 1).all()
