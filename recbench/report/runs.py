@@ -177,8 +177,8 @@ def attach_details(board: Board, client, metrics: list[str]) -> Board:
         board.notes.append("No significance tests: the table has a single model.")
     elif missing:
         board.notes.append(
-            f"No significance tests: the runs of {', '.join(missing)} have no {artifact} "
-            f"{'' if bootstrapped else 'with every reported metric '}; re-run them with "
+            f"No significance tests: the runs of {', '.join(missing)} have no {artifact}"
+            f"{'' if bootstrapped else ' with every reported metric'}; re-run them with "
             f"this recbench to get them.")
     elif bootstrapped:
         board.significance = bootstrap.compare_to_best(predictions, bootstrapped, table)
