@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install browser postgres slurm test-slurm run test test-all leaderboard zoo recbole ui screenshot bench bench-large bench-ctr clean
+.PHONY: install browser postgres slurm test-slurm run test test-all leaderboard leaderboard-ctr zoo recbole ui screenshot bench bench-large bench-ctr clean
 
 install: $(STAMP)
 
@@ -56,6 +56,15 @@ leaderboard: $(STAMP)
 	$(BIN)/recbench leaderboard ml100k_leaderboard --group
 	$(BIN)/recbench leaderboard ml100k_leaderboard --split random_ratio --name ml100k_slices \
 	  --metrics $(SLICES)
+
+# The CTR leaderboards (experiments/ml100k_ctr_leaderboard.yaml, synthetic_ctr.yaml): the
+# seven BARS models, each tuned with the same budget on validation AUC, then 3 seeds (~1.5 h)
+CTR_MODELS = lr,fm,deepfm,dcn,dcnv2,xdeepfm,autoint
+leaderboard-ctr: $(STAMP)
+	$(BIN)/recbench run -m experiment=ml100k_ctr_leaderboard hparams_search=$(CTR_MODELS)
+	$(BIN)/recbench leaderboard ml100k_ctr_leaderboard
+	$(BIN)/recbench run -m experiment=synthetic_ctr hparams_search=$(CTR_MODELS)
+	$(BIN)/recbench leaderboard synthetic_ctr
 
 # The model zoo's reproductions of published numbers and fit times (results/zoo/; hours on CPU).
 ZOO_EXPERIMENTS = zoo_ml100k repro_movielens1m_m1 repro_gowalla_m1 repro_beauty_s3rec
