@@ -1,4 +1,6 @@
-"""recbench vs FuxiCTR 2.3.10 (BARS' own CTR library) on ml-100k-ctr (`make bench-ctr`).
+"""recbench vs FuxiCTR 2.3.10 (BARS' own CTR library) on ml-100k-ctr (`make bench-ctr`), and RecBole 1.2.1's DeepFM through recbench's CTR
+bridge (``model=recbole_ctr``: RecBole's model class and training epoch on recbench's
+encoded rows).
 
     python benchmarks/ctr_parity.py [OUT]      # writes results/bench/ctr.md
 
@@ -55,7 +57,8 @@ def export(out: Path) -> None:
 
 
 def recbench_child(model: str, seed: int) -> dict:
-    """One recbench run (the `recbench run` pipeline, logged to a throwaway store)."""
+    """One recbench run (the `recbench run` pipeline, logged to a throwaway store);
+    ``recbole-deepfm``: RecBole's DeepFM through recbench's CTR bridge (model=recbole_ctr)."""
     import torch
 
     from recbench.config import compose
@@ -71,11 +74,19 @@ def recbench_child(model: str, seed: int) -> dict:
                  "trainer.progress_bar=false", "trainer.accelerator=cpu"]
     if model == "dcnv2":
         overrides.append(f"model.n_cross={h['num_cross_layers']}")
+    if model == "recbole-deepfm":  # RecBole's names for the same settings
+        overrides = [o for o in overrides if not o.startswith("model.")]
+        overrides[3] = "model=recbole_ctr"
+        overrides.append("+model.params={embedding_size: %d, mlp_hidden_size: [%s], "
+                         "dropout_prob: 0.0, learning_rate: %g, train_batch_size: %d}" % (
+                             h["embedding_dim"], ",".join(map(str, h["hidden_units"])),
+                             h["learning_rate"], h["batch_size"]))
     with tempfile.TemporaryDirectory() as tmp:
         result = run(compose([*overrides, f"tracking.uri=sqlite:///{tmp}/mlflow.db",
                               f"tracking.artifact_root={tmp}/artifacts"]))
     m = result.metrics
-    return {"library": "recbench", "model": MODELS[model], "seed": seed,
+    return {"library": "RecBole (bridge)" if model.startswith("recbole") else "recbench",
+            "model": MODELS.get(model, "DeepFM"), "seed": seed,
             "valid_auc": m["valid_auc"], "test_auc": m["test_auc"],
             "test_logloss": m["test_logloss"], "epochs": m["epochs_trained"],
             "fit_s": m["fit_time_s"], "epoch_s": m["fit_time_s"] / m["epochs_trained"],
@@ -94,7 +105,8 @@ def _mean(rows: list[dict], key: str) -> float:
 
 
 def render(rows: list[dict]) -> str:
-    lines = ["# recbench vs FuxiCTR 2.3.10: CTR parity and speed (ml-100k-ctr)", "",
+    lines = ["# recbench vs FuxiCTR 2.3.10 and RecBole 1.2.1: CTR parity and speed "
+             "(ml-100k-ctr)", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch threads "
              f"{THREADS} on both sides, CPU. Split: recbench's `random_global` 8:1:1 of "
              f"ml-100k-ctr (80,000 / 10,000 / 10,000 rows), exported as CSV; each library "
@@ -103,29 +115,37 @@ def render(rows: list[dict]) -> str:
              f"regularisation or dropout, early stopping on validation AUC with patience 2 "
              f"and the best epoch's weights restored (FuxiCTR's learning-rate decay on "
              f"plateau off: recbench has none); DCNv2: 3 full-rank cross layers in parallel "
-             f"with the MLP. Seeds {', '.join(map(str, SEEDS))}; means over seeds. "
+             f"with the MLP. RecBole's DeepFM runs through recbench's CTR bridge "
+             f"(`model=recbole_ctr`: RecBole's model class and training epoch on recbench's "
+             f"encoded rows; recbench validates, stops and predicts). "
+             f"Seeds {', '.join(map(str, SEEDS))}; means over seeds. "
              f"Epoch: wall-clock seconds per training epoch, its validation included. "
              f"Eval: seconds to score the valid and test rows and compute the metrics. "
              f"Produced by `make bench-ctr` (benchmarks/ctr_parity.py).", "",
              "| model | library | test AUC | test LogLoss | epochs | epoch (s) | eval (s) |",
              "|---|---|---|---|---|---|---|"]
     for model in MODELS.values():
-        for library in ("recbench", "FuxiCTR"):
+        for library in ("recbench", "FuxiCTR", "RecBole (bridge)"):
             r = [x for x in rows if x["model"] == model and x["library"] == library]
+            if not r:
+                continue
             lines.append(f"| {model} | {library} | {_mean(r, 'test_auc'):.4f} | "
                          f"{_mean(r, 'test_logloss'):.4f} | {_mean(r, 'epochs'):.1f} | "
                          f"{_mean(r, 'epoch_s'):.2f} | {_mean(r, 'eval_s'):.2f} |")
-    lines += ["", "| model | ΔAUC (recbench − FuxiCTR) | within 0.003 | epoch ratio | "
-                  "eval ratio | ratios ≤ 0.5 |", "|---|---|---|---|---|---|"]
+    lines += ["", "| model | against | ΔAUC (recbench − other) | within 0.003 | epoch ratio | "
+                  "eval ratio | ratios ≤ 0.5 |", "|---|---|---|---|---|---|---|"]
     for model in MODELS.values():
         ours = [x for x in rows if x["model"] == model and x["library"] == "recbench"]
-        theirs = [x for x in rows if x["model"] == model and x["library"] == "FuxiCTR"]
-        delta = _mean(ours, "test_auc") - _mean(theirs, "test_auc")
-        epoch = _mean(ours, "epoch_s") / _mean(theirs, "epoch_s")
-        ev = _mean(ours, "eval_s") / _mean(theirs, "eval_s")
-        lines.append(f"| {model} | {delta:+.4f} | {'yes' if abs(delta) <= AUC_TOLERANCE else 'no'}"
-                     f" | {epoch:.2f} | {ev:.2f} | "
-                     f"{'yes' if max(epoch, ev) <= TARGET_RATIO else 'no'} |")
+        for library in ("FuxiCTR", "RecBole (bridge)"):
+            theirs = [x for x in rows if x["model"] == model and x["library"] == library]
+            if not theirs:
+                continue
+            delta = _mean(ours, "test_auc") - _mean(theirs, "test_auc")
+            epoch = _mean(ours, "epoch_s") / _mean(theirs, "epoch_s")
+            ev = _mean(ours, "eval_s") / _mean(theirs, "eval_s")
+            lines.append(f"| {model} | {library} | {delta:+.4f} | "
+                         f"{'yes' if abs(delta) <= AUC_TOLERANCE else 'no'} | {epoch:.2f} | "
+                         f"{ev:.2f} | {'yes' if max(epoch, ev) <= TARGET_RATIO else 'no'} |")
     lines += ["", "Per run:", "", "| model | library | seed | valid AUC | test AUC | "
               "test LogLoss | epochs | fit (s) |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['model']} | {r['library']} | {r['seed']} | {r['valid_auc']:.4f} | "
@@ -143,6 +163,10 @@ def main(out: Path) -> None:
     rows = []
     for model, fuxi in MODELS.items():
         for seed in SEEDS:
+            if model == "deepfm":
+                rows.append(_json_line([sys.executable, __file__, "--child", "recbole-deepfm",
+                                        str(seed)]))
+                print(json.dumps(rows[-1]), flush=True)
             rows.append(_json_line([sys.executable, __file__, "--child", model, str(seed)]))
             rows.append(_json_line([str(FUXICTR_PYTHON), str(ROOT / "benchmarks" /
                                                             "fuxictr_runner.py"),

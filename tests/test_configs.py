@@ -13,7 +13,7 @@ NEEDS = {("model", name): ["split=leave_one_out"] for name in
          ("gru4rec", "sasrec", "bert4rec", "recbole/gru4rec", "recbole/sasrec")}
 CTR = ["task=ctr", "dataset=ml-100k-ctr", "model=fm"]  # the CTR task's own data and models
 NEEDS |= {("model", name): CTR[:2] for name in
-          ("lr", "fm", "deepfm", "dcn", "dcnv2", "xdeepfm", "autoint")}
+          ("lr", "fm", "deepfm", "dcn", "dcnv2", "xdeepfm", "autoint", "recbole_ctr")}
 NEEDS |= {("task", "ctr"): CTR[1:]}
 NEEDS |= {("dataset", name): [CTR[0], CTR[2]] for name in
           ("ml-100k-ctr", "synthetic-ctr", "frappe_x1", "movielenslatest_x1", "criteo_x1",

@@ -117,3 +117,41 @@ def test_ctr_leaderboard_end_to_end(store, tmp_path, capsys):
     assert set(board["model"]) == {"lr", "fm"} and (board["seeds"] == 2).all()
     md = (tmp_path / "out" / "default" / "leaderboard.md").read_text()
     assert "paired bootstrap p (Holm)" in md and "95% interval" in md
+
+
+def test_recbole_deepfm_through_the_ctr_bridge(parts):
+    """RecBole's DeepFM on recbench's encoded rows: seeded, early-stopped on recbench's
+    validation AUC, and it learns the pairwise signal."""
+    from recbench.models.recbole.ctr import RecBoleCTR
+
+    params = {"embedding_size": 8, "mlp_hidden_size": [16], "train_batch_size": 256,
+              "learning_rate": 0.01}
+    fitted = [RecBoleCTR("DeepFM", params).fit(*parts, FitContext(
+        seed=s, trainer={"max_epochs": 3, "patience": 5, "progress_bar": False}))
+        for s in (1, 1, 2)]
+    p = [m.predict(parts[1]) for m in fitted]
+    assert np.array_equal(p[0], p[1]) and not np.array_equal(p[0], p[2])
+    assert p[0].shape == (len(parts[1]),) and ((p[0] > 0) & (p[0] < 1)).all()
+    from recbench.evaluation.ctr import auc
+    assert auc(parts[1].labels, p[0]) > 0.6
+    assert fitted[0].epochs_trained == 3 and fitted[0].best_epoch is not None
+
+
+def test_recbole_token_map_sends_unseen_indices_to_padding():
+    from recbench.models.recbole.ctr import _token_map
+
+    mapping = _token_map({"[PAD]": 0, "4": 1, "2": 2}, 6)
+    assert mapping.tolist() == [0, 0, 2, 0, 1, 0]
+
+
+@pytest.mark.parametrize("name, message", [
+    ("BPR", "RecBole model 'BPR' is general: model=recbole_ctr runs context-aware models"),
+    ("DeepFm", "RecBole has no model 'DeepFm' (names are case-sensitive). Did you mean "
+               "'DeepFM'?"),
+])
+def test_recbole_ctr_refuses_other_models(name, message):
+    from recbench.models.recbole.ctr import RecBoleCTR
+
+    with pytest.raises(ValueError) as err:
+        RecBoleCTR(name)
+    assert message in str(err.value)

@@ -56,7 +56,7 @@ def test_shims_fix_the_upstream_breaks_without_quick_start(tmp_path, monkeypatch
 @pytest.mark.parametrize("overrides, message", [
     (["model.name=bpr"], "RecBole has no model 'bpr'.*Did you mean 'BPR'"),
     (["model.name=LightGNC"], "Did you mean 'LightGCN'"),
-    (["model.name=DeepFM"], "'DeepFM' is context-aware.*CTR task"),
+    (["model.name=DeepFM"], "'DeepFM' is context-aware.*task=ctr as model=recbole_ctr"),
     (["model.name=KGAT"], "'KGAT' is knowledge-aware.*knowledge graph"),
     (["model.name=FDSA"], "'FDSA' needs item attributes"),
     (["+model.params.embeding_size=8"], "no setting 'embeding_size'. Did you mean 'embedding_size'"),

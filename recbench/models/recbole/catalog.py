@@ -20,8 +20,8 @@ from recbench.errors import closest
 SUPPORTED = ("general", "sequential")
 #: kinds refused, with the reason shown to the user
 REFUSED = {
-    "context_aware": "it needs user/item/context features (CTR prediction); context-aware "
-                     "models come with the CTR task",
+    "context_aware": "it predicts clicks from features (CTR prediction): run it with "
+                     "task=ctr as model=recbole_ctr model.name=<name>",
     "knowledge_aware": "it needs a knowledge graph (.kg and .link files), which recbench "
                        "data sets do not have",
     "exlib": "it wraps XGBoost/LightGBM feature models (CTR prediction), not a ranking model",
@@ -77,8 +77,9 @@ def supported() -> list[str]:
     return [n for n, k in models().items() if k in SUPPORTED and n not in NEEDS_FEATURES]
 
 
-def model_kind(name: str) -> str:
-    """``"general"`` or ``"sequential"`` for a RecBole model the bridge can run.
+def model_kind(name: str, task: str = "topn") -> str:
+    """``"general"`` or ``"sequential"`` for a RecBole model the top-N bridge can run;
+    ``"context_aware"`` with ``task="ctr"`` (the CTR bridge runs those only).
 
     Raises:
         ValueError: an unknown name (with the closest match), or a model that needs inputs
@@ -91,6 +92,11 @@ def model_kind(name: str) -> str:
                          + (f" Did you mean '{hint}'?" if hint else "")
                          + f" Supported here: {', '.join(supported())}.")
     kind = zoo[name]
+    if task == "ctr":
+        if kind != "context_aware" or name in ("DIN", "DIEN"):  # DIN/DIEN: behaviour sequences
+            raise ValueError(f"RecBole model '{name}' is {kind.replace('_', '-')}: "
+                             f"model=recbole_ctr runs context-aware models, e.g. DeepFM.")
+        return kind
     if kind in REFUSED:
         raise ValueError(f"RecBole model '{name}' is {kind.replace('_', '-')}: {REFUSED[kind]}. "
                          f"Pick a general or sequential model, e.g. BPR or SASRec.")
