@@ -21,7 +21,7 @@ SUPPORTED = ("general", "sequential")
 #: kinds refused, with the reason shown to the user
 REFUSED = {
     "context_aware": "it predicts clicks from features (CTR prediction): run it with "
-                     "task=ctr as model=recbole_ctr model.name=<name>",
+                     "task=ctr as model=recbole_ctr model.name={name}",
     "knowledge_aware": "it needs a knowledge graph (.kg and .link files), which recbench "
                        "data sets do not have",
     "exlib": "it wraps XGBoost/LightGBM feature models (CTR prediction), not a ranking model",
@@ -98,8 +98,9 @@ def model_kind(name: str, task: str = "topn") -> str:
                              f"model=recbole_ctr runs context-aware models, e.g. DeepFM.")
         return kind
     if kind in REFUSED:
-        raise ValueError(f"RecBole model '{name}' is {kind.replace('_', '-')}: {REFUSED[kind]}. "
-                         f"Pick a general or sequential model, e.g. BPR or SASRec.")
+        raise ValueError(f"RecBole model '{name}' is {kind.replace('_', '-')}: "
+                         f"{REFUSED[kind].format(name=name)}. Or pick a general or sequential "
+                         f"model, e.g. BPR or SASRec.")
     if name in NEEDS_FEATURES:
         raise ValueError(f"RecBole model '{name}' needs {NEEDS_FEATURES[name]}, which recbench "
                          f"data sets do not provide; use e.g. SASRec or GRU4Rec.")
