@@ -103,13 +103,18 @@ def prefetch(overrides: list[str], first) -> None:
     """Download the files of every data set of the command that is fetched on first use
     (``root: download:NAME``), before any run starts: a data set that cannot be fetched is
     one line (exit 2) with nothing logged, and parallel workers never download at once."""
-    from recbench.config import compose
+    from omegaconf import OmegaConf
+
+    from recbench.config import compose, sweep_dimensions
     from recbench.data.loader import resolve_root
 
-    names = [v for o in overrides if o.startswith("dataset=")
-             for v in o.split("=", 1)[1].split(",")] or [first.dataset.name]
-    for name in dict.fromkeys(names):
-        node = first.dataset if name == first.dataset.name else compose([f"dataset={name}"]).dataset
+    sweeper = first.hydra.sweeper
+    grid = None if "n_trials" in sweeper or not sweeper.get("params") else \
+        OmegaConf.to_container(sweeper.params, resolve=True)
+    dims = sweep_dimensions(overrides, grid)
+    others = [f"{k}={v[0]}" for k, v in dims.items() if k != "dataset"]
+    for name in dict.fromkeys(dims.get("dataset", [None])):
+        node = compose([*others, f"dataset={name}"] if name else others).dataset
         if str(node.get("root", "")).startswith("download:"):
             resolve_root(node.root, dict(node.get("files") or {}))
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
+from recbench.errors import RecbenchError
 from recbench.evaluation.ctr import gauc
 from recbench.report import bootstrap
 
@@ -25,7 +26,7 @@ def _rows(n=600, n_users=40, seed=0, signal=1.0):
 def test_weighted_auc_equals_sklearn_with_sample_weights():
     _, labels, probs = _rows()
     weights = np.random.default_rng(1).integers(0, 4, (5, len(labels))).astype(float)
-    got = bootstrap.weighted_auc(labels, probs, weights)
+    got = bootstrap.weighted_auc(labels, probs, weights, np.arange(len(labels)))
     want = [roc_auc_score(labels, probs, sample_weight=w) for w in weights]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
@@ -33,9 +34,10 @@ def test_weighted_auc_equals_sklearn_with_sample_weights():
 def test_chunked_weighted_auc_equals_unchunked(monkeypatch):
     _, labels, probs = _rows()
     weights = np.random.default_rng(2).integers(0, 3, (7, len(labels))).astype(float)
-    whole = bootstrap.weighted_auc(labels, probs, weights)
+    rows = np.arange(len(labels))
+    whole = bootstrap.weighted_auc(labels, probs, weights, rows)
     monkeypatch.setattr(bootstrap, "CHUNK_CELLS", len(labels) * 2)  # 2 resamples a chunk
-    np.testing.assert_array_equal(bootstrap.weighted_auc(labels, probs, weights), whole)
+    np.testing.assert_array_equal(bootstrap.weighted_auc(labels, probs, weights, rows), whole)
 
 
 @pytest.mark.parametrize("metric", ["auc", "logloss", "gauc"])
@@ -70,7 +72,7 @@ def test_identical_models_are_never_different_and_a_better_one_is():
     means = pd.DataFrame({"model": ["a", "b", "c"],
                           "auc": [roc_auc_score(labels, good)] * 2 + [roc_auc_score(labels, noisy)],
                           "logloss": [log_loss(labels, good)] * 2 + [log_loss(labels, noisy)]})
-    table = bootstrap.compare_to_best(frames, ["auc", "logloss"], means, n_resamples=300)
+    table = bootstrap.compare_to_best(frames, ["auc", "logloss"], means, resamples=300)
     assert list(table.columns) == bootstrap.COLUMNS
     by = table.set_index(["metric", "model"])
     assert by.loc[("auc", "b"), "boot_p"] == 1.0  # a tie with the best: no evidence at all
@@ -86,6 +88,30 @@ def test_models_must_be_scored_on_the_same_rows():
     other = _predictions(probs, users, labels)
     other[0]["row"] += 1
     means = pd.DataFrame({"model": ["a", "b"], "auc": [0.6, 0.5]})
-    with pytest.raises(ValueError, match="test rows of model 'b' differ"):
+    with pytest.raises(RecbenchError, match="runs of model 'b' were scored on other test rows"):
         bootstrap.compare_to_best({"a": _predictions(probs, users, labels), "b": other},
-                                  ["auc"], means, n_resamples=10)
+                                  ["auc"], means, resamples=10)
+
+
+def test_without_users_rows_are_resampled_and_gauc_is_not_tested():
+    """Criteo-like data (one group): a user bootstrap would redraw the whole test set every
+    time (p = 2 / (B + 1) for any difference); rows are the units instead."""
+    _, labels, good = _rows(n=2000, signal=3.0)
+    users = np.zeros(len(labels), dtype=int)
+    rng = np.random.default_rng(8)
+    close = np.clip(good + rng.normal(0, 0.002, len(good)), 0.01, 0.99)  # nearly the same
+    means = pd.DataFrame({"model": ["a", "b"], "auc": [roc_auc_score(labels, good),
+                                                       roc_auc_score(labels, close)],
+                          "gauc": [0.5, 0.4]})
+    table = bootstrap.compare_to_best({"a": _predictions(good, users, labels),
+                                       "b": _predictions(close, users, labels)},
+                                      ["auc", "gauc"], means, resamples=200)
+    by = table.set_index("metric")
+    assert (table["unit"] == "row").all() and by.loc["auc", "n_users"] == 2000
+    assert by.loc["auc", "boot_p"] > 0.05  # a negligible difference is not significant
+    assert np.isnan(by.loc["gauc", "boot_p"])
+
+
+def test_resamples_grow_with_the_family_of_comparisons():
+    assert bootstrap.n_resamples(3) == 1000
+    assert bootstrap.n_resamples(60) == 6000  # Holm: 60 x 2 / 6001 < 0.05

@@ -22,15 +22,18 @@ NO_USER = "__all__"
 
 
 def _read(path, label: str, columns: list[str], sep: str) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+    wanted = {label, *columns}
+    try:  # only the label and the fields: Criteo-size files hold nothing else in memory
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                            usecols=lambda c: c in wanted)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         raise RecbenchError(f"cannot read {path}: {str(err).splitlines()[0]}; check the "
                             f"file (a CSV with a header line).") from None
     missing = [c for c in [label, *columns] if c not in frame.columns]
     if missing:
+        header = pd.read_csv(path, sep=sep, nrows=0).columns
         raise RecbenchError(f"{path} has no column(s) {', '.join(missing)} (it has "
-                            f"{', '.join(frame.columns[:12])}); fix dataset.fields or "
+                            f"{', '.join(header[:12])}); fix dataset.fields or "
                             f"dataset.label_column.")
     values = frame[label].fillna("").str.strip()
     bad = ~values.isin(["0", "1", "0.0", "1.0"])

@@ -52,6 +52,8 @@ _TABLE = [
     # generated data with a known truth (synthetic-ctr): the Bayes-optimal predictor's AUC,
     # and how far a model is from it (optimal - model AUC; model - optimal LogLoss)
     ("optimal_auc", "Bayes-optimal AUC", True, "ctr"),
+    ("optimal_logloss", "Bayes-optimal LogLoss", False, "ctr"),
+    ("optimal_gauc", "Bayes-optimal gAUC", True, "ctr"),
     ("auc_gap", "AUC gap to optimal", False, "ctr"),
     ("logloss_gap", "LogLoss gap to optimal", False, "ctr"),
 ]

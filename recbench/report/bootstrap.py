@@ -13,6 +13,8 @@ Holm-corrected over the table, as the per-user tests are.
 Resampling a user ``c`` times weighs each of its rows by ``c``, so a resample is a weight
 vector and nothing is copied: AUC is the weighted Mann-Whitney statistic from one sort per
 run, LogLoss and gAUC are weighted sums of per-user terms computed once.
+
+Data sets without users (Criteo, Avazu: one group) resample rows instead.
 """
 
 from __future__ import annotations
@@ -20,32 +22,45 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recbench.errors import RecbenchError
 from recbench.evaluation.ctr import EPS, _group_auc
 from recbench.evaluation.registry import higher_is_better
 from recbench.report.significance import holm
 
-N_RESAMPLES = 1000
+N_RESAMPLES = 1000  #: at least; more with many comparisons (see :func:`n_resamples`)
 SEED = 0
+#: fewer users than this (data sets without a user field have one): rows are resampled
+MIN_USERS = 20
 #: bootstrap weights materialised at once (resamples x rows), bounding memory
 CHUNK_CELLS = 1 << 22
-COLUMNS = ["metric", "model", "best", "n_users", "mean_diff", "ci_low", "ci_high",
-           "boot_p", "boot_p_holm"]
+COLUMNS = ["metric", "model", "best", "n_users", "unit", "n_resamples", "mean_diff", "ci_low",
+           "ci_high", "boot_p", "boot_p_holm"]
 
 
-def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """AUC of each row of ``weights``: ``(b, n)`` non-negative row weights -> ``(b,)``.
+def n_resamples(comparisons: int) -> int:
+    """Resamples for a family of ``comparisons`` tests: the smallest bootstrap p-value is
+    ``2 / (B + 1)`` and Holm multiplies it by up to ``comparisons``, so ``B`` grows with
+    the family (100 per comparison) to keep significance reachable at alpha = 0.05."""
+    return max(N_RESAMPLES, 100 * comparisons)
+
+
+def weighted_auc(labels: np.ndarray, scores: np.ndarray, counts: np.ndarray,
+                 groups: np.ndarray) -> np.ndarray:
+    """AUC on each resample: ``counts`` ``(b, n_groups)`` draws of each group, ``groups``
+    ``(n,)`` each row's group; row ``r`` weighs ``counts[:, groups[r]]``. Returns ``(b,)``.
 
     ``sum_{i pos, j neg} w_i w_j [s_i > s_j] + 1/2 [s_i = s_j]`` over ``W_pos W_neg``: the
     AUC of the data with row ``r`` repeated ``w[r]`` times (``roc_auc_score`` with
-    ``sample_weight``). NaN where a resample holds one class only.
+    ``sample_weight``). NaN where a resample holds one class only. The ``(b, n)`` weights
+    are built :data:`CHUNK_CELLS` at a time.
     """
     order = np.argsort(scores, kind="stable")
-    s, y = scores[order], labels[order].astype(np.float64)
+    s, y, g = scores[order], labels[order].astype(np.float64), groups[order]
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # runs of tied scores
-    out = np.empty(len(weights))
+    out = np.empty(len(counts))
     step = max(1, CHUNK_CELLS // max(1, len(s)))
-    for lo in range(0, len(weights), step):
-        w = weights[lo:lo + step][:, order]
+    for lo in range(0, len(counts), step):
+        w = counts[lo:lo + step][:, g].astype(np.float64)
         pos = np.add.reduceat(w * y, starts, axis=1)
         neg = np.add.reduceat(w * (1 - y), starts, axis=1)
         below = np.cumsum(neg, axis=1) - neg  # negatives scored strictly lower
@@ -83,7 +98,7 @@ class RunTerms:
         counts = counts.astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             if metric == "auc":
-                return weighted_auc(self.labels, self.probs, counts[:, self.codes])
+                return weighted_auc(self.labels, self.probs, counts, self.codes)
             if metric == "logloss":
                 return counts @ self.loss_sum / (counts @ self.rows)
             if metric == "gauc":
@@ -99,7 +114,7 @@ def user_codes(users: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def compare_to_best(predictions: dict[str, list[pd.DataFrame]], metrics: list[str],
-                    means: pd.DataFrame, n_resamples: int = N_RESAMPLES,
+                    means: pd.DataFrame, resamples: int | None = None,
                     seed: int = SEED) -> pd.DataFrame:
     """Every model against the best one on each CTR metric by the paired user bootstrap.
 
@@ -110,7 +125,9 @@ def compare_to_best(predictions: dict[str, list[pd.DataFrame]], metrics: list[st
         means: one row per model (column ``model``) with the reported mean of each metric.
 
     Returns:
-        One row per (metric, non-best model), columns :data:`COLUMNS`.
+        One row per (metric, non-best model), columns :data:`COLUMNS`. With fewer than
+        :data:`MIN_USERS` users (a data set without a user field) the rows are resampled
+        instead (``unit`` says which) and gAUC, which needs users, is not tested (NaN p).
     """
     frames = {m: [f.sort_values("row", kind="stable").reset_index(drop=True) for f in fs]
               for m, fs in predictions.items()}
@@ -118,11 +135,16 @@ def compare_to_best(predictions: dict[str, list[pd.DataFrame]], metrics: list[st
     for model, fs in frames.items():
         for f in fs:
             if not np.array_equal(f["row"].to_numpy(), first["row"].to_numpy()):
-                raise ValueError(f"the test rows of model '{model}' differ from the others'")
+                raise RecbenchError(f"the runs of model '{model}' were scored on other test "
+                                    f"rows than the rest; the board cannot pair them.")
     codes, n_users = user_codes(first["user"].to_numpy())
+    unit = "user"
+    if n_users < MIN_USERS:  # no users to speak of: rows are the independent units
+        codes, n_users, unit = np.arange(len(first), dtype=np.int64), len(first), "row"
     labels = first["label"].to_numpy()
+    b = resamples or n_resamples(len(metrics) * (len(means) - 1))
     rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n_users, np.full(n_users, 1 / n_users), size=n_resamples)
+    counts = rng.multinomial(n_users, np.full(n_users, 1 / n_users), size=b)
     terms = {m: [RunTerms(codes, labels, f["probability"].to_numpy(np.float64), n_users)
                  for f in fs] for m, fs in frames.items()}
     rows = []
@@ -130,8 +152,11 @@ def compare_to_best(predictions: dict[str, list[pd.DataFrame]], metrics: list[st
         sign = 1.0 if higher_is_better(metric) else -1.0
         column = sign * means[metric]
         best = means.loc[column.idxmax(), "model"]
-        boot = {m: np.mean([t.resampled(metric, counts) for t in ts], axis=0)
-                for m, ts in terms.items()}
+        if metric == "gauc" and unit == "row":  # per-user AUC of one-row "users": none
+            boot = {m: np.full(b, np.nan) for m in terms}
+        else:
+            boot = {m: np.mean([t.resampled(metric, counts) for t in ts], axis=0)
+                    for m, ts in terms.items()}
         for model in means["model"]:
             if model == best:
                 continue
@@ -141,7 +166,7 @@ def compare_to_best(predictions: dict[str, list[pd.DataFrame]], metrics: list[st
                              - means.set_index("model").loc[model, metric])
             tails = min((d <= 0).sum(), (d >= 0).sum()) + 1
             rows.append({"metric": metric, "model": model, "best": best, "n_users": n_users,
-                         "mean_diff": observed,
+                         "unit": unit, "n_resamples": b, "mean_diff": observed,
                          "ci_low": float(np.percentile(sign * d, 2.5)) if d.size else np.nan,
                          "ci_high": float(np.percentile(sign * d, 97.5)) if d.size else np.nan,
                          "boot_p": min(1.0, 2 * tails / (d.size + 1)) if d.size else np.nan})

@@ -38,9 +38,11 @@ def tests(board: Board) -> list[tuple[str, str, str]]:
 
 def legend(alpha: float, board: Board) -> str:
     if bootstrapped(board):
+        s = board.significance
+        unit, n = (s["unit"].iloc[0], int(s["n_resamples"].iloc[0])) if len(s) else ("user", 0)
         return (f"{T_MARK}: significantly different from the best model of that column (paired "
-                f"bootstrap over test users, 1,000 resamples, each run's metric recomputed and "
-                f"averaged over seeds; Holm–Bonferroni-corrected p < {alpha:g} over every "
+                f"bootstrap over test {unit}s, {n:,} resamples, each run's metric recomputed "
+                f"and averaged over seeds; Holm–Bonferroni-corrected p < {alpha:g} over every "
                 f"comparison in the table). {UP} higher is better, {DOWN} lower is better.")
     return (f"{T_MARK} / {W_MARK}: significantly different from the best model of that column "
             f"(paired t-test / Wilcoxon signed-rank over per-user test metrics averaged over "

@@ -3,7 +3,8 @@
 
 The train rows go to RecBole as one atomic ``.inter`` file holding the label and every field
 as recbench encoded them (the train-only vocabulary, with its missing and out-of-vocabulary
-buckets, becomes RecBole's tokens), so both libraries see the same inputs. RecBole's
+buckets, becomes RecBole's tokens), so both libraries see the same inputs; an index no
+train row holds (a bucket train never used) is predicted with RecBole's padding row. RecBole's
 dataset, dataloader, model class and ``Trainer._train_epoch`` train; recbench drives the
 epochs, validates by its own AUC every ``trainer.valid_every`` epochs, stops after
 ``trainer.patience`` validations without improvement, restores the best weights, and
@@ -142,7 +143,8 @@ class RecBoleCTR:
                 ctx.log(values, epoch)
             if valid is not None and stopper.should_stop:
                 break
-        self.best_epoch, self.epochs_trained = stopper.best_epoch, epoch + 1
+        self.best_epoch, self.epochs_trained = stopper.best_epoch, epochs if epochs < 1 \
+            else epoch + 1
         if stopper.best_state is not None:
             self.model.load_state_dict(stopper.best_state)
         self.model.eval()
