@@ -30,7 +30,7 @@ import pandas as pd
 
 from recbench.config import NOT_RESULT_OVERRIDES
 from recbench.errors import RecbenchError
-from recbench.evaluation.registry import higher_is_better
+from recbench.evaluation.registry import higher_is_better, info
 from recbench.safe_names import file_component
 from recbench.tracking.run_tracker import metric_key
 
@@ -72,6 +72,14 @@ class Board:
     @property
     def title(self) -> str:
         return f"{self.dataset} · {self.split}"
+
+    @property
+    def scoring(self) -> tuple[str, str]:
+        """``(label, text)``: how the board's test metrics were computed."""
+        if info(self.valid_metric).kind == "ctr":
+            return "Scoring", "a click probability per test row (task=ctr): AUC, LogLoss, gAUC"
+        return "Ranking", "full ranking over all items, the user's train (and validation) " \
+                          "items masked"
 
     @property
     def slug(self) -> str:

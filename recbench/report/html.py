@@ -16,7 +16,6 @@ from recbench.report.tables import (budget, column_header, display_name, display
                                     legend, ranks,
                                     significance_frame)
 
-RANKING = "full ranking over all items, the user's train (and validation) items masked"
 #: display_table column -> raw board.table column holding its numeric value
 _NUMERIC = {"Seeds": "seeds", "Fit (s)": "fit_time_s", "Eval (s)": "eval_time_s",
             "Params": "n_parameters"}
@@ -132,7 +131,7 @@ def _protocol_card(board: Board) -> str:
         "Dataset": board.dataset,
         "Split": board.split,
         "Selection": f"validation {display_name(board.valid_metric)} (best mean over seeds)",
-        "Ranking": RANKING,
+        board.scoring[0]: board.scoring[1],
         "Seeds": _seeds(board),
         "Data fingerprint": _unique(board, "data_fingerprint"),
         "Split fingerprint": _unique(board, "split_fingerprint"),

@@ -20,7 +20,6 @@ from recbench.safe_names import inside
 
 SELECTION_RULE = ("per model, the configuration with the best mean validation metric among "
                   "those run on the most seeds; test metrics never take part in the choice")
-PROTOCOL_NOTE = "Full ranking over all items, the user's train (and, for test, validation) items masked."
 META = "leaderboard.json"
 #: the files `publish` writes in its folder (removed first, so none is left over)
 OWNED = ("leaderboard.md", "leaderboard.tex", "index.html", "leaderboard.csv",
@@ -35,7 +34,8 @@ def context(experiments: list[str], boards: list[Board]) -> dict[str, str]:
     return {
         "Experiments": ", ".join(experiments),
         "Protocols": "; ".join(b.title for b in boards),
-        "Ranking": PROTOCOL_NOTE,
+        **{label: text[0].upper() + text[1:] + "."
+           for label, text in dict.fromkeys(b.scoring for b in boards)},
         "Selection": SELECTION_RULE + f" (validation metric: {valid})",
         "Latest run": dt.datetime.fromtimestamp(latest, dt.timezone.utc).strftime(
             "%Y-%m-%d %H:%M UTC"),
