@@ -167,13 +167,16 @@ def test_extract_refuses_path_traversal(archives, tmp_path, kind):
 
 def test_registry_entries():
     required = {"ml-1m", "ml-20m", "amazon-book/train", "amazon-book/test",
-                "yelp2018/train", "yelp2018/test"}
+                "yelp2018/train", "yelp2018/test", "frappe_x1/train", "frappe_x1/valid",
+                "frappe_x1/test", "criteo_x1/test"}
     assert required <= DOWNLOADS.keys()
     for name, entry in DOWNLOADS.items():
-        assert set(entry) == {"url", "sha256", "archive_member", "source", "bytes"}, name
+        keys = {"url", "sha256", "archive_member", "source", "bytes"}
+        assert keys <= set(entry) <= keys | {"member_md5"}, name
         assert entry["url"].startswith("https://"), name
-        sha = entry["sha256"]
+        sha, md5 = entry["sha256"], entry.get("member_md5")
         assert sha is None or re.fullmatch(r"[0-9a-f]{64}", sha), name
+        assert md5 is None or re.fullmatch(r"[0-9a-f]{32}", md5), name
         assert entry["source"], name
     assert DOWNLOADS["ml-1m"]["archive_member"] == "ml-1m/ratings.dat"
     assert DOWNLOADS["ml-20m"]["archive_member"] == "ml-20m/ratings.csv"
