@@ -138,9 +138,9 @@ def test_recbole_deepfm_through_the_ctr_bridge(parts):
 
 
 def test_recbole_token_map_sends_unseen_indices_to_padding():
-    from recbench.models.recbole.ctr import _token_map
+    from recbench.models.recbole.atomic import id_map
 
-    mapping = _token_map({"[PAD]": 0, "4": 1, "2": 2}, 6)
+    mapping = id_map(np.array(["[PAD]", "4", "2"]), 6)  # RecBole's field2id_token
     assert mapping.tolist() == [0, 0, 2, 0, 1, 0]
 
 

@@ -24,6 +24,7 @@ import torch
 from recbench.evaluation.ctr import auc
 from recbench.models.base import FitContext
 from recbench.models.early_stopping import EarlyStopper
+from recbench.models.recbole import atomic
 from recbench.models.recbole.catalog import check_params, model_kind
 from recbench.models.recbole.shims import import_recbole
 from recbench.models.trainer_settings import TRAINER_DEFAULTS
@@ -98,7 +99,7 @@ class RecBoleCTR:
             trainer = get_trainer(config["MODEL_TYPE"], self.name)(config, self.model)
         self.device = config["device"]
         self.batch_size = int(config["train_batch_size"])
-        self.maps = {field: _token_map(dataset.field2token_id[field], size)
+        self.maps = {field: atomic.id_map(dataset.field2id_token[field], size)
                      for field, size in zip(_names(train)[0] + _names(train)[1],
                                             train.sizes + train.sequence_sizes)}
         self._train(trainer, loader, valid if valid is not None and len(valid) else None,
@@ -171,12 +172,3 @@ class RecBoleCTR:
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters()) if self.model is not None else 0
 
-
-def _token_map(token_to_id: dict, size: int) -> np.ndarray:
-    """``(size,) int64``: RecBole's id of each recbench index written as a token; 0 (RecBole's
-    padding) for an index no train row held."""
-    mapping = np.zeros(size, dtype=np.int64)
-    for token, rid in token_to_id.items():
-        if token != "[PAD]":
-            mapping[int(token)] = rid
-    return mapping
