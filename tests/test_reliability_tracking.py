@@ -137,6 +137,35 @@ def test_stale_sweep_parent_is_ended_and_counts_say_what_never_started(store):
     assert ended.data.metrics["n_skipped"] == 1 and ended.data.metrics["n_not_started"] == 3
 
 
+def test_a_stop_between_creating_a_run_and_guarding_it_leaves_nothing_running(store,
+                                                                             monkeypatch):
+    """kill (or Ctrl-C) can land while the claim re-reads the store, after the run exists
+    and before ``guard`` watches it: the run still ends KILLED, and a stopped sweep ends
+    every RUNNING child of its own process (CI once saw such a run stay RUNNING)."""
+    from recbench.config import compose
+    from recbench.tracking import run_tracker
+
+    def claim_then_stop(client, experiment_id, config_hash, create, rerun=False):
+        create()
+        raise KeyboardInterrupt("signal 15")
+
+    monkeypatch.setattr(run_tracker, "claim", claim_then_stop)
+    cfg = compose(["model=mostpop", *store["overrides"]])
+    with pytest.raises(KeyboardInterrupt):
+        run_tracker.RunTracker.start(cfg)
+    client = MlflowClient(store["uri"])
+    (run,) = client.search_runs([client.get_experiment_by_name(cfg.name).experiment_id])
+    assert run.info.status == "KILLED"
+    exp = client.create_experiment("sweep")
+    parent = client.create_run(exp).info.run_id
+    mine, other = (client.create_run(exp, tags={"mlflow.parentRunId": parent, **tags}).info.run_id
+                   for tags in (claims.process_tags(), {"recbench.host": "elsewhere",
+                                                        "recbench.heartbeat": str(int(time.time()))}))
+    Sweep(client, parent, 2).end(stopped=True)
+    assert client.get_run(mine).info.status == "KILLED"
+    assert client.get_run(other).info.status == "RUNNING"  # a live job elsewhere goes on
+
+
 @pytest.mark.parametrize("uri, message", [
     ("sqlite:////proc/x.db", "cannot write the MLflow store"),
     ("sqlite:////nonexistent-dir/x.db", "cannot write the MLflow store"),

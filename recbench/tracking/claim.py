@@ -89,12 +89,20 @@ def is_stale(run, now: float | None = None) -> bool:
     return (now or time.time()) - last > STALE_AFTER_S
 
 
-def kill_stale_runs(client: MlflowClient, experiment_id: str, where: str) -> list[str]:
+def _own(run) -> bool:
+    tags = run.data.tags
+    return (tags.get("recbench.host") == platform.node()
+            and tags.get("recbench.pid") == str(os.getpid()))
+
+
+def kill_stale_runs(client: MlflowClient, experiment_id: str, where: str,
+                    own: bool = False) -> list[str]:
     """Mark KILLED the stale RUNNING runs matching the MLflow filter ``where`` (e.g.
-    ``tags.config_hash = '...'``); returns their ids."""
+    ``tags.config_hash = '...'``), and with ``own`` this process's too (it is done with
+    them); returns their ids."""
     killed = []
     for run in client.search_runs([experiment_id], f"{where} and attributes.status = 'RUNNING'"):
-        if is_stale(run):
+        if is_stale(run) or (own and _own(run)):
             client.set_terminated(run.info.run_id, "KILLED")
             killed.append(run.info.run_id)
     return killed

@@ -98,15 +98,25 @@ class RunTracker:
         final = bool(cfg.get("sweep", {}).get("final"))
         if final:  # a tuned config re-run on a fresh seed: what leaderboards report
             tags["recbench.final"] = "true"
-        try:
-            run_id = claim(client, experiment_id, tags["config_hash"], lambda: client.create_run(
+        created: list[str] = []
+
+        def create() -> str:
+            created.append(client.create_run(
                 experiment_id, run_name=f"{model_label(cfg)}-seed{cfg.seed}",
-                tags=tags).info.run_id, rerun=bool(cfg.get("sweep", {}).get("rerun")))
+                tags=tags).info.run_id)
+            return created[-1]
+
+        try:
+            run_id = claim(client, experiment_id, tags["config_hash"], create,
+                           rerun=bool(cfg.get("sweep", {}).get("rerun")))
+            tracker = cls(client, run_id)
         except AlreadyFinished as done:
             if final:
                 client.set_tag(done.args[0], "recbench.final", "true")
             raise
-        tracker = cls(client, run_id)
+        except BaseException:  # stopped (kill, Ctrl-C) after creating a run, before guarding it
+            _end_killed(client, created)
+            raise
         with tracker.guard(finish=False):  # a failure here still ends the run as FAILED
             # what changes results; not where runs are logged (a database URI may hold a
             # password), nor sweep bookkeeping: config.yaml keeps the whole config
@@ -169,3 +179,13 @@ class RunTracker:
             if finish:
                 self.heartbeat.stop()
                 self.client.set_terminated(self.run_id, "FINISHED")
+
+
+def _end_killed(client, run_ids: list[str]) -> None:
+    """End KILLED those of ``run_ids`` still RUNNING (a claim that lost deleted its run)."""
+    for run_id in run_ids:
+        try:
+            if client.get_run(run_id).info.status == "RUNNING":
+                client.set_terminated(run_id, "KILLED")
+        except Exception:  # deleted, or the store is gone: the stale-run rule takes over
+            pass

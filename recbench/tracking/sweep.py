@@ -66,8 +66,10 @@ class Sweep:
         client = self.client
         try:
             parent = client.get_run(self.run_id)
-            children = search_all_runs(client, [parent.info.experiment_id],
-                                       f"tags.mlflow.parentRunId = '{self.run_id}'")
+            where = f"tags.mlflow.parentRunId = '{self.run_id}'"
+            if stopped:  # a stop that came before a job's run was guarded left it RUNNING
+                kill_stale_runs(client, parent.info.experiment_id, where, own=True)
+            children = search_all_runs(client, [parent.info.experiment_id], where)
             outcomes = _outcomes(parent, children,
                                  self.n_runs if stopped or self.exact else None)
             counts = {s.lower(): sum(r.info.status == s for r in children)
