@@ -15,7 +15,7 @@ from recbench.models.ctr.autoint import AutoIntNet, InteractingLayer
 from recbench.models.ctr.dcn import CrossLayer, DCNNet
 from recbench.models.ctr.deepfm import DeepFMNet
 from recbench.models.ctr.fm import FMNet
-from recbench.models.ctr.layers import CTRInputs, FieldEmbedding, fm_pairwise
+from recbench.models.ctr.layers import CTRInputs, FieldEmbedding, fm_pairwise, reset_dense_layers
 from recbench.models.ctr.lr import LRNet
 from recbench.models.ctr.xdeepfm import CIN, XDeepFMNet
 
@@ -55,6 +55,22 @@ def test_interacting_layer_is_softmax_attention_per_head_plus_residual():
     heads = [torch.softmax(q[:, h] @ k[:, h].T, dim=-1) @ v[:, h] for h in range(2)]
     explicit = torch.relu(torch.cat(heads, dim=1) + layer.residual(e)[0])
     assert torch.allclose(layer(e)[0], explicit, atol=1e-12)
+
+
+def test_dense_layers_start_as_fuxictrs_do():
+    """Xavier-normal weights (std sqrt(2 / (fan_in + fan_out))) and zero biases in every
+    dense layer, DCN's cross vector as a Linear(width, 1); embeddings keep N(0, 1e-4)."""
+    torch.manual_seed(0)
+    net = DCNNet(FieldEmbedding([500] * 20, dim=10), n_cross=2, hidden=[400, 400])
+    reset_dense_layers(net)
+    dense = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(dense) == 3
+    for m in dense:
+        fan_out, fan_in = m.weight.shape
+        assert m.weight.std().item() == pytest.approx((2 / (fan_in + fan_out)) ** 0.5, rel=0.1)
+        assert torch.count_nonzero(m.bias) == 0
+    assert net.cross[0].w.std().item() == pytest.approx((2 / (200 + 1)) ** 0.5, rel=0.15)
+    assert net.embedding.table.weight.std().item() == pytest.approx(1e-4, rel=0.05)
 
 
 def test_field_embedding_pools_sequences_and_scales_numbers():

@@ -85,25 +85,25 @@ def finished_per_config(server: Server, name: str) -> dict[tuple[str, str], int]
     return counts
 
 
-def test_eight_workers_from_two_sweeps_log_each_of_40_runs_once(server, tmp_path):
-    """Two identical sweeps of 40 configs at once, 4 joblib workers each: 8 processes claim
+def test_eight_workers_from_two_sweeps_log_each_of_16_runs_once(server, tmp_path):
+    """Two identical sweeps of 16 configs at once, 4 joblib workers each: 8 processes claim
     runs in one PostgreSQL-backed store; every config runs exactly once."""
-    overrides = ["model=mostpop", "seed=range(40)", "hydra/launcher=joblib",
+    overrides = ["model=mostpop", "seed=range(16)", "hydra/launcher=joblib",
                  "hydra.launcher.n_jobs=4"]
     started = time.perf_counter()
     procs = [sweep(server, tmp_path, "pg40", *overrides) for _ in range(2)]
     results = [finish(p, timeout=600) for p in procs]
     assert [rc for rc, _, _ in results] == [0, 0], [err for _, _, err in results]
     counts = finished_per_config(server, "pg40")
-    assert counts == {("mostpop", str(s)): 1 for s in range(40)}  # 0 lost, 0 duplicated
+    assert counts == {("mostpop", str(s)): 1 for s in range(16)}  # 0 lost, 0 duplicated
     out = "".join(o for _, o, _ in results)
-    assert out.count("done: ") == 40 and out.count("skip: ") == 40
+    assert out.count("done: ") == 16 and out.count("skip: ") == 16
     assert listening_addresses(server.port) == {"127.0.0.1"}
     client, runs = runs_of(server.uri, "pg40")
     assert all("test_ndcg_10" in r.data.metrics for r in runs)
     artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
     assert "per_user_test_metrics.parquet" in artifacts  # served by the server
-    print(f"40 runs by 8 workers in {time.perf_counter() - started:.0f} s")
+    print(f"16 runs by 8 workers in {time.perf_counter() - started:.0f} s")
 
 
 def test_two_searches_share_one_study_budget_in_postgres(server, pg, tmp_path, capsys,

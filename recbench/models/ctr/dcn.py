@@ -17,7 +17,8 @@ class CrossLayer(nn.Module):
 
     def __init__(self, width: int):
         super().__init__()
-        self.w = nn.Parameter(torch.empty(width).normal_(std=0.01))
+        self.w = nn.Parameter(torch.empty(width))
+        nn.init.xavier_normal_(self.w.view(1, -1))  # as FuxiCTR's Linear(width, 1)
         self.b = nn.Parameter(torch.zeros(width))
 
     def forward(self, x0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from torch import nn
 from recbench.evaluation.ctr import auc
 from recbench.models.base import FitContext
 from recbench.models.constraints import AT_LEAST_ONE, DROPOUT, check_params
-from recbench.models.ctr.layers import CTRInputs, FieldEmbedding
+from recbench.models.ctr.layers import CTRInputs, FieldEmbedding, reset_dense_layers
 from recbench.models.lightning import RecModule, fit_module
 from recbench.models.optim import optimizer_spec
 
@@ -127,7 +127,9 @@ class CTRModel:
 
         def build() -> CTRModule:
             embedding = FieldEmbedding(train.sizes, train.sequence_sizes, n_numeric, self.dim)
-            return CTRModule(self.build_network(embedding), self.chunk)
+            net = self.build_network(embedding)
+            reset_dense_layers(net)
+            return CTRModule(net, self.chunk)
 
         module, self.best_epoch, self.epochs_trained = fit_module(
             build, self.optimizer,
