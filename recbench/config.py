@@ -6,6 +6,7 @@ run with one line naming the bad value, the valid choices and the closest match.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -370,7 +371,7 @@ def build(cfg: DictConfig, group: str) -> Any:
     _check_types(target, kwargs, group)
     kwargs |= {key: cfg[key] for key in PASSED_IN.get(group, ())}
     if group == "dataset":
-        return lambda: target(**kwargs)
+        return functools.partial(target, **kwargs)
     try:
         return target(**kwargs)
     except (ValueError, TypeError) as err:

@@ -100,12 +100,14 @@ def job(cfg) -> float | None:
 
 
 def prefetch(overrides: list[str], first) -> None:
-    """Download the files of every data set of the command that is fetched on first use
-    (``root: download:NAME``), before any run starts: a data set that cannot be fetched is
-    one line (exit 2) with nothing logged, and parallel workers never download at once."""
+    """Before any run starts, download the files of every data set of the command that is
+    fetched on first use (``root: download:NAME``), and run its loader's ``check`` where it
+    has one (a cheap look at the files: columns, labels): a data set that cannot be fetched
+    or read is one line (exit 2) with nothing logged, and parallel workers never download
+    at once."""
     from omegaconf import OmegaConf
 
-    from recbench.config import compose, sweep_dimensions
+    from recbench.config import build, compose, sweep_dimensions
     from recbench.data.loader import resolve_root
 
     sweeper = first.hydra.sweeper
@@ -114,9 +116,13 @@ def prefetch(overrides: list[str], first) -> None:
     dims = sweep_dimensions(overrides, grid)
     others = [f"{k}={v[0]}" for k, v in dims.items() if k != "dataset"]
     for name in dict.fromkeys(dims.get("dataset", [None])):
-        node = compose([*others, f"dataset={name}"] if name else others).dataset
+        cfg = compose([*others, f"dataset={name}"] if name else others)
+        node = cfg.dataset
         if str(node.get("root", "")).startswith("download:"):
             resolve_root(node.root, dict(node.get("files") or {}))
+        loader = build(cfg, "dataset")
+        if hasattr(loader.func, "check"):
+            loader.func.check(**loader.keywords)
 
 
 def launch(overrides: list[str]) -> int:

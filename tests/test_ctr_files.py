@@ -156,3 +156,24 @@ def test_missing_values_are_missing_and_na_is_a_value(tmp_path):
 def test_shared_ctr_samples_run(store, dataset, split):
     assert main(["run", "task=ctr", f"dataset={dataset}", f"split={split}", "model=fm",
                  "trainer.max_epochs=1", *store["overrides"]]) == 0
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda f: f.assign(label=f["label"].where(f.index != 5, "2")),
+     "label column 'label' of {path} must hold 0 or 1; line 7 holds '2'"),
+    (lambda f: f.drop(columns="C3"), "{path} has no column(s) C3"),
+])
+def test_a_bad_file_stops_the_command_before_any_run(store, tmp_path, capsys, edit, message):
+    """A label that is not 0/1 or a field missing from the file: one line, exit 2, and no
+    run (the check runs before the sweep starts, not inside a run that then fails)."""
+    from recbench.data.loader import shared_data_dir
+
+    frame = pd.read_csv(shared_data_dir() / "deepctr_samples" / "criteo_sample.txt", dtype=str)
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / "rows.csv"
+    edit(frame).to_csv(path, index=False)
+    rc = main(["run", "-m", "task=ctr", "dataset=criteo-sample", f"dataset.root={path.parent}",
+               "dataset.files={all: rows.csv}", "model=lr,fm", *store["overrides"]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and message.format(path=path) in err[0], err
+    assert not (tmp_path / "mlflow.db").exists()  # nothing written

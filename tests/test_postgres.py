@@ -108,9 +108,9 @@ def test_eight_workers_from_two_sweeps_log_each_of_16_runs_once(server, tmp_path
 
 def test_two_searches_share_one_study_budget_in_postgres(server, pg, tmp_path, capsys,
                                                         monkeypatch):
-    """Two processes tuning EASE with tuning.n_trials=10 on one Optuna study stored in the
+    """Two processes tuning EASE with tuning.n_trials=6 on one Optuna study stored in the
     same PostgreSQL database (its own schema: Optuna and MLflow both keep an alembic_version
-    table) finish 10 trials in total, not 20, and both pick the same best."""
+    table) finish 6 trials in total, not 12, and both pick the same best."""
     monkeypatch.chdir(tmp_path)
     rc = main(["run", "-m", "name=pgstudy", f"tracking.uri={server.uri}", "hparams_search=ease",
                f"hydra.sweeper.storage={pg.uri}"])  # MLflow's own schema: refused up front
@@ -118,20 +118,20 @@ def test_two_searches_share_one_study_budget_in_postgres(server, pg, tmp_path, c
     assert rc == 2 and err.startswith("error: the Optuna storage") and "schema" in err, err
     pg.sql("CREATE SCHEMA optuna")
     storage = f"{pg.uri}?options=-csearch_path%3Doptuna"
-    overrides = ["hparams_search=ease", "tuning.n_trials=10", f"hydra.sweeper.storage='{storage}'"]
+    overrides = ["hparams_search=ease", "tuning.n_trials=6", f"hydra.sweeper.storage='{storage}'"]
     procs = [sweep(server, tmp_path, "pgstudy", *overrides) for _ in range(2)]
     results = [finish(p, timeout=600) for p in procs]
     assert [rc for rc, _, _ in results] == [0, 0], [err for _, _, err in results]
     study = optuna.load_study(study_name="pgstudy-ml-100k-random_ratio-ease", storage=storage)
     states = [t.state for t in study.trials]
-    assert states.count(optuna.trial.TrialState.COMPLETE) == 10
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 6
     assert set(states) <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
     out = "".join(o for _, o, _ in results)
-    assert out.count("done: ease") == 10  # the pruned extras never ran
+    assert out.count("done: ease") == 6  # the pruned extras never ran
     best = [line for line in out.splitlines() if line.startswith("best: trial")]
     assert len(best) == 2 and best[0] == best[1]
     _, runs = runs_of(server.uri, "pgstudy")
-    assert len(runs) == 10 and {r.info.status for r in runs} == {"FINISHED"}
+    assert len(runs) == 6 and {r.info.status for r in runs} == {"FINISHED"}
 
 
 def running_child(server: Server, name: str, timeout: float = 120):

@@ -21,20 +21,28 @@ PARTS = {"train": TRAIN, "valid": VALID, "test": TEST}
 NO_USER = "__all__"
 
 
-def _read(path, label: str, columns: list[str], sep: str) -> pd.DataFrame:
-    wanted = {label, *columns}
-    try:  # only the label and the fields: Criteo-size files hold nothing else in memory
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                            usecols=lambda c: c in wanted)
+def _read(path, sep: str, **kwargs) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                           **kwargs)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         raise RecbenchError(f"cannot read {path}: {str(err).splitlines()[0]}; check the "
                             f"file (a CSV with a header line).") from None
-    missing = [c for c in [label, *columns] if c not in frame.columns]
+
+
+def _checked(path, label: str, columns: list[str], sep: str, labels_only: bool = False
+             ) -> pd.DataFrame:
+    """The file's label and field columns (only its label with ``labels_only``), after
+    checking that every column exists and every label is 0 or 1."""
+    header = _read(path, sep, nrows=0).columns
+    missing = [c for c in dict.fromkeys([label, *columns]) if c not in header]
     if missing:
-        header = pd.read_csv(path, sep=sep, nrows=0).columns
         raise RecbenchError(f"{path} has no column(s) {', '.join(missing)} (it has "
                             f"{', '.join(header[:12])}); fix dataset.fields or "
                             f"dataset.label_column.")
+    wanted = {label} if labels_only else {label, *columns}
+    # only the label and the fields: Criteo-size files hold nothing else in memory
+    frame = _read(path, sep, usecols=lambda c: c in wanted)
     values = frame[label].fillna("").str.strip()
     bad = ~values.isin(["0", "1", "0.0", "1.0"])
     if bad.any():
@@ -43,6 +51,41 @@ def _read(path, label: str, columns: list[str], sep: str) -> pd.DataFrame:
                             f" ({int(bad.sum())} such rows); set dataset.label_column to the "
                             f"click column.")
     return frame
+
+
+def _paths(name: str, root: str, files: dict[str, str]) -> dict[str, object]:
+    """part -> path of each file (downloaded first when ``root`` says so)."""
+    from recbench.data.loader import resolve_root
+
+    unknown = set(files) - set(PARTS) - {"all"}
+    if unknown or not files or ("all" in files and len(files) > 1):
+        raise RecbenchError(f"dataset.files of '{name}' takes train/valid/test or one 'all' "
+                            f"file, got {', '.join(files)}.")
+    folder = resolve_root(root, dict(files))
+    paths = {part: folder / filename for part, filename in files.items()}
+    for path in paths.values():
+        if not path.is_file():
+            raise RecbenchError(f"data file not found: {path}; check dataset.root and "
+                                f"dataset.files.")
+    return paths
+
+
+def _columns(fields: list[dict], user_field: str | None, item_field: str | None
+             ) -> tuple[tuple[FieldSpec, ...], list[str]]:
+    specs = tuple(FieldSpec(**f) for f in fields)
+    return specs, [s.name for s in specs] + [c for c in (user_field, item_field)
+                                             if c and c not in {s.name for s in specs}]
+
+
+def check_ctr_files(name: str, root: str, files: dict[str, str], label_column: str,
+                    fields: list[dict], user_field: str | None = None,
+                    item_field: str | None = None, sep: str = ",") -> None:
+    """What :func:`load_ctr_files` checks, read cheaply (headers and the label column):
+    run by ``recbench run`` before any run starts, so a missing file, field or label
+    column, or a label that is not 0/1, is one line and nothing is logged."""
+    _, columns = _columns(fields, user_field, item_field)
+    for path in _paths(name, root, files).values():
+        _checked(path, label_column, columns, sep, labels_only=True)
 
 
 def load_ctr_files(name: str, root: str, files: dict[str, str], label_column: str,
@@ -61,23 +104,12 @@ def load_ctr_files(name: str, root: str, files: dict[str, str], label_column: st
         item_field: the column read as the item of each row (protocols that need items).
         sep: the column separator.
     """
-    from recbench.data.loader import resolve_root, source_digest
+    from recbench.data.loader import source_digest
 
-    unknown = set(files) - set(PARTS) - {"all"}
-    if unknown or not files or ("all" in files and len(files) > 1):
-        raise RecbenchError(f"dataset.files of '{name}' takes train/valid/test or one 'all' "
-                            f"file, got {', '.join(files)}.")
-    specs = tuple(FieldSpec(**f) for f in fields)
-    columns = [s.name for s in specs] + [c for c in (user_field, item_field)
-                                         if c and c not in {s.name for s in specs}]
-    folder = resolve_root(root, dict(files))
+    specs, columns = _columns(fields, user_field, item_field)
     frames, parts = [], []
-    for part, filename in files.items():
-        path = folder / filename
-        if not path.is_file():
-            raise RecbenchError(f"data file not found: {path}; check dataset.root and "
-                                f"dataset.files.")
-        frame = _read(path, label_column, columns, sep)
+    for part, path in _paths(name, root, files).items():
+        frame = _checked(path, label_column, columns, sep)
         frames.append(frame)
         parts.append(np.full(len(frame), PARTS.get(part, TRAIN), dtype=np.int8))
     frame = pd.concat(frames, ignore_index=True)
@@ -98,3 +130,5 @@ def load_ctr_files(name: str, root: str, files: dict[str, str], label_column: st
     return CTRData(interactions, kept.reset_index(drop=True), labels, specs,
                    user_field=user_field or NO_USER)
 
+
+load_ctr_files.check = check_ctr_files  # what `recbench run` calls before any run starts
