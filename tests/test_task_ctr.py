@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import log_loss, roc_auc_score
 
@@ -64,3 +65,52 @@ def test_a_top_n_model_on_ctr_data_is_one_line_and_writes_nothing(store, capsys)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "model 'ease' ranks items (top-N)" in err
     assert not Path(store["uri"].removeprefix("sqlite:///")).exists()
+
+
+def _split(overrides):
+    cfg = compose(["task=ctr", *overrides])
+    plain = resolved(cfg)
+    return build(cfg, "task").split(plain["dataset"], plain["split"], build(cfg, "dataset"),
+                                    build(cfg, "split"))
+
+
+@pytest.mark.parametrize("overrides", [
+    ["dataset=ml-100k-ctr", "split=random_global"],  # a sequence field (genres), numbers
+    ["dataset=synthetic-ctr", "dataset.n_rows=3000", "split=random_global"],  # the optimum
+])
+def test_an_encoded_split_is_cached_and_read_back_identical(tmp_path, monkeypatch, caplog,
+                                                            overrides):
+    monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path))
+    first, again = _split(overrides), _split(overrides)
+    assert (first.fingerprint.pop("cache"), again.fingerprint.pop("cache")) == ("miss", "hit")
+    assert first.fingerprint == again.fingerprint and first.leakage == again.leakage
+    assert [e.to_dict() for e in first.encoders] == [e.to_dict() for e in again.encoders]
+    for p, part in first.parts.items():
+        other = again.parts[p]
+        a, b = part.inputs, other.inputs
+        assert torch.equal(a.indices, b.indices) and len(a.sequences) == len(b.sequences)
+        assert all(torch.equal(s, t) for s, t in zip(a.sequences, b.sequences))
+        assert (a.numeric is None) == (b.numeric is None)
+        assert a.numeric is None or torch.equal(a.numeric, b.numeric)
+        assert np.array_equal(part.labels, other.labels) and np.array_equal(part.ids, other.ids)
+        assert part.users.dtype == other.users.dtype and (part.users == other.users).all()
+        assert (part.sizes, part.sequence_sizes) == (other.sizes, other.sequence_sizes)
+        assert (part.optimal is None) == (other.optimal is None)
+        assert part.optimal is None or np.array_equal(part.optimal, other.optimal)
+    (entry,) = (tmp_path / "splits").glob("*.npz")
+    entry.write_bytes(b"not a zip")  # a damaged entry is deleted and encoded again
+    assert _split(overrides).fingerprint["cache"] == "miss"
+    assert "is corrupt" in caplog.text
+
+
+def test_a_changed_ctr_file_is_encoded_again(tmp_path, monkeypatch):
+    """File data is keyed by its bytes, not its name: an edited file never reuses an entry."""
+    monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "rows.csv").write_text("label,a\n" + "".join(f"{i % 2},v{i % 5}\n" for i in range(60)))
+    overrides = ["dataset=criteo-sample", f"dataset.root={tmp_path}", "dataset.files={all: rows.csv}",
+                 "dataset.fields=[{name: a}]", "split=random_global"]
+    assert _split(overrides).fingerprint["cache"] == "miss"
+    assert _split(overrides).fingerprint["cache"] == "hit"
+    with open(tmp_path / "rows.csv", "a") as f:
+        f.write("1,v9\n")
+    assert _split(overrides).fingerprint["cache"] == "miss"

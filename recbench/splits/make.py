@@ -15,10 +15,20 @@ from recbench.splits.leakage import broken_promises
 
 def _raw_digest(dataset_cfg: dict) -> str:
     """Identity of the raw input: file hashes for file-based data, else the config itself."""
-    if dataset_cfg.get("_target_") == "recbench.data.load_dataset":
+    if dataset_cfg.get("root") is not None and dataset_cfg.get("files"):
         from recbench.data.loader import source_digest
         return source_digest(dataset_cfg["root"], dataset_cfg["files"])
     return hashlib.sha256(json.dumps(dataset_cfg, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def cache_key(dataset_cfg: dict, split_cfg: dict, task: str = "topn") -> str:
+    """The split cache's key: raw input digest, resolved dataset and split config, task
+    (a CTR entry holds encoded parts, a top-N entry interactions)."""
+    config = {"dataset": dataset_cfg, "split": split_cfg}
+    described = {"raw": _raw_digest(dataset_cfg), "config": config}
+    if task != "topn":  # top-N keys predate tasks: unchanged, existing entries stay valid
+        described["task"] = task
+    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def make_split(dataset_cfg: dict, split_cfg: dict, load: Callable[[], Interactions], protocol,
@@ -36,9 +46,7 @@ def make_split(dataset_cfg: dict, split_cfg: dict, load: Callable[[], Interactio
     hit = None
     if use_cache:
         from recbench.data.loader import cache_dir
-        key = hashlib.sha256(json.dumps({"raw": _raw_digest(dataset_cfg), "config": config},
-                                        sort_keys=True, default=str).encode()).hexdigest()
-        path = cache_dir() / "splits" / f"{key}.npz"
+        path = cache_dir() / "splits" / f"{cache_key(dataset_cfg, split_cfg)}.npz"
         hit = cache.load(path)
     if hit is not None:
         data, assign = hit

@@ -55,7 +55,8 @@ def encode(data: "CTRData", rows: np.ndarray, encoders: list["FieldEncoder"]) ->
         tuple(torch.from_numpy(e.transform(frame[e.spec.name])) for e in sequences),
         torch.from_numpy(np.stack([e.transform(frame[e.spec.name]) for e in numeric], axis=1)
                          .astype(np.float32)) if numeric else None)
-    return CTRPart(inputs, data.labels[rows], frame[data.user_field].to_numpy(),
+    users = frame[data.user_field].fillna("").astype(str).to_numpy(dtype=object)
+    return CTRPart(inputs, data.labels[rows], users,
                    [e.size for e in indexed], [e.size for e in sequences],
                    np.flatnonzero(rows), None if data.optimal is None else data.optimal[rows])
 
@@ -77,6 +78,23 @@ class CTRPrediction(Task):
         self.options = metrics
 
     def split(self, dataset_cfg: dict, split_cfg: dict, load, protocol) -> CTRSplit:
+        """The encoded parts, read from the split cache when an identical input and config
+        were encoded before (:mod:`recbench.tasks.ctr_cache`)."""
+        from recbench.data.loader import cache_dir
+        from recbench.splits.make import cache_key
+        from recbench.tasks import ctr_cache
+
+        path = cache_dir() / "splits" / f"{cache_key(dataset_cfg, split_cfg, self.name)}.npz"
+        split = ctr_cache.load(path)
+        if split is None:
+            split = self._encode(dataset_cfg, split_cfg, load, protocol)
+            ctr_cache.save(path, split)
+            split.fingerprint["cache"] = "miss"
+        else:
+            split.fingerprint["cache"] = "hit"
+        return split
+
+    def _encode(self, dataset_cfg: dict, split_cfg: dict, load, protocol) -> CTRSplit:
         from recbench.data.ctr import CTRData
         from recbench.data.features import fit_encoders
         from recbench.splits.base import TEST, TRAIN, VALID

@@ -1,0 +1,90 @@
+"""On-disk cache of encoded CTR splits: the parts' model inputs, labels, users, row ids,
+the encoders fitted on train (JSON) and the fingerprint, keyed like the top-N split cache
+(raw file digests + resolved dataset and split config: :func:`recbench.splits.make.cache_key`).
+
+Encoding is the slow part of a CTR run on BARS-size data (tens of millions of rows, every
+field mapped through its vocabulary); runs of a sweep share one split, so they share its
+encoding. One ``.npz`` per split, no pickles (``allow_pickle=False``), written to a temp
+file and renamed; an unreadable entry is deleted with a warning and rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from recbench.errors import one_line
+
+log = logging.getLogger(__name__)
+
+
+def save(path: Path, split) -> None:
+    """Write a :class:`~recbench.tasks.ctr.CTRSplit` to ``path``."""
+    arrays, parts = {}, {}
+    for p, part in split.parts.items():
+        x = part.inputs
+        arrays[f"{p}_indices"] = x.indices.numpy()
+        for i, s in enumerate(x.sequences):
+            arrays[f"{p}_sequence{i}"] = s.numpy()
+        if x.numeric is not None:
+            arrays[f"{p}_numeric"] = x.numeric.numpy()
+        arrays[f"{p}_labels"] = part.labels
+        arrays[f"{p}_users"] = np.asarray(part.users, dtype=str)
+        arrays[f"{p}_ids"] = part.ids
+        if part.optimal is not None:
+            arrays[f"{p}_optimal"] = part.optimal
+        parts[str(p)] = {"sizes": part.sizes, "sequence_sizes": part.sequence_sizes,
+                         "n_sequences": len(x.sequences)}
+    meta = {"parts": parts, "encoders": [e.to_dict() for e in split.encoders],
+            "fingerprint": split.fingerprint, "leakage": split.leakage}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".part-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, meta=np.array(json.dumps(meta, default=str)), **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path):
+    """The cached :class:`~recbench.tasks.ctr.CTRSplit`, or None when absent or unreadable."""
+    import torch
+
+    from recbench.data.features import FieldEncoder
+    from recbench.models.ctr.estimator import CTRPart
+    from recbench.models.ctr.layers import CTRInputs
+    from recbench.tasks.ctr import CTRSplit
+
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            parts = {}
+            for key, info in meta["parts"].items():
+                p = int(key)
+                inputs = CTRInputs(
+                    torch.from_numpy(z[f"{p}_indices"]),
+                    tuple(torch.from_numpy(z[f"{p}_sequence{i}"])
+                          for i in range(info["n_sequences"])),
+                    torch.from_numpy(z[f"{p}_numeric"]) if f"{p}_numeric" in z else None)
+                parts[p] = CTRPart(inputs, z[f"{p}_labels"], z[f"{p}_users"].astype(object),
+                                   info["sizes"], info["sequence_sizes"], z[f"{p}_ids"],
+                                   z[f"{p}_optimal"] if f"{p}_optimal" in z else None)
+        encoders = [FieldEncoder.from_dict(e) for e in meta["encoders"]]
+        return CTRSplit(parts, encoders, meta["fingerprint"], meta["leakage"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        log.warning("CTR split cache entry %s is corrupt (%s: %s); deleting it and encoding "
+                    "the split again.", path, type(err).__name__, one_line(err))
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
