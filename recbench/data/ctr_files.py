@@ -48,7 +48,8 @@ def _checked(path, label: str, columns: list[str], sep: str, labels_only: bool =
     if bad.any():
         raise RecbenchError(f"label column '{label}' of {path} must hold 0 or 1; line "
                             f"{int(np.argmax(bad.to_numpy())) + 2} holds '{values[bad].iloc[0]}'"
-                            f" ({int(bad.sum())} such rows); set dataset.label_column to the "
+                            f" ({int(bad.sum())} such row{'s' * (int(bad.sum()) != 1)}); set "
+                            f"dataset.label_column to the "
                             f"click column.")
     return frame
 
