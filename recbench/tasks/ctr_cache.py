@@ -5,24 +5,18 @@ the encoders fitted on train (JSON) and the fingerprint, keyed like the top-N sp
 Encoding is the slow part of a CTR run on BARS-size data (tens of millions of rows, every
 field mapped through its vocabulary); runs of a sweep share one split, so they share its
 encoding. One ``.npz`` per split, no pickles (``allow_pickle=False``), written to a temp
-file and renamed; an unreadable entry is deleted with a warning and rebuilt.
+file and renamed; an unreadable entry is deleted with a warning and rebuilt
+(:mod:`recbench.splits.cache` does both).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-import os
-import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from recbench.errors import one_line
-
-log = logging.getLogger(__name__)
+from recbench.splits.cache import UNREADABLE, drop_unreadable, write_npz
 
 
 def save(path: Path, split) -> None:
@@ -42,17 +36,8 @@ def save(path: Path, split) -> None:
             arrays[f"{p}_optimal"] = part.optimal
         parts[str(p)] = {"sizes": part.sizes, "sequence_sizes": part.sequence_sizes,
                          "n_sequences": len(x.sequences)}
-    meta = {"parts": parts, "encoders": [e.to_dict() for e in split.encoders],
-            "fingerprint": split.fingerprint, "leakage": split.leakage}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".part-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, meta=np.array(json.dumps(meta, default=str)), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_npz(path, {"parts": parts, "encoders": [e.to_dict() for e in split.encoders],
+                     "fingerprint": split.fingerprint, "leakage": split.leakage}, **arrays)
 
 
 def load(path: Path):
@@ -82,9 +67,6 @@ def load(path: Path):
                                    z[f"{p}_optimal"] if f"{p}_optimal" in z else None)
         encoders = [FieldEncoder.from_dict(e) for e in meta["encoders"]]
         return CTRSplit(parts, encoders, meta["fingerprint"], meta["leakage"])
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-        log.warning("CTR split cache entry %s is corrupt (%s: %s); deleting it and encoding "
-                    "the split again.", path, type(err).__name__, one_line(err))
-        with contextlib.suppress(OSError):
-            path.unlink()
+    except UNREADABLE as err:
+        drop_unreadable(path, err, "CTR split")
         return None
