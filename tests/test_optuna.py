@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import platform
+
 import optuna
 import pandas as pd
 import pytest
 
+from hydra_plugins.recbench_optuna_sweeper.optuna_sweeper import (OWNER, OWNER_GRACE_S,
+                                                                  running_elsewhere)
 from recbench.cli import main
 from tests.test_cli_run import runs_of
+from tests.test_reliability_tracking import _dead_pid
 
 
 STUDY = "default-ml-100k-random_ratio-ease"  # ${name}-${dataset.name}-${split.name}-<model>
@@ -41,7 +47,8 @@ def test_search_resumes_after_a_kill(store, tmp_path, capsys):
     storage, args = search(store, tmp_path, "hydra.sweeper.n_trials=3")
     assert main(args) == 0
     study = optuna.load_study(study_name=STUDY, storage=storage)
-    study.ask()  # a trial left RUNNING by a killed sweep
+    orphan = study.ask()  # a trial left RUNNING by a killed sweep (its owner is gone)
+    orphan.set_user_attr(OWNER, f"{platform.node()}:{_dead_pid()}")
     capsys.readouterr()
     storage, args = search(store, tmp_path, "hydra.sweeper.n_trials=5")
     assert main(args) == 0
@@ -121,3 +128,23 @@ def test_trial_values_survive_the_trip_through_hydra_overrides(value):
     assert not parsed.is_sweep_override()
     got = parsed.value()
     assert got == value and type(got) is type(value)
+
+
+def test_an_ownerless_trial_is_left_alone_while_a_sweep_may_be_about_to_own_it():
+    """A sweep asks a trial, then writes its owner: a sweep starting in between sees it
+    ownerless and must not fail it; an ownerless trial older than the grace is an orphan."""
+    from datetime import datetime, timedelta
+
+    now = datetime.now()
+
+    def running(**kwargs):
+        return optuna.trial.FrozenTrial(
+            number=0, state=optuna.trial.TrialState.RUNNING, value=None,
+            datetime_start=kwargs.pop("start", now), datetime_complete=None, params={},
+            distributions={}, user_attrs=kwargs, system_attrs={}, intermediate_values={},
+            trial_id=0)
+
+    assert running_elsewhere(running(), now + timedelta(seconds=5))
+    assert not running_elsewhere(running(), now + timedelta(seconds=OWNER_GRACE_S + 1))
+    assert running_elsewhere(running(**{OWNER: f"{platform.node()}:{os.getpid()}"}))
+    assert not running_elsewhere(running(**{OWNER: f"{platform.node()}:{_dead_pid()}"}))

@@ -32,6 +32,7 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -46,12 +47,23 @@ log = logging.getLogger(__name__)
 OWNER = "recbench.owner"  #: trial attribute: host:pid of the sweep running it
 
 
-def running_elsewhere(trial) -> bool:
-    """Whether a RUNNING trial is still being run by a live process: one without an owner
-    (asked outside a sweep, or by a sweep older than owners) or whose owner on this host is
-    gone was left by a dead sweep."""
+#: seconds an ownerless RUNNING trial is given: a sweep asks a trial, then writes its owner
+#: (two writes), and a sweep starting in between must not fail it (CI once saw a study
+#: finish 9 trials of 10 that way)
+OWNER_GRACE_S = 60.0
+
+
+def running_elsewhere(trial, now: datetime | None = None) -> bool:
+    """Whether a RUNNING trial is still being run by a live process. It was left by a dead
+    sweep when its owner on this host is gone, or when it has no owner (asked outside a
+    sweep, or by a sweep killed between asking and owning it) and is older than
+    :data:`OWNER_GRACE_S`."""
     value = trial.user_attrs.get(OWNER)
-    return bool(value) and owner_alive(value)
+    if value:
+        return owner_alive(value)
+    started = trial.datetime_start
+    age = ((now or datetime.now()) - started).total_seconds() if started else float("inf")
+    return age < OWNER_GRACE_S
 
 
 @dataclass
