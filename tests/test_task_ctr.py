@@ -93,12 +93,16 @@ def test_an_encoded_split_is_cached_and_read_back_identical(tmp_path, monkeypatc
         assert (a.numeric is None) == (b.numeric is None)
         assert a.numeric is None or torch.equal(a.numeric, b.numeric)
         assert np.array_equal(part.labels, other.labels) and np.array_equal(part.ids, other.ids)
+        assert (part.labels.dtype, part.ids.dtype) == (other.labels.dtype, other.ids.dtype)
+        assert a.indices.dtype == b.indices.dtype
         assert part.users.dtype == other.users.dtype and (part.users == other.users).all()
         assert (part.sizes, part.sequence_sizes) == (other.sizes, other.sequence_sizes)
         assert (part.optimal is None) == (other.optimal is None)
-        assert part.optimal is None or np.array_equal(part.optimal, other.optimal)
-    (entry,) = (tmp_path / "splits").glob("*.npz")
-    entry.write_bytes(b"not a zip")  # a damaged entry is deleted and encoded again
+        assert part.optimal is None or (np.array_equal(part.optimal, other.optimal)
+                                        and part.optimal.dtype == other.optimal.dtype)
+    assert _split([*overrides, "split.seed=7"]).fingerprint["cache"] == "miss"  # another split
+    for entry in (tmp_path / "splits").glob("*.npz"):
+        entry.write_bytes(b"not a zip")  # a damaged entry is deleted and encoded again
     assert _split(overrides).fingerprint["cache"] == "miss"
     assert "is corrupt" in caplog.text
 
@@ -113,4 +117,16 @@ def test_a_changed_ctr_file_is_encoded_again(tmp_path, monkeypatch):
     assert _split(overrides).fingerprint["cache"] == "hit"
     with open(tmp_path / "rows.csv", "a") as f:
         f.write("1,v9\n")
+    assert _split(overrides).fingerprint["cache"] == "miss"
+
+
+def test_a_new_generator_version_is_encoded_again(tmp_path, monkeypatch):
+    """A cache hit never calls the loader, so generated data is keyed by its version."""
+    from recbench.data import ctr
+
+    monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path))
+    overrides = ["dataset=synthetic-ctr", "dataset.n_rows=2000", "split=random_global"]
+    assert _split(overrides).fingerprint["cache"] == "miss"
+    assert _split(overrides).fingerprint["cache"] == "hit"
+    monkeypatch.setattr(ctr.load_synthetic_ctr, "version", ctr.GENERATOR_VERSION + 1)
     assert _split(overrides).fingerprint["cache"] == "miss"

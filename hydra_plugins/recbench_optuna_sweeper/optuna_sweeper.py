@@ -63,7 +63,7 @@ def running_elsewhere(trial, now: datetime | None = None) -> bool:
         return owner_alive(value)
     started = trial.datetime_start
     age = ((now or datetime.now()) - started).total_seconds() if started else float("inf")
-    return age < OWNER_GRACE_S
+    return 0 <= age < OWNER_GRACE_S  # negative: another host's clock; not worth a wait
 
 
 @dataclass

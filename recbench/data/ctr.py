@@ -15,6 +15,7 @@ import pandas as pd
 
 from recbench.data.features import FieldSpec
 from recbench.data.interactions import Interactions
+from recbench.data.synthetic_ctr import GENERATOR_VERSION
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def load_synthetic_ctr(name: str = "synthetic-ctr", n_rows: int = 100_000,
     import hashlib
     import json
 
-    from recbench.data.synthetic_ctr import GENERATOR_VERSION, generate_ctr
+    from recbench.data.synthetic_ctr import generate_ctr
 
     arguments = {"n_rows": n_rows, "cardinalities": [int(c) for c in cardinalities],
                  "rank": rank, "first_order": first_order, "pairwise": pairwise, "bias": bias,
@@ -125,3 +126,7 @@ def load_synthetic_ctr(name: str = "synthetic-ctr", n_rows: int = 100_000,
         source_sha256=hashlib.sha256(canonical.encode()).hexdigest(), timestamp_kind="ordinal")
     return CTRData(interactions, frame, made.labels, tuple(FieldSpec(name=n) for n in names),
                    user_field="f0", optimal=made.optimal_probs())
+
+
+#: what a cached split of generated rows is keyed by (a cache hit never calls the loader)
+load_synthetic_ctr.version = GENERATOR_VERSION

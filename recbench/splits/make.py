@@ -21,13 +21,12 @@ def _raw_digest(dataset_cfg: dict) -> str:
     return hashlib.sha256(json.dumps(dataset_cfg, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def cache_key(dataset_cfg: dict, split_cfg: dict, task: str = "topn") -> str:
-    """The split cache's key: raw input digest, resolved dataset and split config, task
-    (a CTR entry holds encoded parts, a top-N entry interactions)."""
+def cache_key(dataset_cfg: dict, split_cfg: dict, **extra) -> str:
+    """The split cache's key: raw input digest, resolved dataset and split config, and
+    ``extra`` (what else decides an entry's content: a CTR entry's task, format and
+    generator versions; top-N keys have none, so existing entries stay valid)."""
     config = {"dataset": dataset_cfg, "split": split_cfg}
-    described = {"raw": _raw_digest(dataset_cfg), "config": config}
-    if task != "topn":  # top-N keys predate tasks: unchanged, existing entries stay valid
-        described["task"] = task
+    described = {"raw": _raw_digest(dataset_cfg), "config": config, **extra}
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -84,7 +84,10 @@ class CTRPrediction(Task):
         from recbench.splits.make import cache_key
         from recbench.tasks import ctr_cache
 
-        path = cache_dir() / "splits" / f"{cache_key(dataset_cfg, split_cfg, self.name)}.npz"
+        # a hit skips load(): what the loader generates is keyed by its version
+        key = cache_key(dataset_cfg, split_cfg, task=self.name, format=ctr_cache.VERSION,
+                        generator=getattr(getattr(load, "func", load), "version", None))
+        path = cache_dir() / "splits" / f"{key}.npz"
         split = ctr_cache.load(path)
         if split is None:
             split = self._encode(dataset_cfg, split_cfg, load, protocol)

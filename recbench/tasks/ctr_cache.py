@@ -12,11 +12,18 @@ file and renamed; an unreadable entry is deleted with a warning and rebuilt
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from recbench.splits.cache import UNREADABLE, drop_unreadable, write_npz
+
+log = logging.getLogger(__name__)
+
+#: bump when what an entry holds, or how parts are encoded, changes (it is in the key)
+VERSION = 1
 
 
 def save(path: Path, split) -> None:
@@ -30,14 +37,20 @@ def save(path: Path, split) -> None:
         if x.numeric is not None:
             arrays[f"{p}_numeric"] = x.numeric.numpy()
         arrays[f"{p}_labels"] = part.labels
-        arrays[f"{p}_users"] = np.asarray(part.users, dtype=str)
+        codes, names = pd.factorize(pd.Series(part.users, dtype=object))
+        arrays[f"{p}_user_codes"] = codes.astype(np.int64)  # one name per user, not per row
+        arrays[f"{p}_user_names"] = np.asarray(names, dtype=str)
         arrays[f"{p}_ids"] = part.ids
         if part.optimal is not None:
             arrays[f"{p}_optimal"] = part.optimal
         parts[str(p)] = {"sizes": part.sizes, "sequence_sizes": part.sequence_sizes,
                          "n_sequences": len(x.sequences)}
-    write_npz(path, {"parts": parts, "encoders": [e.to_dict() for e in split.encoders],
-                     "fingerprint": split.fingerprint, "leakage": split.leakage}, **arrays)
+    try:
+        write_npz(path, {"parts": parts, "encoders": [e.to_dict() for e in split.encoders],
+                         "fingerprint": split.fingerprint, "leakage": split.leakage}, **arrays)
+    except OSError as err:  # a full disk costs the next run an encoding, not this run
+        log.warning("could not cache the encoded split at %s (%s); the run goes on.", path,
+                    err)
 
 
 def load(path: Path):
@@ -62,11 +75,12 @@ def load(path: Path):
                     tuple(torch.from_numpy(z[f"{p}_sequence{i}"])
                           for i in range(info["n_sequences"])),
                     torch.from_numpy(z[f"{p}_numeric"]) if f"{p}_numeric" in z else None)
-                parts[p] = CTRPart(inputs, z[f"{p}_labels"], z[f"{p}_users"].astype(object),
+                users = z[f"{p}_user_names"].astype(object)[z[f"{p}_user_codes"]]
+                parts[p] = CTRPart(inputs, z[f"{p}_labels"], users,
                                    info["sizes"], info["sequence_sizes"], z[f"{p}_ids"],
                                    z[f"{p}_optimal"] if f"{p}_optimal" in z else None)
         encoders = [FieldEncoder.from_dict(e) for e in meta["encoders"]]
         return CTRSplit(parts, encoders, meta["fingerprint"], meta["leakage"])
-    except UNREADABLE as err:
+    except (*UNREADABLE, TypeError) as err:  # TypeError: encoders of an older FieldSpec
         drop_unreadable(path, err, "CTR split")
         return None
