@@ -31,8 +31,11 @@ postgres:
 	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
+# two workers, one test file at a time each (module fixtures such as the PostgreSQL server
+# start once); much of the suite waits on subprocesses, so two overlap well on 2 cores.
+# One torch thread per process: two workers with two threads each would oversubscribe.
 test: $(STAMP) browser postgres
-	$(BIN)/python -m pytest
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Debian's SLURM and munge for the scheduler test (tests/slurm.py starts a one-node
 # cluster in a temp folder; daemons run as root, so this target needs root)

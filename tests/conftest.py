@@ -19,6 +19,20 @@ ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"progress_bar": False}  #: FitContext trainer settings of model tests: no progress bar
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache(tmp_path_factory):
+    """Each test process gets its own $RECBENCH_CACHE (split cache, checkpoints, downloads):
+    the two workers of `make test` never share a checkpoint folder, and no test reads
+    what an earlier session left in the project's .cache."""
+    saved = os.environ.get("RECBENCH_CACHE")
+    os.environ["RECBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if saved is None:
+        os.environ.pop("RECBENCH_CACHE", None)
+    else:
+        os.environ["RECBENCH_CACHE"] = saved
+
+
 @pytest.fixture(scope="session")
 def ml100k():
     return load_ml100k()
