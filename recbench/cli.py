@@ -1,4 +1,4 @@
-"""The ``recbench`` command: run | evaluate | leaderboard | runs | data | ui | server.
+"""The ``recbench`` command: run | evaluate | leaderboard | study | runs | data | ui | server.
 
 ``recbench run`` hands its arguments to Hydra (overrides, ``-m`` for sweeps) after checking
 every value of every sweep dimension, so a typo fails in one line before anything runs.
@@ -61,8 +61,9 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from recbench.report.leaderboard import leaderboards, print_boards
+    from recbench.report.leaderboard import leaderboards, print_aggregate, print_boards
     from recbench.report.publish import publish
+    from recbench.report.stability import attach_stability, resampling
     from recbench.safe_names import check_name
 
     experiments = list(dict.fromkeys([*args.experiments, *(args.experiment or [])]))
@@ -79,6 +80,7 @@ def cmd_leaderboard(args) -> int:
             raise RecbenchError("no metrics given; e.g. --metrics ndcg@10,recall@10.")
     if not 0 < args.alpha < 1:
         raise RecbenchError(f"--alpha must be in (0, 1), got {args.alpha}.")
+    resamples, seed = resampling(args.bootstrap, args.bootstrap_seed, args.stability)
     filters = {k: v for k, v in (("dataset", args.dataset), ("split", args.split),
                                  ("model", args.model)) if v}
     for item in args.tag or []:
@@ -90,12 +92,71 @@ def cmd_leaderboard(args) -> int:
     check_name(name, "leaderboard name (--name; default: the experiments joined by +)",
                "--name my_leaderboard")
     client = _existing_store(args.tracking_uri)
-    boards, metrics = leaderboards(client, experiments, metrics, filters, group=args.group)
-    written = publish(name, experiments, boards, metrics, args.alpha, Path(args.out_dir))
+    # --aggregate ranks over every (dataset, split): one board each, as --group makes them
+    boards, metrics = leaderboards(client, experiments, metrics, filters,
+                                   group=args.group or args.aggregate)
+    summary = None
+    if args.aggregate:
+        from recbench.report.aggregate import aggregate
+        summary = aggregate(boards, metrics[0])
+    if args.stability:
+        attach_stability(boards, metrics[0], resamples, seed)
+    written = publish(name, experiments, boards, metrics, args.alpha, Path(args.out_dir),
+                      summary)
     print_boards(boards, metrics, args.alpha, name)  # after publishing: errors come alone
+    if summary is not None:
+        print_aggregate(summary, name)
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def cmd_study_sampled_vs_full(args) -> int:
+    """``recbench study sampled-vs-full``: sampled vs full ranking on re-fitted runs."""
+    from recbench.study.sampled_vs_full import parse_protocols, sampled_vs_full
+    from recbench.study.sampled_vs_full_report import write_study
+    from recbench.verbosity import configure_logging
+
+    protocols = parse_protocols(args.n, args.sampler, args.corrected, args.gamma)
+    try:
+        seed = int(args.seed)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise RecbenchError(f"--seed takes an integer >= 0, got '{args.seed}'.")
+    filters = {k: v for k, v in (("dataset", args.dataset), ("split", args.split)) if v}
+    client = _existing_store(args.tracking_uri)
+    configure_logging(verbose=False)  # one progress line per re-fitted run, nothing else
+    result = sampled_vs_full(client, args.experiment, protocols, args.metrics, filters,
+                             group=args.group, seed=seed, progress=lambda s: print(s, flush=True))
+    for path in write_study(result, Path(args.out_dir), args.name or args.experiment):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_study_data_fraction(args) -> int:
+    """``recbench study data-fraction``: each leaderboard model re-run on shares of train."""
+    from recbench.study import data_fraction as study
+    from recbench.verbosity import configure_logging
+
+    fractions, seeds = study.parse_fractions(args.fractions), study.parse_seeds(args.seeds)
+    filters = {k: v for k, v in (("dataset", args.dataset), ("split", args.split)) if v}
+    client = _existing_store(args.tracking_uri)
+    configure_logging(verbose=False)  # one progress line per run, nothing else
+    study.launch(client, args.experiment, fractions, seeds, filters, args.tracking_uri,
+                 args.metric)
+    for path in study.publish(client, args.experiment, args.metric, Path(args.out_dir)):
+        print(f"wrote {path}")
+    return 0
+
+
+#: ``recbench study NAME``: one function per study
+STUDIES = {"sampled-vs-full": cmd_study_sampled_vs_full,
+           "data-fraction": cmd_study_data_fraction}
+
+
+def cmd_study(args) -> int:
+    return STUDIES[args.study](args)
 
 
 def cmd_reproductions(args) -> int:
@@ -257,6 +318,18 @@ def parser() -> argparse.ArgumentParser:
                     help="one table per (dataset, split) when the runs span several")
     lb.add_argument("--alpha", type=float, default=0.05,
                     help="significance level after Holm-Bonferroni correction")
+    lb.add_argument("--stability", action="store_true",
+                    help="add P(rank 1) and a 95%% interval of each model's rank on the "
+                         "first column: paired bootstrap over test users, one seed of each "
+                         "model drawn at random per resample (stability.csv, rank plots)")
+    lb.add_argument("--bootstrap", type=int, default=None, metavar="N",
+                    help="resamples of --stability (default 1000, at least 100)")
+    lb.add_argument("--bootstrap-seed", type=int, default=None, metavar="SEED",
+                    help="seed of the --stability resamples (default 0)")
+    lb.add_argument("--aggregate", action="store_true",
+                    help="also rank the models on every board (each dataset · split one data "
+                         "set; implies --group) by mean rank, Borda count and performance "
+                         "profiles (aggregate.csv, profile plot)")
     lb.add_argument("--name", help="output folder under --out-dir (default: the experiments)")
     lb.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
     lb.add_argument("--out-dir", default="results")
@@ -268,6 +341,45 @@ def parser() -> argparse.ArgumentParser:
                      help="published numbers (dataset, model, metrics, source)")
     rep.add_argument("--out-dir", default="results/zoo")
     rep.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
+    study = sub.add_parser("study", help="studies of an experiment's finished runs, re-fitted "
+                                         "from their logged config (nothing is logged)")
+    studies = study.add_subparsers(dest="study", required=True)
+    svf = studies.add_parser("sampled-vs-full", help="do sampled ranking metrics order the "
+                                                     "models as full ranking does?")
+    svf.add_argument("experiment", metavar="EXPERIMENT", help="MLflow experiment name")
+    svf.add_argument("--n", default="100", help="items sampled per user (comma-separated)")
+    svf.add_argument("--sampler", default="uniform,popularity",
+                     help="uniform and/or popularity (comma-separated)")
+    svf.add_argument("--corrected", action="store_true",
+                     help="add Krichene & Rendle's corrected sampled metric (uniform sampler)")
+    svf.add_argument("--gamma", default="0.01",
+                     help="bias-variance weights of the correction, comma-separated (0: "
+                          "minimal bias, whose values blow up at small --n)")
+    svf.add_argument("--seed", default="0", help="seed of the sampled items (with the split)")
+    svf.add_argument("--metrics", default=None,
+                     help="accuracy metrics, e.g. ndcg@10,recall@10 (default: ndcg, recall, "
+                          "hit, mrr at every K the runs logged)")
+    svf.add_argument("--dataset", help="only runs on this data set")
+    svf.add_argument("--split", help="only runs under this split protocol")
+    svf.add_argument("--group", action="store_true",
+                     help="one study per (dataset, split) when the runs span several")
+    svf.add_argument("--name", help="output folder under --out-dir (default: the experiment); "
+                                    "files go to NAME/sampled_vs_full/")
+    svf.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
+    svf.add_argument("--out-dir", default="results")
+    frac = studies.add_parser("data-fraction", help="learning curves: each leaderboard model "
+                                                    "re-run on shares of every user's train "
+                                                    "part (tracked runs)")
+    frac.add_argument("experiment", metavar="EXPERIMENT", help="MLflow experiment name; runs "
+                                                               "go to EXPERIMENT_data_fraction")
+    frac.add_argument("--fractions", default="0.1,0.25,0.5,0.75,1.0",
+                      help="values of split.train_fraction, comma-separated")
+    frac.add_argument("--seeds", default="1,2,3", help="run seeds, comma-separated")
+    frac.add_argument("--metric", default="ndcg@10", help="the test metric plotted")
+    frac.add_argument("--dataset", help="only the boards of this data set")
+    frac.add_argument("--split", help="only the boards of this split protocol")
+    frac.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
+    frac.add_argument("--out-dir", default="results")
     runs = sub.add_parser("runs", help="list runs of the MLflow store (filter by experiment, status)")
     runs.add_argument("--experiment", default=None)
     runs.add_argument("--status", default=None, help="RUNNING, FINISHED, FAILED or KILLED")
@@ -309,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
         return {"evaluate": cmd_evaluate, "leaderboard": cmd_leaderboard, "ui": cmd_ui,
                 "data": cmd_data, "runs": cmd_runs, "server": cmd_server,
-                "reproductions": cmd_reproductions}[
+                "reproductions": cmd_reproductions, "study": cmd_study}[
             args.command](args)
     except RecbenchError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -36,6 +36,11 @@ BUILT = ("task", "dataset", "split", "model")  # groups holding a ``_target_`` t
 #: run-config nodes a group's constructor receives besides its own keys (a task is scored
 #: with the run's metric suite)
 PASSED_IN = {"task": ("metrics",)}
+#: keys of a built group read by its stage rather than by the constructor (every split
+#: protocol takes ``train_fraction``: :mod:`recbench.splits.fraction`)
+STAGE_KEYS = {"split": {"train_fraction": Setting(
+    "float", Interval(0, 1, "right"),
+    says="a fraction in (0, 1] (the share of each user's train interactions models learn from)")}}
 #: the run config's own keys (the groups have theirs: :mod:`recbench.settings`)
 RUN = {
     "name": Setting("str", lambda value, node, where: check_name(value, "name",
@@ -60,6 +65,10 @@ NOT_RESULT_OVERRIDES = tuple(p for key in NOT_HASHED for p in (f"{key}=", f"{key
 #: groups that entered the run config after runs were logged, with the option those runs
 #: had: at that option the group is left out of the config hash, so earlier runs keep theirs
 HASHED_UNLESS = {"task": "topn"}
+#: keys that entered a group after runs were logged, with the value those runs had: at that
+#: value the key is left out of the config hash (and params), so earlier runs keep theirs;
+#: ``(key, value)`` instead of a value: left out while that sibling key holds that value
+HASHED_UNLESS_VALUE = {"split.train_fraction": 1.0, "metrics.sampled": ("ranking", "full")}
 #: config groups a task does not read: left out of its runs' hash and params (a CTR run's
 #: results do not depend on the top-N metric suite)
 TASK_IGNORES = {"ctr": ("metrics",)}
@@ -274,8 +283,12 @@ def _validate(cfg: DictConfig) -> None:
     for group in BUILT:
         node = cfg[group]
         _, params = target_parameters(node, group)
-        check_keys(node, params - set(PASSED_IN.get(group, ())) | {"name", "label", "_target_"},
-                   group)
+        own = STAGE_KEYS.get(group, {})
+        check_keys(node, params - set(PASSED_IN.get(group, ())) | {"name", "label", "_target_"}
+                   | set(own), group)
+        for key, setting in own.items():
+            if key in node:
+                setting.check(node[key], node, f"{group}.{key}")
     _check_task_fits(cfg)
     for key, example in PATH_NAMES.items():  # tags that reports turn into file names
         value = OmegaConf.select(cfg, key)
@@ -321,6 +334,10 @@ def _check_task_fits(cfg: DictConfig) -> None:
             raise RecbenchError(f"{group} '{cfg[group].name}' {what}, but the run's task is "
                                 f"task={task}: use task={kind}, or a {group} of task={task} "
                                 f"({example[task]}).")
+    if task == "ctr" and cfg.split.get("train_fraction", 1.0) != 1.0:
+        raise RecbenchError(f"split.train_fraction applies to top-N splits (each user's train "
+                            f"interactions); a CTR split keeps every train row: leave it at "
+                            f"1.0, got {cfg.split.train_fraction}.")
     if task == "ctr" and cfg.dataset.get("fields") is not None:  # checked now, not once loaded
         from recbench.data.features import FieldSpec
 
@@ -367,7 +384,8 @@ def build(cfg: DictConfig, group: str) -> Any:
     node = cfg[group]
     target, params = target_parameters(node, group)
     kwargs = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items()
-              if k not in ("_target_", "label") and (k != "name" or "name" in params)}
+              if k not in ("_target_", "label", *STAGE_KEYS.get(group, ()))
+              and (k != "name" or "name" in params)}
     _check_types(target, kwargs, group)
     kwargs |= {key: cfg[key] for key in PASSED_IN.get(group, ())}
     if group == "dataset":
@@ -416,6 +434,14 @@ def result_config(cfg: DictConfig, *, seed: bool = True) -> dict:
             data.pop(group)
     for group in TASK_IGNORES.get((data.get("task") or {}).get("name", "topn"), ()):
         data.pop(group, None)
+    for key, neutral in HASHED_UNLESS_VALUE.items():
+        group, _, leaf = key.partition(".")
+        node = data.get(group)
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        sibling, value = neutral if isinstance(neutral, tuple) else (leaf, neutral)
+        if node.get(sibling) == value:
+            node.pop(leaf)
     for key in NOT_HASHED + (() if seed else ("seed",)):
         parent, _, leaf = key.rpartition(".")
         (data.get(parent, {}) if parent else data).pop(leaf, None)

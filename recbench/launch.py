@@ -89,8 +89,11 @@ def job(cfg) -> float | None:
         return objective
     _report(cfg, "done", label)
     from recbench.config import metric_names
-    from recbench.evaluation.registry import HEADLINE
-    logged = [(m, metric_key(f"test_{m}")) for m in dict.fromkeys((*HEADLINE, *metric_names(cfg)))
+    from recbench.evaluation.registry import HEADLINE, SampledRanking
+    sampled = cfg.get("metrics", {}).get("ranking") == "sampled"  # names carry the protocol
+    headline = [SampledRanking(int(cfg.metrics.sampled.n), str(cfg.metrics.sampled.sampler))
+                .name(m) for m in HEADLINE] if sampled else list(HEADLINE)
+    logged = [(m, metric_key(f"test_{m}")) for m in dict.fromkeys((*headline, *metric_names(cfg)))
               if metric_key(f"test_{m}") in result.metrics][:3] or [  # another task's metrics
         (k.removeprefix("test_"), k) for k in result.metrics if k.startswith("test_")][:3]
     shown = " ".join(f"{m}={result.metrics[k]:.4f}" for m, k in logged)

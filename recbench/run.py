@@ -15,6 +15,7 @@ from recbench.errors import RecbenchError, first_line
 from recbench.data.loader import cache_dir
 from recbench.verbosity import configure_logging
 from recbench.models.base import FitContext
+from recbench.tracking import cost
 from recbench.tracking.claim import AlreadyFinished, RunningElsewhere
 from recbench.tracking.run_tracker import RunTracker, metric_key
 from recbench.tracking.store import StoreUnavailable
@@ -62,6 +63,8 @@ def run(cfg: DictConfig) -> RunResult:
         raise StoreUnavailable(f"cannot log to the MLflow store: {type(err).__name__}: "
                                f"{first_line(err)}") from None
     with tracker.guard():
+        if cfg.tracking.energy:  # CodeCarbon's hardware probe, beside the data loading
+            cost.prepare(cfg.tracking.country_iso_code)
         plain = resolved(cfg)
         split = task.split(plain["dataset"], plain["split"], load_data, protocol)
         tracker.set_tags({"valid_metric": task.valid_metric,
@@ -76,17 +79,19 @@ def run(cfg: DictConfig) -> RunResult:
         ctx = FitContext(seed=cfg.seed, valid_metric=task.valid_metric,
                          chunk_size=cfg.metrics.chunk_size, trainer=dict(cfg.trainer),
                          log=tracker.log_metrics, checkpoint_dir=str(checkpoints))
-        started = time.perf_counter()
-        task.fit(model, split, ctx)
-        fit_time = time.perf_counter() - started
-        shutil.rmtree(checkpoints, ignore_errors=True)  # finished: nothing left to resume
+        with cost.CostMeter(cfg.tracking.country_iso_code, cfg.tracking.energy) as meter:
+            started = time.perf_counter()
+            task.fit(model, split, ctx)
+            fit_time = time.perf_counter() - started
+            shutil.rmtree(checkpoints, ignore_errors=True)  # finished: nothing left to resume
 
-        started = time.perf_counter()
-        evaluation = task.evaluate(model, split)
-        eval_time = time.perf_counter() - started
-        tracker.set_tags(evaluation.tags)
-        summary = evaluation.metrics | {"fit_time_s": fit_time, "eval_time_s": eval_time,
-                                        "n_parameters": float(model.n_parameters())}
+            started = time.perf_counter()
+            evaluation = task.evaluate(model, split)
+            eval_time = time.perf_counter() - started
+        tracker.set_tags(evaluation.tags | meter.tags)
+        summary = evaluation.metrics | meter.metrics | {
+            "fit_time_s": fit_time, "eval_time_s": eval_time,
+            "n_parameters": float(model.n_parameters())}
         if getattr(model, "best_epoch", None) is not None:
             summary["best_epoch"] = float(model.best_epoch)
             summary["epochs_trained"] = float(model.epochs_trained)

@@ -63,7 +63,9 @@ def sweep(server: Server, cwd: Path, name: str, *overrides: str, **popen) -> sub
     """``recbench run -m ... name=NAME`` against the server, as a separate process."""
     env = {**os.environ, "RECBENCH_CACHE": str(cwd / "cache"), "PYTHONHASHSEED": "0"}
     return subprocess.Popen([RECBENCH, "run", "-m", f"name={name}", f"tracking.uri={server.uri}",
-                             "trainer.progress_bar=false", *overrides], cwd=cwd, env=env,
+                             # concurrency, not cost: no CodeCarbon probe in each worker
+                             "trainer.progress_bar=false", "tracking.energy=false",
+                             *overrides], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 

@@ -81,7 +81,8 @@ def test_claim_skips_finished_and_takes_over_stale_runs(tmp_path):
 def _two_identical_sweeps(uri: str, tmp_path: Path, extra: list[str]) -> None:
     """Start two identical sweeps together, check each config ran once."""
     args = [str(Path(sys.executable).with_name("recbench")), "run", "-m",
-            "model=mostpop,itemknn", "seed=5,6", f"tracking.uri={uri}", *extra]
+            "model=mostpop,itemknn", "seed=5,6", f"tracking.uri={uri}",
+            "tracking.energy=false", *extra]  # concurrency, not cost
     env = {**os.environ, "RECBENCH_CACHE": str(tmp_path / "cache")}
     procs = [subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]

@@ -16,7 +16,8 @@ Each trial is one recbench run; its objective is the run's validation metric
 told to Optuna as FAILED, never as a best value. With ``storage`` (e.g.
 ``sqlite:///optuna.db``) the study survives a kill: re-running the same command continues
 it up to ``n_trials`` finished trials, trials left RUNNING by the dead process are marked
-FAILED, and configs that already have a FINISHED MLflow run are not trained again.
+FAILED (failed trials do not count: others are run in their place, at most ``n_trials``
+failures per search), and configs that already have a FINISHED MLflow run are not trained again.
 
 Tune, then seed: with ``final_seeds`` (e.g. ``[1, 2, 3, 4, 5]``) the best trial's
 configuration, chosen on validation only, is run again once per seed after the search and
@@ -180,8 +181,10 @@ class RecbenchOptunaSweeper(Sweeper):
         import optuna
 
         study = self.study()
-        job_idx = 0
-        while trials := self.ask(study):
+        job_idx, failed = 0, 0
+        # failures are retried, but one search never runs more than n_trials of them: a
+        # model that fails every time stops instead of looping
+        while failed < self.n_trials and (trials := self.ask(study)):
             batch = [list(arguments) + as_overrides(self.sample(study, t)) for t in trials]
             returns = self.launcher.launch(batch, initial_job_idx=job_idx)
             job_idx += len(batch)
@@ -191,6 +194,10 @@ class RecbenchOptunaSweeper(Sweeper):
                     study.tell(trial, float(value))
                 else:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    failed += 1
+        if failed >= self.n_trials:
+            print(f"warning: {failed} trials of study {study.study_name} failed in this "
+                  f"search; stopped asking for more (see the FAILED runs in MLflow)", flush=True)
         waited = False
         running = (optuna.trial.TrialState.RUNNING,)
         while others := [t for t in study.get_trials(deepcopy=False, states=running)
@@ -218,16 +225,18 @@ class RecbenchOptunaSweeper(Sweeper):
         (over-budget ones are told PRUNED and never run), so no two processes overshoot."""
         import optuna
 
-        pruned = optuna.trial.TrialState.PRUNED
+        # a failed trial (a crash, a run killed with its sweep) is not part of the budget:
+        # a resumed search runs another in its place; pruned ones were never run
+        idle = (optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
         trials = []
         for _ in range(self.n_jobs):
-            if sum(t.state != pruned for t in study.get_trials(deepcopy=False)) >= self.n_trials:
+            if sum(t.state not in idle for t in study.get_trials(deepcopy=False)) >= self.n_trials:
                 break  # spent: ask nothing (a race past this point is caught below)
             trial = study.ask()
             before = sum(1 for t in study.get_trials(deepcopy=False)
-                         if t.number < trial.number and t.state != pruned)
+                         if t.number < trial.number and t.state not in idle)
             if before >= self.n_trials:
-                study.tell(trial, state=pruned)
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 break
             try:
                 trial.set_user_attr(OWNER, owner())

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from recbench.errors import RecbenchError
+from recbench.evaluation.registry import SAMPLERS
 from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE, Interval, OneOf
-from recbench.settings import Setting
+from recbench.settings import Setting, check_group
 
 TAIL_RULES = ("head_share", "bottom_fraction")
 VECTOR_SOURCES = ("auto", "features", "interactions")
@@ -29,11 +30,35 @@ def _feature_names(value: Any, node: Any, where: str) -> None:
                             f"[gender, age], got {value!r}.")
 
 
+#: ``metrics.sampled``: how sampled ranking draws the items each test item is ranked
+#: against (:mod:`.sampled`); read only under ``ranking: sampled``
+SAMPLED = {
+    "n": Setting("int", AT_LEAST_ONE, says="a positive integer (items drawn per user)"),
+    "sampler": Setting("str", OneOf(SAMPLERS)),
+    "seed": Setting("int", NON_NEGATIVE),
+}
+
+
+def _sampled(value: Any, node: Any, where: str) -> None:
+    from omegaconf import OmegaConf
+
+    if not isinstance(value, dict):
+        raise RecbenchError(f"{where} must be a mapping like {{n: 100, sampler: uniform, "
+                            f"seed: 0}}, got {value!r}.")
+    check_group(OmegaConf.create(value), SAMPLED, where)
+    missing = sorted(set(SAMPLED) - set(value))
+    if missing:
+        raise RecbenchError(f"{where} lacks {', '.join(missing)}; e.g. {where}.n=100.")
+
+
 #: the ``metrics`` node; names, ks and valid_metric are checked against the metric
 #: registry by :func:`recbench.config.validate`
 METRICS = {
-    "ranking": Setting("str", OneOf(("full",)),
-                       says="'full' (sampled metrics are not implemented)"),
+    # full: every item ranked; sampled: each test item against metrics.sampled.n drawn items
+    "ranking": Setting("str", OneOf(("full", "sampled"))),
+    # under ranking=full it is left out of the config hash and params
+    # (recbench.config.HASHED_UNLESS_VALUE): runs logged before it existed keep their hashes
+    "sampled": Setting("dict", _sampled),
     "names": Setting("list"),
     "ks": Setting("list"),
     "valid_metric": Setting("str"),

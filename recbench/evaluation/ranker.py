@@ -1,4 +1,6 @@
-"""Chunked full ranking: score a chunk of users, mask seen items, take the top K.
+"""Chunked full ranking: score a chunk of users, mask seen items, take the top K (and,
+for sampled metrics, rank each relevant item against its user's sampled candidates from
+the same scores: :mod:`.sampled`).
 
 Memory is bounded by ``chunk_size * n_items`` (a few dense tensors per chunk); the full
 ``n_users x n_items`` score matrix is never materialised.
@@ -7,12 +9,13 @@ Memory is bounded by ``chunk_size * n_items`` (a few dense tensors per chunk); t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recbench.evaluation.sampled import Candidates, SampledRanks, sampled_ranks
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -94,6 +97,8 @@ class RankedChunk:
         items: ``(B, K) int64`` ranked items; valid: ``(B, K) bool`` (False past the end
             of a list that ran out of candidates); hits: ``(B, K) bool`` relevant positions.
         n_rel: ``(B,)`` number of relevant items of each user.
+        sampled: one :class:`~.sampled.SampledRanks` per candidate set asked for (sampled
+            ranking), in the order asked.
     """
 
     users: np.ndarray
@@ -101,6 +106,7 @@ class RankedChunk:
     valid: torch.Tensor
     hits: torch.Tensor
     n_rel: torch.Tensor
+    sampled: list[SampledRanks] = field(default_factory=list)
 
 
 def seen_matrix(shape: tuple[int, int], exclude: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
@@ -112,14 +118,17 @@ def seen_matrix(shape: tuple[int, int], exclude: Sequence[sp.csr_matrix]) -> sp.
 
 
 def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix, seen: sp.csr_matrix, k: int,
-                  chunk_size: int = 1024) -> Iterator[RankedChunk]:
+                  chunk_size: int = 1024, candidates: Sequence[Candidates] = ()
+                  ) -> Iterator[RankedChunk]:
     """Rank every user with at least one item in ``truth``, ``chunk_size`` users at a time.
 
     Args:
         score_fn: ``users (B,) int64 -> (B, n_items)`` float scores.
         truth: ``(n_users, n_items)`` binary relevant items (valid or test part).
         seen: ``(n_users, n_items)`` items masked per user (:func:`seen_matrix`).
-        k: list length (capped at ``n_items``).
+        k: list length (capped at ``n_items``); 0: no top-K list (sampled metrics only).
+        candidates: sampled candidate sets (:func:`recbench.evaluation.sampled.draw_candidates`);
+            each relevant item is also ranked against its user's candidates of each.
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
@@ -145,15 +154,22 @@ def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix, seen: sp.csr_matrix, 
             mask[_row_positions(seen, chunk[rows.numpy()])] = True
             return mask
 
-        items, valid = _topk(scores, k, masked_rows)
-        if torch.isnan(scores.gather(1, items)).any():  # NaN sorts above every number
-            raise FloatingPointError("model produced NaN scores")
+        if k > 0:
+            items, valid = _topk(scores, k, masked_rows)
+            if torch.isnan(scores.gather(1, items)).any():  # NaN sorts above every number
+                raise FloatingPointError("model produced NaN scores")
+        else:
+            items = torch.zeros(len(chunk), 0, dtype=torch.int64)
+            valid = torch.zeros(len(chunk), 0, dtype=torch.bool)
         truth_rows, truth_items = _row_positions(truth, chunk)
         keys = truth_rows * n_items + truth_items  # ascending: CSR rows with sorted indices
         listed = torch.arange(len(chunk))[:, None] * n_items + items
         found = torch.searchsorted(keys, listed).clamp(max=len(keys) - 1)
         hits = (keys[found] == listed) & valid
-        yield RankedChunk(chunk, items, valid, hits, torch.from_numpy(n_rel_all[chunk]))
+        n_rel = torch.from_numpy(n_rel_all[chunk])
+        ranked = [sampled_ranks(scores, chunk, truth_rows, truth_items, c, n_rel)
+                  for c in candidates]
+        yield RankedChunk(chunk, items, valid, hits, n_rel, ranked)
 
 
 def evaluate(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_matrix],

@@ -10,6 +10,13 @@ Kinds:
                   (:mod:`.catalog`); reported with a bootstrap interval over users
     ``ctr``       one value per run, from the test rows' click probabilities
                   (:mod:`.ctr`, ``task=ctr``); written without ``@K`` (``auc``)
+
+Ranking protocols. A name without a prefix is scored by full ranking. An accuracy metric
+scored by sampled ranking (``metrics.ranking=sampled``, :mod:`.sampled`) carries its protocol
+in front of its name: ``s100u_ndcg@10`` is NDCG@10 with each test item ranked against 100
+sampled items (``u`` uniform, ``p`` popularity), logged as ``test_s100u_ndcg_10`` and shown
+as "NDCG@10 sampled (100, uniform)". Different protocols are different names, so a table
+column never mixes them.
 """
 
 from __future__ import annotations
@@ -63,14 +70,86 @@ BEYOND = tuple(n for n, m in REGISTRY.items() if m.kind in ("list", "catalog"))
 CTR = tuple(n for n, m in REGISTRY.items() if m.kind == "ctr")
 
 _NAME = re.compile(r"^([a-z0-9]+)@(\d+)$")
+#: the protocol prefix of a sampled metric: ``s<n><sampler's first letter>_``
+_SAMPLED = re.compile(r"^s(\d+)([a-z])_(.*)$")
+_LABEL = re.compile(r"^sampled \((\d+), ([a-z]+)\)$")
+SAMPLERS = ("uniform", "popularity")  #: how sampled ranking draws its items (metrics.sampled)
 #: a slice of a metric: ``ndcg@10.gender_F`` (one group) or ``ndcg@10.gender_gap``
 _COLUMN = re.compile(r"^([a-z0-9]+@\d+)(?:\.([A-Za-z0-9_\-]+))?$")
 #: slice suffixes that measure unfairness between groups: lower is better
 GAP_SUFFIXES = ("_gap", "_ratio")
 
 
+@dataclass(frozen=True)
+class SampledRanking:
+    """The protocol of a sampled metric: each test item ranked against ``n`` items drawn
+    by ``sampler`` (:mod:`.sampled`)."""
+
+    n: int
+    sampler: str
+
+    def __post_init__(self):
+        if self.sampler not in SAMPLERS:
+            raise unknown_choice("sampler", self.sampler, SAMPLERS)
+        if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1:
+            raise RecbenchError(f"the number of sampled items must be an integer >= 1, "
+                                f"got {self.n!r}.")
+
+    @property
+    def prefix(self) -> str:
+        """``"s100u"`` (``p``: popularity)."""
+        return f"s{self.n}{self.sampler[0]}"
+
+    @property
+    def label(self) -> str:
+        """``"sampled (100, uniform)"``: how headers, tags and tables name the protocol."""
+        return f"sampled ({self.n}, {self.sampler})"
+
+    def name(self, metric: str) -> str:
+        """``"ndcg@10" -> "s100u_ndcg@10"``."""
+        return f"{self.prefix}_{metric}"
+
+
+def sampled_ranking(name: str) -> SampledRanking | None:
+    """The sampled protocol a metric name (or column, ``_std`` and slices included) carries,
+    None for full ranking: ``"s100u_ndcg@10" -> SampledRanking(100, "uniform")``."""
+    match = _SAMPLED.match(str(name).strip().lower())
+    if not match:
+        return None
+    letter = {s[0]: s for s in SAMPLERS}.get(match.group(2))
+    if letter is None:
+        raise RecbenchError(f"bad metric '{name}': the sampler letter must be one of "
+                            f"{', '.join(s[0] for s in SAMPLERS)} "
+                            f"({', '.join(SAMPLERS)}), e.g. s100u_ndcg@10.")
+    return SampledRanking(int(match.group(1)), letter)
+
+
+def ranking_from_label(label: str | None) -> SampledRanking | None:
+    """Inverse of :attr:`SampledRanking.label` (a run's ``ranking`` tag); None for ``full``,
+    a missing tag or anything else."""
+    match = _LABEL.match(str(label or "").strip())
+    if not match:
+        return None
+    return SampledRanking(int(match.group(1)), match.group(2))
+
+
+def plain_metric(name: str) -> str:
+    """``"s100u_ndcg@10" -> "ndcg@10"``: the name without its protocol prefix."""
+    match = _SAMPLED.match(str(name).strip().lower())
+    return match.group(3) if match else str(name).strip()
+
+
 def parse_metric(name: str) -> tuple[str, int]:
-    """Parse ``"ndcg@10"`` into ``("ndcg", 10)``; raise a one-line error on bad names."""
+    """Parse ``"ndcg@10"`` into ``("ndcg", 10)``; raise a one-line error on bad names. A
+    sampled metric parses to its formula: ``"s100u_ndcg@10" -> ("ndcg", 10)``
+    (:func:`sampled_ranking` tells its protocol); only accuracy metrics can be sampled."""
+    ranking = sampled_ranking(name)
+    if ranking is not None:
+        metric, k = parse_metric(plain_metric(name))
+        if metric not in ACCURACY:
+            raise RecbenchError(f"bad metric '{name}': only accuracy metrics "
+                                f"({', '.join(ACCURACY)}) are scored by sampled ranking.")
+        return metric, k
     match = _NAME.match(str(name).strip().lower())
     if not match:
         raise RecbenchError(f"bad metric '{name}': write it as <metric>@<k>, e.g. ndcg@10.")
@@ -93,7 +172,8 @@ def parse_column(name: str) -> tuple[str, str | None]:
     if suffix and not _COLUMN.match(f"{metric}@{k}.{suffix}"):
         raise RecbenchError(f"bad slice '{suffix}' in '{name}': letters, digits, _ and - only, "
                             f"e.g. ndcg@10.gender_gap.")
-    return f"{metric}@{k}", suffix or None
+    ranking = sampled_ranking(base)
+    return (ranking.name(f"{metric}@{k}") if ranking else f"{metric}@{k}"), suffix or None
 
 
 def info(column: str) -> MetricInfo:
@@ -112,12 +192,15 @@ def higher_is_better(column: str) -> bool:
 
 
 def display_name(column: str) -> str:
-    """``"ndcg@10" -> "NDCG@10"``, ``"ndcg@10.gender_gap" -> "NDCG@10 gender_gap"``."""
+    """``"ndcg@10" -> "NDCG@10"``, ``"ndcg@10.gender_gap" -> "NDCG@10 gender_gap"``,
+    ``"s100u_ndcg@10" -> "NDCG@10 sampled (100, uniform)"``."""
     base, suffix = parse_column(column)
     if base in CTR:
         return REGISTRY[base].display
     metric, k = parse_metric(base)
-    return f"{REGISTRY[metric].display}@{k}" + (f" {suffix}" if suffix else "")
+    ranking = sampled_ranking(base)
+    return (f"{REGISTRY[metric].display}@{k}" + (f" {ranking.label}" if ranking else "")
+            + (f" {suffix}" if suffix else ""))
 
 
 def column_is_per_user(column: str) -> bool:

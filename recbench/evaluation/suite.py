@@ -3,6 +3,8 @@ catalogue metrics from ONE ranking pass, and accuracy per user group.
 
 Every user's top-K list is computed once per evaluation (chunk by chunk); per-user metrics
 are computed on each chunk, catalogue metrics from the lists collected over the chunks.
+Sampled accuracy metrics (``s100u_ndcg@10``, :mod:`.sampled`) come from the same scores:
+each relevant item is ranked against its user's candidates of that protocol.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from recbench.evaluation.catalog import CatalogAccumulator
 from recbench.evaluation.metrics import per_user_metrics
 from recbench.evaluation.popularity import ItemStats, item_categories
 from recbench.evaluation.ranker import RankedChunk, ScoreFn, ranked_chunks, seen_matrix
-from recbench.evaluation.registry import REGISTRY, parse_metric
+from recbench.evaluation.registry import REGISTRY, parse_metric, plain_metric, sampled_ranking
+from recbench.evaluation.sampled import Candidates, sampled_metrics, split_candidates
 from recbench.evaluation.slices import slice_metrics, user_groups
 
 
@@ -56,19 +59,25 @@ class SuiteResult:
 def evaluate_suite(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_matrix],
                    metrics: Sequence[str], chunk_size: int = 1024,
                    stats: ItemStats | None = None, n_boot: int = 0, seed: int = 0,
-                   groups: dict[str, np.ndarray] | None = None) -> SuiteResult:
-    """Full-ranking evaluation of every user with at least one item in ``truth``.
+                   groups: dict[str, np.ndarray] | None = None,
+                   candidates: Sequence[Candidates] = ()) -> SuiteResult:
+    """Evaluation of every user with at least one item in ``truth``: full ranking, and
+    sampled ranking for sampled metric names.
 
     Args:
-        metrics: any names of the registry, e.g. ``["ndcg@10", "arp@10", "gini@10"]``.
+        metrics: any names of the registry, e.g. ``["ndcg@10", "arp@10", "gini@10",
+            "s100u_ndcg@10"]``.
         stats: train-side item facts; required by every non-accuracy metric.
         n_boot, seed: bootstrap resamples of the catalogue metrics' intervals (0: none).
         groups: user groups for accuracy slices (None: no slices).
+        candidates: one candidate set per sampled protocol among ``metrics``
+            (:func:`recbench.evaluation.sampled.draw_candidates`).
     """
     seen = seen_matrix(truth.shape, exclude)
-    k_max = max(parse_metric(m)[1] for m in metrics)
-    return evaluate_chunks(ranked_chunks(score_fn, truth, seen, k_max, chunk_size), metrics,
-                           seen, truth, stats, n_boot, seed, groups)
+    full = [m for m in metrics if sampled_ranking(m) is None]
+    k_max = max((parse_metric(m)[1] for m in full), default=0)  # 0: no top-K list needed
+    chunks = ranked_chunks(score_fn, truth, seen, k_max, chunk_size, candidates)
+    return evaluate_chunks(chunks, metrics, seen, truth, stats, n_boot, seed, groups)
 
 
 def evaluate_chunks(chunks: Iterable[RankedChunk], metrics: Sequence[str],
@@ -86,11 +95,17 @@ def evaluate_chunks(chunks: Iterable[RankedChunk], metrics: Sequence[str],
     kind = {m: REGISTRY[name].kind for m, name, _ in parsed}
     if stats is None and any(k != "accuracy" for k in kind.values()):
         raise ValueError("beyond-accuracy metrics need the train ItemStats")
-    accuracy = [m for m in metrics if kind[m] == "accuracy"]
+    sampled: dict[str, list[str]] = {}  # protocol prefix -> its metrics
+    for m in metrics:
+        ranking = sampled_ranking(m)
+        if ranking is not None:
+            sampled.setdefault(ranking.prefix, []).append(m)
+    accuracy = [m for m in metrics if kind[m] == "accuracy" and sampled_ranking(m) is None]
     listed = [m for m in metrics if kind[m] == "list"]
     catalog = CatalogAccumulator([m for m in metrics if kind[m] == "catalog"], stats) \
         if any(k == "catalog" for k in kind.values()) else None
-    users, parts = [], {m: [] for m in [*accuracy, *listed]}
+    users, parts = [], {m: [] for m in [*accuracy, *listed, *(n for v in sampled.values()
+                                                              for n in v)]}
     # list metrics (ILD's sparse products: scipy releases the GIL) run beside the ranking
     # of the next chunks, on a core that scoring leaves idle; their inputs are small
     # (B x K per chunk), so the queue needs no bound
@@ -99,6 +114,13 @@ def evaluate_chunks(chunks: Iterable[RankedChunk], metrics: Sequence[str],
         for chunk in chunks:
             users.append(chunk.users)
             values = per_user_metrics(chunk.hits, chunk.n_rel, accuracy) if accuracy else {}
+            for ranked in chunk.sampled:
+                names = sampled.get(ranked.ranking.prefix, [])
+                by_plain = sampled_metrics(ranked, [plain_metric(m) for m in names])
+                values |= {m: by_plain[plain_metric(m)] for m in names}
+            missing = [m for v in sampled.values() for m in v if m not in values]
+            if missing:
+                raise ValueError(f"{missing[0]} needs the candidates of its protocol")
             for m, v in values.items():
                 parts[m].append(v)
             if listed:
@@ -117,7 +139,8 @@ def evaluate_chunks(chunks: Iterable[RankedChunk], metrics: Sequence[str],
     if catalog is not None and len(users):
         result.per_run, result.intervals = catalog.compute(users, seen, truth, n_boot, seed)
     if groups:
-        result.slices = slice_metrics({m: result.per_user[m] for m in accuracy}, users, groups)
+        result.slices = slice_metrics({m: v for m, v in result.per_user.items()
+                                       if kind[m] == "accuracy"}, users, groups)
     return result
 
 
@@ -126,6 +149,8 @@ class MetricSuite:
     """A run's metric suite bound to its split: what to compute and from which train facts.
 
     Built once per run by :meth:`from_config`; :meth:`evaluate` is called for valid and test.
+    ``candidates``: the sampled items of each sampled protocol among ``metrics``, drawn once
+    for both.
     """
 
     metrics: list[str]
@@ -135,6 +160,7 @@ class MetricSuite:
     n_boot: int
     seed: int
     notes: dict[str, str] = field(default_factory=dict)
+    candidates: list[Candidates] = field(default_factory=list)
 
     @classmethod
     def from_config(cls, options, metrics: list[str], valid_metric: str, split) -> "MetricSuite":
@@ -156,8 +182,12 @@ class MetricSuite:
             notes["user_groups_missing"] = ",".join(missing)
         notes["user_groups"] = ",".join(groups) or "none"
         valid_metrics = list(dict.fromkeys([valid_metric, *metrics]))
+        rankings = list(dict.fromkeys(r for r in map(sampled_ranking, metrics) if r))
+        seed = int((options.get("sampled") or {}).get("seed", 0))
+        candidates = [split_candidates(split, r, seed) for r in rankings]
+        notes["ranking"] = ", ".join(r.label for r in rankings) or "full"
         return cls(metrics, valid_metrics, stats, groups, int(options.bootstrap),
-                   int(options.bootstrap_seed), notes)
+                   int(options.bootstrap_seed), notes, candidates)
 
     def evaluate(self, score_fn: ScoreFn, truth: sp.csr_matrix,
                  exclude: Sequence[sp.csr_matrix], chunk_size: int, *,
@@ -167,4 +197,4 @@ class MetricSuite:
         return evaluate_suite(score_fn, truth, exclude,
                               self.metrics if test else self.valid_metrics, chunk_size,
                               self.stats, self.n_boot if test else 0, self.seed,
-                              self.groups if test else None)
+                              self.groups if test else None, self.candidates)

@@ -30,7 +30,7 @@ import pandas as pd
 
 from recbench.config import NOT_RESULT_OVERRIDES
 from recbench.errors import RecbenchError
-from recbench.evaluation.registry import higher_is_better, info
+from recbench.evaluation.registry import higher_is_better, info, sampled_ranking
 from recbench.safe_names import file_component
 from recbench.tracking.run_tracker import metric_key
 
@@ -38,6 +38,10 @@ from recbench.tracking.run_tracker import metric_key
 #: (given by the command itself), Hydra's plumbing, the search (replaced by its model) and
 #: the experiment name
 _NOT_RESULT = NOT_RESULT_OVERRIDES + ("seed=", "hydra.", "hparams_search=", "name=")
+#: what a run cost (:mod:`recbench.tracking.cost`): logged metric -> board column and its
+#: scale (a MostPop run takes about a milliwatt-hour: kWh would round to 0 in the CSV)
+COST_COLUMNS = {"energy_kwh": ("energy_wh", 1000.0), "co2_kg": ("co2_g", 1000.0),
+                "max_rss_mb": ("max_rss_mb", 1.0)}
 
 
 @dataclass
@@ -49,7 +53,9 @@ class Board:
         table: one row per model, best first by the first metric (by its direction). Columns: ``model``,
             ``seeds`` (n), ``seed_list``, ``configs_tried``, ``chosen_on``, ``config_hash``,
             ``<metric>`` and ``<metric>_std`` per metric, ``fit_time_s``, ``eval_time_s``
-            (means over seeds, seconds), ``n_parameters``, ``tuning_fit_time_s`` (sum over
+            (means over seeds, seconds), ``energy_wh``, ``co2_g``, ``max_rss_mb`` (means
+            over seeds of fit + evaluation; NaN for runs logged without them),
+            ``n_parameters``, ``tuning_fit_time_s`` (sum over
             every run of the model: the tuning cost), ``split_fingerprint``,
             ``data_fingerprint``, ``command``, ``run_ids`` (``;``-joined) and, once
             :func:`recbench.report.runs.attach_details` ran, ``n_trials``,
@@ -58,6 +64,10 @@ class Board:
         notes: why something is missing (e.g. no per-user artifacts: no significance).
         curves: model -> frame (``seed``, ``epoch``, ``value``) of per-epoch validation
             metrics of the chosen configuration (neural models only).
+        per_seed: model -> one frame per seed (in ``run_ids`` order) of per-user test
+            metrics (``user`` + metric columns) or, on CTR boards, test predictions; models
+            whose runs lack the artifact are absent (see :mod:`recbench.report.runs`).
+        stability: :func:`recbench.report.stability.board_stability` output, or None.
     """
 
     dataset: str
@@ -68,6 +78,8 @@ class Board:
     notes: list[str] = field(default_factory=list)
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)
     latest_run_ms: int | None = None  #: start time of the newest run (ms since the epoch)
+    per_seed: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+    stability: pd.DataFrame | None = None
 
     @property
     def title(self) -> str:
@@ -78,6 +90,12 @@ class Board:
         """``(label, text)``: how the board's test metrics were computed."""
         if info(self.valid_metric).kind == "ctr":
             return "Scoring", "a click probability per test row (task=ctr): AUC, LogLoss, gAUC"
+        sampled = sorted({r.label for r in map(sampled_ranking, self.table.columns) if r})
+        if sampled:  # sampled metric columns (recbench.evaluation.sampled)
+            return "Ranking", f"{' and '.join(sampled)}: each test item ranked against that " \
+                              f"many items drawn among those the user never interacted " \
+                              f"with, not the whole catalogue; selection on full-ranking " \
+                              f"validation {self.valid_metric}"
         return "Ranking", "full ranking over all items, the user's train (and validation) " \
                           "items masked"
 
@@ -175,6 +193,8 @@ def _row(model: str, group: pd.DataFrame, metrics: list[str], valid_key: str) ->
         row[m + "_std"] = float(chosen[col].std(ddof=1)) if len(chosen) > 1 else np.nan
     row["fit_time_s"] = float(_column(chosen, "fit_time_s").mean())
     row["eval_time_s"] = float(_column(chosen, "eval_time_s").mean())
+    for logged, (column, scale) in COST_COLUMNS.items():  # NaN: logged before metering
+        row[column] = float(_column(chosen, logged).mean()) * scale
     row["n_parameters"] = int(_column(chosen, "n_parameters", 0).fillna(0).iloc[0])
     row["tuning_fit_time_s"] = float(tuning_fit_time)
     fingerprints = sorted(set(_column(chosen, "tag.split_fingerprint", "").fillna("")))

@@ -16,9 +16,13 @@ from recbench.report.tables import (budget, column_header, display_name, display
                                     legend, ranks,
                                     significance_frame)
 
+from recbench.report.aggregate import Aggregate, display_frame
+from recbench.report.aggregate import legend as aggregate_legend
+from recbench.report.tables import P_RANK_1, RANK_CI, stability_legend
+
 #: display_table column -> raw board.table column holding its numeric value
 _NUMERIC = {"Seeds": "seeds", "Fit (s)": "fit_time_s", "Eval (s)": "eval_time_s",
-            "Params": "n_parameters"}
+            "Energy (Wh)": "energy_wh", "Memory (MB)": "max_rss_mb", "Params": "n_parameters"}
 
 _CSS = """
 :root { color-scheme: light; --line: #d0d7de; --muted: #57606a; --head: #f6f8fa; }
@@ -145,6 +149,10 @@ def _leaderboard(board: Board, metrics: list[str], alpha: float) -> str:
     shown = display_table(board, metrics, alpha)
     raw = {**_NUMERIC, **{column_header(m): m for m in metrics}}
     best = {column_header(m): ranks(board, m) for m in metrics}
+    stable = {}  # --stability: sorted by P(rank 1), the interval by the mean rank
+    if board.stability is not None:
+        s = board.stability.set_index("model").loc[board.table["model"]]
+        stable = {P_RANK_1: s["p_rank_1"].to_numpy(), RANK_CI: s["rank_mean"].to_numpy()}
     rows = []
     for i, model in enumerate(board.table["model"]):
         cells = []
@@ -152,12 +160,14 @@ def _leaderboard(board: Board, metrics: list[str], alpha: float) -> str:
             text, attrs = _e(shown[col].iloc[i]), ""
             if col in raw:
                 attrs = f' data-sort="{float(board.table[raw[col]].iloc[i])!r}"'
+            elif col in stable:
+                attrs = f' data-sort="{float(stable[col][i])!r}"'
             if col in best and best[col][model] == 1:
                 text, attrs = f"<strong>{text}</strong>", attrs + ' class="best"'
             cells.append(f"<td{attrs}>{text}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return _table(list(shown.columns), rows, "leaderboard sortable",
-                  numeric=frozenset(raw) & frozenset(shown.columns),
+                  numeric=(frozenset(raw) | frozenset(stable)) & frozenset(shown.columns),
                   caption="Test metrics: mean ± std over seeds; best mean per metric in bold "
                           "(↑ higher is better, ↓ lower is better). Click a column header to "
                           "sort.")
@@ -202,11 +212,18 @@ def _alt(kind: str, board: Board, metrics: list[str]) -> str:
         "pareto": f"Test {display_name(metrics[0])} against fit time in seconds (log scale) "
                   f"per model on {board.title}, with the Pareto front of models that no "
                   f"other model beats both in accuracy and fit time.",
+        "energy": f"Test {display_name(metrics[0])} against the energy of fit and evaluation "
+                  f"in watt-hours (log scale, CodeCarbon) per model on {board.title}, with "
+                  f"the Pareto front of models that no other model beats both in accuracy "
+                  f"and energy.",
         "popularity": f"Test accuracy against average recommendation popularity (ARP, lower "
                       f"is less popularity-biased) per model on {board.title}, error bars: "
                       f"std over seeds.",
         "coverage": f"Test accuracy against catalogue coverage (share of items recommended "
                     f"to anyone) per model on {board.title}, error bars: std over seeds.",
+        "ranks": f"Rank of each model on test {display_name(metrics[0])} on {board.title} "
+                 f"over bootstrap resamples of test users and seeds: 95% interval as a bar, "
+                 f"median as a dot, mean as a cross, with the probability of ranking first.",
         "curves": f"Validation {display_name(board.valid_metric)} per training epoch on "
                   f"{board.title}: mean over seeds, band from minimum to maximum.",
     }.get(kind, f"{kind} plot of {board.title}.")
@@ -226,6 +243,8 @@ def _section(board: Board, metrics: list[str], alpha: float, plots: dict[str, Pa
              _leaderboard(board, metrics, alpha)]
     if board.significance is not None:
         parts.append(f'<p class="legend">{_e(legend(alpha, board))}</p>')
+    if board.stability is not None:
+        parts.append(f'<p class="legend">{_e(stability_legend(board))}</p>')
     parts += [f'<p class="notes" role="note">{_e(note)}</p>' for note in board.notes]
     if board.significance is not None:
         parts += ["<h3>Significance (every model vs the best, per metric)</h3>",
@@ -238,8 +257,27 @@ def _section(board: Board, metrics: list[str], alpha: float, plots: dict[str, Pa
     return "\n".join(parts)
 
 
+def _aggregate(agg: Aggregate, plot: Path | None) -> str:
+    """The ranking over every board: table, definitions, notes, performance profiles."""
+    frame = display_frame(agg)
+    rows = ["<tr>" + "".join(f"<td>{_e(v)}</td>" for v in r) + "</tr>"
+            for r in frame.itertuples(index=False)]
+    parts = ['<section id="aggregate">',
+             f"<h2>Aggregate over {agg.values.shape[1]} data sets</h2>",
+             _table(list(frame.columns), rows, "aggregate"),
+             f'<p class="legend">{_e(aggregate_legend(agg))}</p>',
+             *(f'<p class="notes" role="note">{_e(note)}</p>' for note in agg.notes)]
+    if plot is not None:
+        parts.append(_image(plot, f"Performance profiles over {agg.values.shape[1]} data "
+                                  f"sets: per model, the share of data sets on which its test "
+                                  f"{display_name(agg.metric)} is within a relative gap tau "
+                                  f"of the best, against tau."))
+    return "\n".join(parts + ["</section>"])
+
+
 def render_html(boards: list[Board], metrics: list[str], alpha: float, title: str,
-                context: dict[str, str], plots: dict[str, dict[str, Path]]) -> str:
+                context: dict[str, str], plots: dict[str, dict[str, Path]],
+                aggregate: Aggregate | None = None, aggregate_plot: Path | None = None) -> str:
     """The self-contained HTML page of ``boards``.
 
     Args:
@@ -250,9 +288,14 @@ def render_html(boards: list[Board], metrics: list[str], alpha: float, title: st
             shown in order as a definition list.
         plots: ``board.slug -> {kind: PNG path}`` as returned by
             :func:`recbench.report.plots.write_plots`; embedded as data URIs.
+        aggregate, aggregate_plot: the ranking over every board (``--aggregate``) and its
+            performance-profile PNG, shown after the boards.
     """
     nav = "".join(f'<li><a href="#{_e(b.slug)}">{_e(b.title)}</a></li>' for b in boards)
     sections = "\n".join(_section(b, metrics, alpha, plots.get(b.slug, {})) for b in boards)
+    if aggregate is not None:
+        nav += '<li><a href="#aggregate">Aggregate</a></li>'
+        sections += "\n" + _aggregate(aggregate, aggregate_plot)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"

@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 
 from recbench.evaluation.registry import info, parse_column, parse_metric
 from recbench.report.board import Board
-from recbench.report.tables import column_header, display_name
+from recbench.report.tables import column_header, display_name, metered
 
 DPI = 150
 MIN_TIME_S = 1e-3  # fit times are clipped here so that a log axis can show them
@@ -94,11 +94,18 @@ def _bars(board: Board, metrics: list[str], fig: Figure) -> None:
     ax.legend(fontsize="small", ncols=min(len(table), 4))
 
 
-def _pareto(board: Board, metrics: list[str], fig: Figure) -> None:
-    """Accuracy (first metric) vs fit time (s, log), the Pareto front as a step line."""
+#: the cost axes of the Pareto plots: column, how much to scale it, its clip, the axis label
+_COSTS = {"pareto": ("fit_time_s", 1.0, MIN_TIME_S, "fit time (s", "fit time"),
+          "energy": ("energy_wh", 1.0, 1e-6, "energy of fit + evaluation (Wh", "energy")}
+
+
+def _pareto(board: Board, metrics: list[str], fig: Figure, cost: str = "pareto") -> None:
+    """Accuracy (first metric) vs a cost (fit time or energy, log), the Pareto front as a
+    step line."""
+    column, scale, clip, label, title = _COSTS[cost]
     ax = fig.subplots()
     metric, table, colors = (accuracy_columns(metrics) or metrics)[0], board.table, _colors(board)
-    times = np.maximum(table["fit_time_s"].to_numpy(dtype=np.float64), MIN_TIME_S)
+    times = np.maximum(table[column].to_numpy(dtype=np.float64) * scale, clip)
     scores = table[metric].to_numpy(dtype=np.float64)
     stds = table[metric + "_std"].to_numpy(dtype=np.float64)
     for i, model in enumerate(table["model"]):
@@ -117,9 +124,9 @@ def _pareto(board: Board, metrics: list[str], fig: Figure) -> None:
         ax.legend(fontsize="small", loc="lower right")
     ax.set_xscale("log")
     ax.margins(x=0.12, y=0.1)  # room for the labels of the extreme points
-    ax.set_xlabel(f"fit time (s, mean over seeds, log scale; clipped at {MIN_TIME_S:g} s)")
+    ax.set_xlabel(f"{label}, mean over seeds, log scale; clipped at {clip:g})")
     ax.set_ylabel(f"{display_name(metric)} (test, mean ± std)")
-    ax.set_title(f"{board.title}: accuracy vs fit time")
+    ax.set_title(f"{board.title}: accuracy vs {title}")
 
 
 def _curves(board: Board, metrics: list[str], fig: Figure) -> None:
@@ -162,7 +169,8 @@ def _tradeoff(board: Board, metrics: list[str], fig: Figure, against: str) -> No
     ax.set_title(f"{board.title}: {display_name(y_metric)} vs {display_name(x_metric)}")
 
 
-_KINDS = {"bars": _bars, "pareto": _pareto, "curves": _curves,
+_KINDS = {"bars": _bars, "pareto": _pareto,
+          "energy": lambda b, m, f: _pareto(b, m, f, "energy"), "curves": _curves,
           "popularity": lambda b, m, f: _tradeoff(b, m, f, "arp"),
           "coverage": lambda b, m, f: _tradeoff(b, m, f, "coverage")}
 
@@ -182,6 +190,7 @@ def write_plots(board: Board, metrics: list[str], out_dir: Path) -> dict[str, Pa
     """Write every figure of ``board`` as ``<slug>_<kind>.png`` and ``.svg`` in ``out_dir``.
 
     Kinds: ``bars`` (the accuracy ``metrics``), ``pareto`` (``metrics[0]`` vs fit time),
+    ``energy`` (``metrics[0]`` vs energy, when the runs logged it),
     ``curves`` when the board has per-epoch validation curves, and the trade-offs
     ``popularity`` (first accuracy metric vs ``arp@K``) and ``coverage`` (vs ``coverage@K``)
     when those columns are among ``metrics``.
@@ -192,6 +201,7 @@ def write_plots(board: Board, metrics: list[str], out_dir: Path) -> dict[str, Pa
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     available = {"bars": bool(accuracy_columns(metrics)), "curves": bool(board.curves),
+                 "energy": metered(board),
                  "popularity": tradeoff_axes(metrics, "arp") is not None,
                  "coverage": tradeoff_axes(metrics, "coverage") is not None}
     kinds = [k for k in _KINDS if available.get(k, True)]

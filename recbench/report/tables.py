@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
 import pandas as pd
 
 from recbench.evaluation.registry import display_name, higher_is_better
@@ -115,6 +116,41 @@ def budget(row) -> str:
     return f"no search ({n} config{'s' if n != 1 else ''})"
 
 
+def metered(board: Board) -> bool:
+    """Whether any run of the board logged its energy (:mod:`recbench.tracking.cost`): the
+    Energy and Memory columns are shown then (older runs: n/a)."""
+    t = board.table
+    return "energy_wh" in t and bool(np.isfinite(t["energy_wh"].to_numpy(float)).any())
+
+
+def _significant(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3g}"
+
+
+P_RANK_1, RANK_CI = "P(rank 1)", "Rank 95% CI"  #: the columns of --stability
+
+
+def stability_cells(board: Board) -> dict[str, list[str]]:
+    """``{"P(rank 1)": [...], "Rank 95% CI": ["[1, 2]", ...]}`` in table order, from
+    ``board.stability`` (:mod:`recbench.report.stability`); ``{}`` without it."""
+    if board.stability is None:
+        return {}
+    s = board.stability.set_index("model").loc[board.table["model"]]
+    return {P_RANK_1: [f"{p:.3f}" for p in s["p_rank_1"]],
+            RANK_CI: [f"[{lo}, {hi}]" for lo, hi in zip(s["rank_low"], s["rank_high"])]}
+
+
+def stability_legend(board: Board) -> str:
+    """What the --stability columns mean (resamples, seed, ties)."""
+    s = board.stability.iloc[0]
+    return (f"{P_RANK_1}, {RANK_CI}: the model's rank on test {display_name(s['metric'])} "
+            f"over {int(s['n_resamples']):,} paired bootstrap resamples of the "
+            f"{int(s['n_units']):,} test {s['unit']}s (seed {int(s['bootstrap_seed'])}), "
+            f"each model's value on a resample taken from one of its seeds drawn at random; "
+            f"rank 1 = best, tied models share the better rank. {P_RANK_1}: share of "
+            f"resamples ranked first; {RANK_CI}: 2.5% and 97.5% quantiles of the rank.")
+
+
 def display_table(board: Board, metrics: list[str], alpha: float) -> pd.DataFrame:
     """The human-readable table: ``mean ± std`` cells with marks, times, params, budget."""
     t = board.table
@@ -125,8 +161,13 @@ def display_table(board: Board, metrics: list[str], alpha: float) -> pd.DataFram
                                 for model, a, s in zip(t["model"], t[m], t[m + "_std"])]
     out["Fit (s)"] = t["fit_time_s"].map(seconds)
     out["Eval (s)"] = t["eval_time_s"].map(seconds)
+    if metered(board):
+        out["Energy (Wh)"] = t["energy_wh"].map(_significant)
+        out["Memory (MB)"] = t["max_rss_mb"].map(lambda v: "n/a" if math.isnan(v) else f"{v:,.0f}")
     out["Params"] = t["n_parameters"].map(lambda n: f"{n:,}")
     out["Tuning"] = [budget(r) for r in t.itertuples(index=False)]
+    for column, cells in stability_cells(board).items():  # --stability: appended
+        out[column] = cells
     out["Config"] = t["config_hash"]
     return out
 
@@ -221,9 +262,18 @@ def latex(boards: list[Board], metrics: list[str], alpha: float, caption: str) -
 
 
 # -------------------------------------------------------------------------------- CSV
+def _raw(board: Board) -> pd.DataFrame:
+    """The board's table, with the --stability columns (P(rank 1) as a number) when run."""
+    if board.stability is None:
+        return board.table
+    s = board.stability.set_index("model").loc[board.table["model"]]
+    return board.table.assign(**{P_RANK_1: s["p_rank_1"].to_numpy(),
+                                 RANK_CI: stability_cells(board)[RANK_CI]})
+
+
 def csv_frame(boards: list[Board]) -> pd.DataFrame:
     """Every board's raw table, one row per (dataset, split, model), all columns."""
-    frames = [b.table.assign(dataset=b.dataset, split=b.split) for b in boards]
+    frames = [_raw(b).assign(dataset=b.dataset, split=b.split) for b in boards]
     table = pd.concat(frames, ignore_index=True)
     metrics = [c[:-4] for c in table.columns if c.endswith("_std") and c[:-4] in table]
     table = table.rename(columns={m: f"{m} {arrow(m)}" for m in metrics})

@@ -44,6 +44,14 @@ class Split:
     leakage: dict
 
     @property
+    def hidden(self) -> sp.csr_matrix:
+        """Train interactions left out by ``split.train_fraction``: never trained on or
+        read at scoring time, masked in rankings like train (empty at the full fraction)."""
+        from recbench.splits.fraction import HIDDEN
+
+        return self.data.to_csr(self.assign == HIDDEN)
+
+    @property
     def n_users(self) -> int:
         return self.data.n_users
 
@@ -56,7 +64,8 @@ class Split:
         ``split.sequences(TRAIN, VALID)`` (sequential models' input at test time). Items
         with equal timestamps are ordered train, valid, test, as the split saw them."""
         from recbench.data.sequences import user_sequences
-        order = np.array([0, 2, 3, 1])[self.assign]  # TRAIN, VALID, TEST, FOLD_IN -> rank
+        # TRAIN, VALID, TEST, FOLD_IN, HIDDEN (recbench.splits.fraction) -> rank
+        order = np.array([0, 2, 3, 1, 4])[self.assign]
         return user_sequences(self.data, np.isin(self.assign, parts), tiebreak=order)
 
 

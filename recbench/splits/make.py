@@ -10,6 +10,7 @@ from collections.abc import Callable
 from recbench.data.interactions import Interactions
 from recbench.splits import cache
 from recbench.splits.base import Split, build_split, check_parts
+from recbench.splits.fraction import FULL, KEY, hide_train, without_fraction
 from recbench.splits.leakage import broken_promises
 
 
@@ -36,12 +37,17 @@ def make_split(dataset_cfg: dict, split_cfg: dict, load: Callable[[], Interactio
 
     Args:
         dataset_cfg, split_cfg: the resolved ``dataset`` and ``split`` config nodes; they (and
-            the raw bytes) define the fingerprint and the cache key.
+            the raw bytes) define the fingerprint and the cache key (``train_fraction``:
+            :mod:`recbench.splits.fraction`).
         load: zero-argument loader of the data set.
         protocol: an object with ``assign(data) -> (n,) int8`` and ``promises``.
         use_cache: read/write the cache.
     """
-    config = {"dataset": dataset_cfg, "split": split_cfg}
+    # train_fraction hides train rows after the protocol's split: every fraction shares the
+    # cached split, and at 1.0 the fingerprint is the one runs had before the key existed
+    split_cfg, fraction = without_fraction(split_cfg)
+    config = {"dataset": dataset_cfg, "split": split_cfg if fraction == FULL
+              else {**split_cfg, KEY: fraction}}
     hit = None
     if use_cache:
         from recbench.data.loader import cache_dir
@@ -58,6 +64,7 @@ def make_split(dataset_cfg: dict, split_cfg: dict, load: Callable[[], Interactio
     check_parts(assign, protocol, split_cfg.get("name"), data.name)  # before anything is saved
     if use_cache and hit is None:
         cache.save(path, data, assign)
+    assign = hide_train(data.user, assign, fraction, getattr(protocol, "seed", 0))
     split = build_split(data, assign, config)
     split.fingerprint["cache"] = "hit" if use_cache and hit is not None else (
         "miss" if use_cache else "off")

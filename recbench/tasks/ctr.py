@@ -81,9 +81,13 @@ class CTRPrediction(Task):
         """The encoded parts, read from the split cache when an identical input and config
         were encoded before (:mod:`recbench.tasks.ctr_cache`)."""
         from recbench.data.loader import cache_dir
+        from recbench.splits.fraction import without_fraction
         from recbench.splits.make import cache_key
         from recbench.tasks import ctr_cache
 
+        # train_fraction is 1.0 here (config.validate): the cache key and fingerprint are
+        # those of CTR runs before the key existed
+        split_cfg, _ = without_fraction(split_cfg)
         # a hit skips load(): what the loader generates is keyed by its version
         key = cache_key(dataset_cfg, split_cfg, task=self.name, format=ctr_cache.VERSION,
                         generator=getattr(getattr(load, "func", load), "version", None))
