@@ -94,7 +94,7 @@ def cmd_leaderboard(args) -> int:
     client = _existing_store(args.tracking_uri)
     # --aggregate ranks over every (dataset, split): one board each, as --group makes them
     boards, metrics = leaderboards(client, experiments, metrics, filters,
-                                   group=args.group or args.aggregate)
+                                   group=args.group or args.aggregate, keep_seeds=args.stability)
     summary = None
     if args.aggregate:
         from recbench.report.aggregate import aggregate
@@ -112,9 +112,10 @@ def cmd_leaderboard(args) -> int:
 
 
 def cmd_study_sampled_vs_full(args) -> int:
-    """``recbench study sampled-vs-full``: sampled vs full ranking on re-fitted runs."""
+    """``recbench study sampled-vs-full``: sampled vs full ranking on re-fitted runs. Every
+    option (the output folder included) is checked before the first re-fit."""
     from recbench.study.sampled_vs_full import parse_protocols, sampled_vs_full
-    from recbench.study.sampled_vs_full_report import write_study
+    from recbench.study.sampled_vs_full_report import study_folder, write_study
     from recbench.verbosity import configure_logging
 
     protocols = parse_protocols(args.n, args.sampler, args.corrected, args.gamma)
@@ -125,11 +126,18 @@ def cmd_study_sampled_vs_full(args) -> int:
     if seed < 0:
         raise RecbenchError(f"--seed takes an integer >= 0, got '{args.seed}'.")
     filters = {k: v for k, v in (("dataset", args.dataset), ("split", args.split)) if v}
+    for item in args.tag or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise RecbenchError(f"--tag takes NAME=VALUE, got '{item}'.")
+        filters[key] = value
+    name = args.name or args.experiment
+    study_folder(Path(args.out_dir), name)  # hours of re-fits must not end on a bad --name
     client = _existing_store(args.tracking_uri)
     configure_logging(verbose=False)  # one progress line per re-fitted run, nothing else
     result = sampled_vs_full(client, args.experiment, protocols, args.metrics, filters,
                              group=args.group, seed=seed, progress=lambda s: print(s, flush=True))
-    for path in write_study(result, Path(args.out_dir), args.name or args.experiment):
+    for path in write_study(result, Path(args.out_dir), name):
         print(f"wrote {path}")
     return 0
 
@@ -142,12 +150,21 @@ def cmd_study_data_fraction(args) -> int:
     fractions, seeds = study.parse_fractions(args.fractions), study.parse_seeds(args.seeds)
     filters = {k: v for k, v in (("dataset", args.dataset), ("split", args.split)) if v}
     client = _existing_store(args.tracking_uri)
+    boards = study.check(client, args.experiment, args.metric, filters, Path(args.out_dir))
     configure_logging(verbose=False)  # one progress line per run, nothing else
-    study.launch(client, args.experiment, fractions, seeds, filters, args.tracking_uri,
-                 args.metric)
+    try:
+        failed = study.launch(client, boards, fractions, seeds, args.tracking_uri,
+                              args.experiment + study.SUFFIX)
+    except KeyboardInterrupt:
+        print("interrupted: the current run is marked KILLED in MLflow; run the same "
+              "command again to finish the missing runs.", file=sys.stderr)
+        return 130
     for path in study.publish(client, args.experiment, args.metric, Path(args.out_dir)):
         print(f"wrote {path}")
-    return 0
+    if failed:
+        print(f"{failed} run(s) failed (FAILED in MLflow, each with its traceback); the "
+              f"curves show the others.", file=sys.stderr)
+    return 1 if failed else 0
 
 
 #: ``recbench study NAME``: one function per study
@@ -361,6 +378,9 @@ def parser() -> argparse.ArgumentParser:
                           "hit, mrr at every K the runs logged)")
     svf.add_argument("--dataset", help="only runs on this data set")
     svf.add_argument("--split", help="only runs under this split protocol")
+    svf.add_argument("--tag", action="append", metavar="NAME=VALUE",
+                     help="only runs whose tag or param NAME equals VALUE (repeatable), "
+                          "e.g. --tag ranking=full")
     svf.add_argument("--group", action="store_true",
                      help="one study per (dataset, split) when the runs span several")
     svf.add_argument("--name", help="output folder under --out-dir (default: the experiment); "

@@ -113,7 +113,8 @@ def test_the_study_runs_each_model_on_each_fraction_and_publishes_curves(store, 
             "--tracking-uri", store["uri"], "--out-dir", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert printed.count("] done: ") == 8 and "[8/8] done: mostpop" in printed and "f=0.25 seed=2 test ndcg@10=" in printed
+    assert printed.count("done: ") == 8 and "[8/8] mostpop · ml-100k · random_ratio f=1 seed=2" \
+        in printed and "[lb_data_fraction] test ndcg@10=" in printed
     table = pd.read_csv(out / "lb" / "data_fraction" / "data_fraction.csv")
     assert len(table) == 4 and (table["seeds"] == 2).all()
     full = pd.read_csv(out / "lb" / "data_fraction" / "data_fraction.csv").set_index(
@@ -130,6 +131,27 @@ def test_the_study_runs_each_model_on_each_fraction_and_publishes_curves(store, 
     assert "| dataset | split | model | f=0.25 | f=1 |" in (
         out / "lb" / "data_fraction" / "data_fraction.md").read_text()
     assert main(args) == 0  # resumed: nothing runs again
-    assert capsys.readouterr().out.count("] skip: ") == 8
-    assert main([*args[:3], "--fractions", "0,1"]) == 2
-    assert "--fractions takes fractions in (0, 1]" in capsys.readouterr().err
+    assert capsys.readouterr().out.count("skip: ") == 8
+    for bad, words in ((["--fractions", "0,1"], "--fractions takes fractions in (0, 1]"),
+                       (["--metric", "ndcg@ten"], "ndcg@ten"),
+                       (["--out-dir", str(tmp_path / "results" / "lb" / "data_fraction" /
+                                          "data_fraction.csv")], "cannot write the study")):
+        assert main([*args, *bad]) == 2
+        captured = capsys.readouterr()
+        assert words in captured.err and len(captured.err.strip().splitlines()) == 1
+        assert "done: " not in captured.out  # nothing ran
+
+
+def test_early_stopping_masks_the_hidden_rows_as_the_reported_metric_does(store):
+    """The epoch kept is the best one under the same masks as the logged valid metric: the
+    best point of the per-epoch curve is the final validation value."""
+    import mlflow
+
+    assert main(["run", "model=bpr", "split.train_fraction=0.5", "trainer.max_epochs=3",
+                 "tracking.energy=false", "metrics.bootstrap=0", *store["overrides"]]) == 0
+    client = mlflow.MlflowClient(store["uri"])
+    [run] = client.search_runs([client.get_experiment_by_name("default").experiment_id])
+    curve = client.get_metric_history(run.info.run_id, "epoch_valid_ndcg_10")
+    assert len(curve) == 3
+    assert max(m.value for m in curve) == pytest.approx(run.data.metrics["valid_ndcg_10"],
+                                                        abs=1e-12)

@@ -21,8 +21,9 @@ from recbench.evaluation.correction import (Corrector, correction_table, full_ra
 from recbench.evaluation.registry import (ACCURACY, SampledRanking, display_name,
                                           parse_column, parse_metric, ranking_from_label,
                                           sampled_ranking)
-from recbench.evaluation.sampled import (draw_candidates, interacted, item_values,
-                                         split_candidates, train_popularity)
+from recbench.evaluation.ranker import ranked_chunks, seen_matrix
+from recbench.evaluation.sampled import (FreeItems, draw_candidates, interacted, item_values,
+                                         sampled_metrics, split_candidates, train_popularity)
 from recbench.evaluation.suite import MetricSuite, evaluate_suite
 from recbench.study.agreement import agreement, order
 from tests.test_metrics import oracle_ranking, pytrec_per_user
@@ -193,6 +194,82 @@ def test_chunk_size_changes_nothing():
         assert np.array_equal(a.per_user[m], b.per_user[m])
 
 
+# ------------------------------------------------------------------ full ranking per item
+def per_item_full(scores, train, test, seen, chunk_size=7):
+    """``(users, {name: (n,) float64})``: every NAMES metric under full ranking per item."""
+    chunks = ranked_chunks(lambda u: torch.from_numpy(scores[u.numpy()]), test,
+                           seen_matrix(test.shape, [train]), 0, chunk_size,
+                           [FreeItems.of(seen)])
+    users, parts = [], {m: [] for m in NAMES}
+    for chunk in chunks:
+        users.append(chunk.users)
+        for m, v in sampled_metrics(chunk.sampled[0], NAMES).items():
+            parts[m].append(v.numpy())
+    return np.concatenate(users), {m: np.concatenate(v) for m, v in parts.items()}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_per_item_full_ranks_every_test_item_against_every_free_item(seed, monkeypatch):
+    """Independent oracle: per (user, test item), 1 + the free items (never interacted
+    with) scored above it or tied with a lower id; the one-item formula; mean per user."""
+    scores, train, test, seen = toy(seed)
+    users, got = per_item_full(scores, train, test, seen)
+    free = seen.toarray() == 0
+    for name in NAMES:
+        expected = []
+        for u in users:
+            values = []
+            for t in test[u].indices:
+                s, j = scores[u], np.arange(scores.shape[1])
+                rank = 1 + int((free[u] & ((s > s[t]) | ((s == s[t]) & (j < t)))).sum())
+                values.append(item_values(torch.tensor([rank]), name).item())
+            expected.append(np.mean(values))
+        np.testing.assert_allclose(got[name], expected, atol=1e-12, err_msg=name)
+    monkeypatch.setattr("recbench.evaluation.sampled._PAIRS_AT_ONCE", 31)  # 1 item a block
+    _, again = per_item_full(scores, train, test, seen, chunk_size=1000)
+    assert all(np.array_equal(got[m], again[m]) for m in NAMES)  # chunking changes nothing
+
+
+def test_per_item_full_equals_per_list_full_with_one_test_item_per_user():
+    """Leave-one-out: the per-list candidates (all but train) are the free items and the
+    test item, and a list metric of one relevant item is the one-item formula."""
+    scores, train, test, _ = toy(7)
+    rng = np.random.default_rng(0)
+    rows = [rng.choice(test[u].indices) for u in range(test.shape[0]) if test[u].nnz]
+    users = [u for u in range(test.shape[0]) if test[u].nnz]
+    one = sp.csr_matrix((np.ones(len(users), np.float32), (users, rows)), shape=test.shape)
+    seen = interacted_of(train, one)
+    full = evaluate_suite(lambda u: torch.from_numpy(scores[u.numpy()]), one, [train], NAMES,
+                          chunk_size=6)
+    evaluated, per_item = per_item_full(scores, train, one, seen)
+    assert np.array_equal(evaluated, full.users) and len(evaluated) > 30
+    for name in NAMES:
+        np.testing.assert_allclose(per_item[name], full.per_user[name], atol=1e-12,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "popularity"])
+def test_sampled_equals_per_item_full_when_every_free_item_is_drawn(sampler):
+    """Several test items per user and n >= every user's free items: nothing is sampled,
+    so every sampled metric is the per-item full one (and differs from the per-list one)."""
+    scores, train, test, seen = toy(8)
+    assert (np.diff(test.indptr) > 1).sum() > 20
+    popularity = train_popularity(train)
+    assert (popularity > 0).all()  # the popularity sampler can draw every item
+    ranking = SampledRanking(100, sampler)
+    cands = draw_candidates(seen, ranking, 0, "4" * 64, popularity)
+    assert (cands.n_drawn == cands.n_free).all()
+    got = evaluate_suite(lambda u: torch.from_numpy(scores[u.numpy()]), test, [train],
+                         NAMES + [ranking.name(m) for m in NAMES], candidates=[cands],
+                         chunk_size=9)
+    users, per_item = per_item_full(scores, train, test, seen)
+    assert np.array_equal(users, got.users)
+    for name in NAMES:
+        np.testing.assert_allclose(got.per_user[ranking.name(name)], per_item[name],
+                                   atol=1e-12, err_msg=name)
+    assert not np.allclose(got.per_user["hit@10"], per_item["hit@10"])  # per list: any hit
+
+
 # ------------------------------------------------------------------------ correction
 def test_rank_distribution_matches_exhaustive_enumeration():
     n_total, m = 5, 2
@@ -232,7 +309,6 @@ def test_corrector_reduces_to_the_exact_metric_for_users_ranked_against_everythi
     cands = draw_candidates(seen, ranking, 0, "3" * 64)
     users = np.flatnonzero(np.diff(test.indptr) > 0)
     corrector = Corrector.build(cands, ["ndcg@5", "hit@3"], users, gamma=0.0)
-    from recbench.evaluation.ranker import ranked_chunks, seen_matrix
     chunk = next(ranked_chunks(lambda u: torch.from_numpy(scores[u.numpy()]), test,
                                seen_matrix(test.shape, [train]), 0, 1000, [cands]))
     corrected = corrector.user_metrics(chunk.sampled[0], chunk.users)
@@ -347,21 +423,31 @@ def test_sampled_runs_log_sampled_names_and_a_sampled_leaderboard(store, capsys)
 def test_study_sampled_vs_full_end_to_end(store, capsys):
     out = store["root"] / "results"
     assert main(["study", "sampled-vs-full", "svf", "--tracking-uri", store["uri"],
-                 "--out-dir", str(out), "--group", "--corrected", "--gamma", "0,0.01"]) == 0
+                 "--out-dir", str(out), "--group", "--corrected", "--gamma", "0,0.01",
+                 "--n", "100,500"]) == 0
     printed = capsys.readouterr().out
     assert printed.count("\n[") + printed.startswith("[") == 8  # one line per re-fitted run
     assert "[8/8] synthetic · leave_one_out" in printed
     folder = out / "svf" / "sampled_vs_full"
     md = (folder / "sampled_vs_full.md").read_text()
     assert "## synthetic · random_ratio" in md and "## synthetic · leave_one_out" in md
-    assert "largest difference between a re-fitted run's full-ranking metric and the value " \
-           "it logged is 0.0e+00" in md  # the re-fit reproduces the logged runs
-    assert (folder / "plots" / "synthetic_random_ratio_agreement.png").stat().st_size > 0
+    assert "largest difference between a re-fitted run's full-ranking (per-list) metric and " \
+           "the value it logged is 0.0e+00" in md  # the re-fit reproduces the logged runs
+    assert "### Agreement of sampled protocols with full (per item)" in md
+    assert "### Informational: full (per item) vs full (per list)" in md
+    for ext in ("png", "svg"):
+        assert (folder / "plots" / f"synthetic_random_ratio_agreement.{ext}").stat().st_size
     agreement_csv = pd.read_csv(folder / "agreement.csv")
-    protocols = ["sampled (100, uniform)", "corrected sampled (100, uniform), minimal bias",
-                 "corrected sampled (100, uniform), γ=0.01", "sampled (100, popularity)"]
-    assert list(agreement_csv["protocol"].unique()) == protocols
-    assert len(agreement_csv) == 2 * 8 * 4  # boards x metrics (ndcg, recall, hit, mrr @5, @10)
+    protocols = [f"{kind} ({n}, {sampler}){extra}" for n in (100, 500)
+                 for kind, sampler, extra in (
+                     ("sampled", "uniform", ""),
+                     ("corrected sampled", "uniform", ", minimal bias"),
+                     ("corrected sampled", "uniform", ", γ=0.01"),
+                     ("sampled", "popularity", ""))]
+    assert list(agreement_csv["protocol"].unique()) == ["full (per item)", *protocols]
+    assert len(agreement_csv) == 2 * 8 * 9  # boards x metrics (ndcg, recall, hit, mrr @5, @10)
+    reference = dict(zip(agreement_csv["protocol"], agreement_csv["reference"]))
+    assert reference == {"full (per item)": "full", **{p: "full (per item)" for p in protocols}}
     assert agreement_csv["kendall_tau"].between(-1, 1).all()
     models = pd.read_csv(folder / "models.csv")
     assert set(models["model"]) == {"mostpop", "itemknn", "ease"}
@@ -380,6 +466,21 @@ def test_study_sampled_vs_full_end_to_end(store, capsys):
     loo = models[models["split"] == "leave_one_out"].pivot_table(
         index=["model", "metric"], columns="protocol", values="mean")
     assert (loo["sampled (100, uniform)"] >= loo["full"] - 1e-12).all()
+    by_run = runs.pivot_table(index=["split", "model", "seed", "metric"], columns="protocol",
+                              values="value")
+    # leave-one-out: full per item is full per list, run by run and metric by metric
+    np.testing.assert_allclose(by_run.loc["leave_one_out", "full (per item)"],
+                               by_run.loc["leave_one_out", "full"], atol=1e-12)
+    # several test items per user, 500 >= every user's free items: nothing sampled, so the
+    # sampled and corrected values are the per-item full ones (and not the per-list ones)
+    multi = by_run.loc["random_ratio"]
+    for label in protocols[4:7]:
+        np.testing.assert_allclose(multi[label], multi["full (per item)"], atol=1e-12,
+                                   err_msg=label)
+    assert not np.allclose(multi["full"], multi["full (per item)"])
+    exact = agreement_csv[(agreement_csv["split"] == "random_ratio")
+                          & (agreement_csv["protocol"] == "sampled (500, uniform)")]
+    assert (exact["n_flipped"] == 0).all() and (exact["kendall_tau"].dropna() == 1).all()
 
 
 @pytest.mark.parametrize("args,expected", [
@@ -389,7 +490,11 @@ def test_study_sampled_vs_full_end_to_end(store, capsys):
     (["svf", "--gamma", "2"], "--gamma takes weights in [0, 1]"),
     (["svf", "--metrics", "coverage@10"], "--metrics takes accuracy metrics"),
     (["svff"], "unknown experiment 'svff'. Did you mean 'svf'?"),
-    (["smp"], "holds sampled-ranking runs"),
+    (["smp"], "holds sampled-ranking runs; the study re-scores full-ranking runs: keep only "
+              "those with --tag ranking=full"),
+    (["smp", "--tag", "ranking=full"], "unknown ranking 'full'"),
+    (["svf", "--tag", "ranking"], "--tag takes NAME=VALUE, got 'ranking'"),
+    (["svf", "--name", "../up"], "--name (default: the experiment) must be a non-empty word"),
     (["svf"], "the runs span 2 protocols"),
 ])
 def test_study_bad_input_is_one_line_and_exit_2(store, capsys, args, expected):
@@ -397,3 +502,76 @@ def test_study_bad_input_is_one_line_and_exit_2(store, capsys, args, expected):
                  "--out-dir", str(store["root"] / "bad")]) == 2
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1, err
+
+
+def test_study_failures_name_the_run_and_write_nothing(store, capsys, monkeypatch):
+    def broken(cfg, *args, **kwargs):
+        raise FloatingPointError("model produced NaN scores\nsecond line")
+
+    monkeypatch.setattr("recbench.study.refit.refit", broken)
+    out = store["root"] / "broken"
+    assert main(["study", "sampled-vs-full", "svf", "--tracking-uri", store["uri"],
+                 "--split", "leave_one_out", "--out-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "re-fitting and scoring run " in err and " seed=1) failed: FloatingPointError: " \
+        "model produced NaN scores;" in err
+    assert not out.exists()
+
+
+def fake_study(metrics=("ndcg@10",)):
+    """A StudyResult by hand: 3 models x 2 seeds; the sampled protocol swaps b and c."""
+    from recbench.study.sampled_vs_full import StudyResult, parse_protocols, summarise
+
+    protocols = parse_protocols("5", "uniform")
+    means = {"full": {"a": 0.3, "b": 0.2, "c": 0.1},
+             "full (per item)": {"a": 0.25, "b": 0.2, "c": 0.1},
+             "sampled (5, uniform)": {"a": 0.9, "b": 0.7, "c": 0.8}}
+    rows = [{"dataset": "toy", "split": "random_ratio", "model": model, "seed": seed,
+             "run_id": f"{model}{seed}", "protocol": p.label, "metric": m,
+             "value": means[p.label][model] + (seed - 1.5) * 0.01,
+             "logged": means["full"][model] + (seed - 1.5) * 0.01 if p.label == "full"
+             else math.nan}
+            for model in "abc" for seed in (1, 2) for p in protocols for m in metrics]
+    result = StudyResult("toy_exp", protocols, list(metrics), pd.DataFrame(rows),
+                         notes={("toy", "random_ratio"): ["3 models, 6 runs."]})
+    summarise(result)
+    return result
+
+
+def test_study_report_names_each_reference_and_writes_reproducible_plots(tmp_path):
+    from recbench.study.sampled_vs_full_report import write_study
+
+    result = fake_study()
+    found = result.agreement.set_index("protocol")
+    assert found.loc["sampled (5, uniform)", "reference"] == "full (per item)"
+    assert found.loc["sampled (5, uniform)", "flipped_pairs"] == "b > c"
+    assert found.loc["full (per item)", "reference"] == "full"
+    assert found.loc["full (per item)", "kendall_tau"] == pytest.approx(1)
+    written = write_study(result, tmp_path, "toy_exp")
+    folder = tmp_path / "toy_exp" / "sampled_vs_full"
+    svg = (folder / "plots" / "toy_random_ratio_agreement.svg").read_bytes()
+    png = (folder / "plots" / "toy_random_ratio_agreement.png").read_bytes()
+    assert set(written) >= {folder / "plots" / "toy_random_ratio_agreement.svg",
+                            folder / "sampled_vs_full.md", folder / "agreement.csv"}
+    write_study(result, tmp_path, "toy_exp")  # the same study again: the same bytes
+    assert (folder / "plots" / "toy_random_ratio_agreement.svg").read_bytes() == svg
+    assert (folder / "plots" / "toy_random_ratio_agreement.png").read_bytes() == png
+    md = (folder / "sampled_vs_full.md").read_text(encoding="utf-8")
+    assert "| Metric | Protocol | Reference | Models |" in md
+    assert "| NDCG@10 | sampled (5, uniform) | full (per item) | 3 |" in md
+    assert "Order by NDCG@10, full (per list): a &gt; b &gt; c." in md
+    assert "| Model | full (per list) | full (per item) | sampled (5, uniform) |" in md
+    assert "| NDCG@10 | full (per item) | full (per list) | 3 |" in md
+
+
+def test_study_report_write_errors_are_one_line(tmp_path):
+    from recbench.study.sampled_vs_full_report import write_study
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(RecbenchError) as err:
+        write_study(fake_study(), blocker, "toy_exp")
+    assert "cannot write the study to" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(RecbenchError, match="must be a non-empty word"):
+        write_study(fake_study(), tmp_path, "..")

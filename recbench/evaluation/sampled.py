@@ -24,8 +24,17 @@ in the top K (= recall@K), not whether any is. Beyond-accuracy metrics describe 
 of the catalogue and are not defined under sampling: a run refuses them
 (:class:`recbench.tasks.topn.TopNRanking`).
 
+Full ranking per item (:class:`FreeItems`): the same metric with every item the user never
+interacted with as a candidate, i.e. sampled ranking with nothing left out (``n`` at least
+every user's free items), computed without drawing or storing candidates: ``r = 1 +`` the
+number of ``u``'s free items scored above ``t`` (or equal, with a lower id). It is what the
+sampled metric approximates, and what Krichene & Rendle's correction estimates; on splits
+with several test items per user it differs from the full-ranking (per-list) metric, which
+scores one top-K list against all of them.
+
 Memory: the candidates are ``(n_users, n) int32``; drawing takes ``2**22`` random keys at a
-time; ranking compares ``2**22`` (test item, candidate) pairs at a time.
+time; ranking compares ``2**22`` (test item, candidate) pairs at a time (full ranking per
+item: ``2**22`` (test item, item) pairs, and a ``(B, n_items) bool`` mask per chunk).
 """
 
 from __future__ import annotations
@@ -128,10 +137,56 @@ def draw_candidates(seen: sp.csr_matrix, ranking: SampledRanking, seed: int,
     return Candidates(ranking, items, n_drawn, (n_items - counts).astype(np.int64))
 
 
+@dataclass(frozen=True)
+class PerItemFull:
+    """The protocol of :class:`FreeItems` (what tables and :class:`SampledRanks` name it)."""
+
+    label: str = "full (per item)"
+    prefix: str = "full_item"  # never a sampled prefix (``s<n><letter>``): no metric name
+
+
+@dataclass(frozen=True)
+class FreeItems:
+    """Every item each user never interacted with, as the candidates of its held-out items
+    (full ranking per item, module docstring); :func:`sampled_ranks` takes it in place of
+    :class:`Candidates` and never materialises the ``(n_users, n_items)`` candidate matrix.
+
+    Attributes:
+        interacted: ``(n_users, n_items)`` binary CSR of every interaction (:func:`interacted`):
+            the items that are not candidates.
+        n_free: ``(n_users,) int64`` free items per user (Krichene & Rendle's ``N - 1``).
+    """
+
+    interacted: sp.csr_matrix
+    n_free: np.ndarray
+    ranking: PerItemFull = PerItemFull()
+
+    @classmethod
+    def of(cls, seen: sp.csr_matrix) -> "FreeItems":
+        """From ``seen``, the ``(n_users, n_items)`` binary CSR of every interaction."""
+        seen = sp.csr_matrix(seen)
+        seen.sort_indices()
+        return cls(seen, (seen.shape[1] - np.diff(seen.indptr)).astype(np.int64))
+
+    @property
+    def n_drawn(self) -> np.ndarray:
+        """Every free item is a candidate."""
+        return self.n_free
+
+
+def free_items(split) -> FreeItems:
+    """:class:`FreeItems` of a :class:`recbench.splits.base.Split`."""
+    return FreeItems.of(interacted(split))
+
+
 def split_candidates(split, ranking: SampledRanking, seed: int) -> Candidates:
     """:func:`draw_candidates` for a :class:`recbench.splits.base.Split`."""
-    popularity = train_popularity(split.train) if ranking.sampler == "popularity" else None
-    return draw_candidates(interacted(split), ranking, seed, split.fingerprint["sha256"],
+    # the full train and the fraction-free fingerprint: every split.train_fraction of one
+    # split meets the same candidates (results pair along a data-fraction curve)
+    popularity = train_popularity(split.observed_train) if ranking.sampler == "popularity" \
+        else None
+    return draw_candidates(interacted(split), ranking, seed,
+                           split.fingerprint.get("eval_sha256", split.fingerprint["sha256"]),
                            popularity)
 
 
@@ -164,8 +219,13 @@ def sampled_ranks(scores: torch.Tensor, users: np.ndarray, rows: torch.Tensor,
             ``-inf``; candidates are never masked).
         users: ``(B,)`` the chunk's user indices (rows of ``candidates``).
         rows, items: ``(P,) int64`` (row in chunk, item) of every relevant item.
+        candidates: drawn (:class:`Candidates`) or every free item (:class:`FreeItems`).
         n_rel: ``(B,)`` relevant items per row.
     """
+    if isinstance(candidates, FreeItems):
+        ranks = free_item_ranks(scores, users, rows, items, candidates.interacted)
+        n_free = torch.from_numpy(candidates.n_free[users])
+        return SampledRanks(candidates.ranking, rows, ranks, n_rel, n_free, n_free)
     cand = torch.from_numpy(candidates.items[users].astype(np.int64))  # (B, n)
     drawn = cand >= 0
     cand = cand.clamp(min=0)
@@ -183,6 +243,35 @@ def sampled_ranks(scores: torch.Tensor, users: np.ndarray, rows: torch.Tensor,
     return SampledRanks(candidates.ranking, rows, ranks, n_rel,
                         torch.from_numpy(candidates.n_drawn[users]),
                         torch.from_numpy(candidates.n_free[users]))
+
+
+def free_item_ranks(scores: torch.Tensor, users: np.ndarray, rows: torch.Tensor,
+                    items: torch.Tensor, seen: sp.csr_matrix) -> torch.Tensor:
+    """``(P,) int64`` rank of each relevant item among itself and every item its user never
+    interacted with: ``1 +`` the number of those scored above it, or equal with a lower id
+    (:func:`sampled_ranks`' rule with every free item drawn).
+
+    Args:
+        scores, rows, items: as :func:`sampled_ranks`; users: ``(B,)`` the chunk's users.
+        seen: ``(n_users, n_items)`` binary CSR of every interaction (not candidates).
+    """
+    n_items = scores.shape[1]
+    sub = seen[users]
+    free = torch.ones(scores.shape, dtype=torch.bool)  # (B, n_items): one chunk at a time
+    free[torch.from_numpy(np.repeat(np.arange(len(users)), np.diff(sub.indptr))),
+         torch.from_numpy(sub.indices.astype(np.int64))] = False
+    mine = scores[rows, items]
+    if torch.isnan(mine).any() or (torch.isnan(scores) & free).any():
+        raise FloatingPointError("model produced NaN scores")
+    ids = torch.arange(n_items)
+    ranks = torch.empty(len(rows), dtype=torch.int64)
+    step = max(1, _PAIRS_AT_ONCE // max(n_items, 1))
+    for start in range(0, len(rows), step):  # blocks of test items: (step, n_items) pairs
+        r, t, s = rows[start:start + step], items[start:start + step], mine[start:start + step]
+        cs = scores[r]
+        above = (cs > s[:, None]) | ((cs == s[:, None]) & (ids < t[:, None]))
+        ranks[start:start + step] = 1 + (above & free[r]).sum(1)
+    return ranks
 
 
 def item_values(ranks: torch.Tensor, name: str) -> torch.Tensor:

@@ -171,12 +171,13 @@ class MetricSuite:
         if beyond:
             data = split.data
             stats = ItemStats.from_train(
-                split.train, tail_rule=options.tail_rule, head_share=options.head_share,
+                split.observed_train, tail_rule=options.tail_rule, head_share=options.head_share,
                 tail_fraction=options.tail_fraction, item_vectors=options.item_vectors,
                 categories=item_categories(data.item_features, options.item_feature))
             notes["ild_vectors"] = stats.vectors_source
             notes["n_tail_items"] = str(int(stats.tail.sum()))
-        groups, missing = user_groups(split.train, split.fold_in, split.data.user_features,
+        groups, missing = user_groups(split.observed_train, split.fold_in,
+                                      split.data.user_features,
                                       list(options.user_groups), int(options.activity_groups))
         if missing:
             notes["user_groups_missing"] = ",".join(missing)

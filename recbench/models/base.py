@@ -30,6 +30,9 @@ class FitContext:
             from it when it exists (None: no checkpoints).
         sequences: per-user time-ordered train sequences, for models with
             ``uses_sequences`` (the top-N task passes ``split.sequences(TRAIN)``).
+        masked: ``(n_users, n_items)`` matrices of items masked besides train when a model
+            validates itself: train rows left out by ``split.train_fraction``, which the
+            reported validation metric masks too.
     """
 
     seed: int = 0
@@ -39,6 +42,7 @@ class FitContext:
     log: LogFn | None = None
     checkpoint_dir: str | None = None
     sequences: Sequences | None = None
+    masked: tuple = ()
 
 
 def check_interactions(matrix: sp.spmatrix, name: str = "train") -> sp.csr_matrix:

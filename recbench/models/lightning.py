@@ -92,8 +92,8 @@ class RecModule(pl.LightningModule):
         """The validation metric early stopping maximises: top-N ranking of the
         validation users, train items masked (``valid_data = (valid, train)``)."""
         valid, train = self.valid_data
-        _, per_user = evaluate(self.score, valid, [train], [self.ctx.valid_metric],
-                               self.ctx.chunk_size)
+        _, per_user = evaluate(self.score, valid, [train, *self.ctx.masked],
+                               [self.ctx.valid_metric], self.ctx.chunk_size)
         return float(per_user[self.ctx.valid_metric].mean())
 
     def configure_optimizers(self):

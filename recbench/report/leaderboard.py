@@ -14,11 +14,12 @@ from recbench.report.tables import display_table, legend, stability_legend
 
 
 def leaderboards(client, experiments: list[str], metrics: list[str] | None,
-                 filters: dict[str, str] | None = None, group: bool = False
-                 ) -> tuple[list[Board], list[str]]:
+                 filters: dict[str, str] | None = None, group: bool = False,
+                 keep_seeds: bool = False) -> tuple[list[Board], list[str]]:
     """Boards of the FINISHED runs of ``experiments`` with store details attached, and the
     columns shown: ``metrics``, or by default the headline columns of the runs' task (and
-    ranking protocol) plus those of its optional ones that every run logged."""
+    ranking protocol) plus those of its optional ones that every run logged. ``keep_seeds``:
+    keep each seed's artifact on the boards (``Board.per_seed``, for ``--stability``)."""
     runs = finished_runs(client, experiments, filters)
     ranking = ranking_protocol(runs)
     if metrics is None:
@@ -28,7 +29,8 @@ def leaderboards(client, experiments: list[str], metrics: list[str] | None,
         if ranking is not None:  # sampled runs log sampled accuracy metrics only
             metrics, optional = [ranking.name(m) for m in metrics], ()
         metrics += [m for m in optional if _logged_by_all(runs, m)]
-    boards = [attach_details(b, client, metrics) for b in build_boards(runs, metrics, group)]
+    boards = [attach_details(b, client, metrics, keep_seeds)
+              for b in build_boards(runs, metrics, group)]
     if runs.attrs.get("dropped"):
         for board in boards:
             board.notes.append(f"{runs.attrs['dropped']} FINISHED run(s) without recbench's "

@@ -134,14 +134,15 @@ def _curves(client, run_ids: list[str], key: str) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def attach_details(board: Board, client, metrics: list[str]) -> Board:
+def attach_details(board: Board, client, metrics: list[str], keep_seeds: bool = False) -> Board:
     """Add what lives outside the run table: tuning budget, versions, per-epoch curves and
     the significance tests (from the per-user artifacts of the chosen runs; CTR columns:
     from their test predictions, by the paired user bootstrap).
 
-    The artifacts are also kept per seed in ``board.per_seed`` (per-user frames cut to
-    ``user`` and the metric columns; CTR predictions whole): the tests use the per-user
-    mean over seeds, :mod:`recbench.report.stability` draws single seeds."""
+    With ``keep_seeds`` the artifacts are also kept per seed in ``board.per_seed`` (per-user
+    frames cut to ``user`` and the metric columns; CTR predictions whole, so only when
+    asked): the tests use the per-user mean over seeds, :mod:`recbench.report.stability`
+    draws single seeds."""
     table = board.table
     tested = [m for m in metrics if column_is_per_user(m)]  # catalogue metrics: no pairs
     bootstrapped = [m for m in metrics if m in BOOTSTRAPPED]
@@ -165,7 +166,7 @@ def attach_details(board: Board, client, metrics: list[str]) -> Board:
                 path = _artifact(client, run_id, artifact, folder)
                 if path is not None:
                     frames.append(pd.read_parquet(path))
-            if len(frames) == len(run_ids):  # every seed: kept for the rank stability
+            if keep_seeds and len(frames) == len(run_ids):  # every seed: rank stability
                 board.per_seed[row.model] = frames if bootstrapped else [
                     f[[c for c in f.columns if c == "user" or c in metrics]] for f in frames]
             if len(frames) < len(run_ids) or any(m not in f for f in frames for m in tested):

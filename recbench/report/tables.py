@@ -116,11 +116,11 @@ def budget(row) -> str:
     return f"no search ({n} config{'s' if n != 1 else ''})"
 
 
-def metered(board: Board) -> bool:
-    """Whether any run of the board logged its energy (:mod:`recbench.tracking.cost`): the
-    Energy and Memory columns are shown then (older runs: n/a)."""
+def metered(board: Board, column: str = "energy_wh") -> bool:
+    """Whether any run of the board logged this cost (:mod:`recbench.tracking.cost`): its
+    column is shown then (runs logged before: n/a)."""
     t = board.table
-    return "energy_wh" in t and bool(np.isfinite(t["energy_wh"].to_numpy(float)).any())
+    return column in t and bool(np.isfinite(t[column].to_numpy(float)).any())
 
 
 def _significant(value: float) -> str:
@@ -163,6 +163,7 @@ def display_table(board: Board, metrics: list[str], alpha: float) -> pd.DataFram
     out["Eval (s)"] = t["eval_time_s"].map(seconds)
     if metered(board):
         out["Energy (Wh)"] = t["energy_wh"].map(_significant)
+    if metered(board, "max_rss_mb"):  # also with tracking.energy=false
         out["Memory (MB)"] = t["max_rss_mb"].map(lambda v: "n/a" if math.isnan(v) else f"{v:,.0f}")
     out["Params"] = t["n_parameters"].map(lambda n: f"{n:,}")
     out["Tuning"] = [budget(r) for r in t.itertuples(index=False)]

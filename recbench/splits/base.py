@@ -52,6 +52,13 @@ class Split:
         return self.data.to_csr(self.assign == HIDDEN)
 
     @property
+    def observed_train(self) -> sp.csr_matrix:
+        """Every train interaction, those hidden by ``split.train_fraction`` included: what
+        item popularity, the long tail and user activity groups are measured on, so they
+        are the same at every fraction (models learn from :attr:`train` only)."""
+        return self.train + self.hidden if self.hidden.nnz else self.train
+
+    @property
     def n_users(self) -> int:
         return self.data.n_users
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from recbench.data.interactions import Interactions
 from recbench.splits import cache
-from recbench.splits.base import Split, build_split, check_parts
+from recbench.splits.base import Split, build_split, check_parts, fingerprint
 from recbench.splits.fraction import FULL, KEY, hide_train, without_fraction
 from recbench.splits.leakage import broken_promises
 
@@ -66,6 +66,10 @@ def make_split(dataset_cfg: dict, split_cfg: dict, load: Callable[[], Interactio
         cache.save(path, data, assign)
     assign = hide_train(data.user, assign, fraction, getattr(protocol, "seed", 0))
     split = build_split(data, assign, config)
+    # what valid and test are, whatever the fraction: seeds sampled candidates, so that
+    # the runs of a data-fraction curve meet the same ones
+    split.fingerprint["eval_sha256"] = fingerprint(data, {"dataset": dataset_cfg,
+                                                          "split": split_cfg})
     split.fingerprint["cache"] = "hit" if use_cache and hit is not None else (
         "miss" if use_cache else "off")
     for line in broken_promises(getattr(protocol, "promises", frozenset()), split.leakage):

@@ -51,38 +51,55 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def launch(client, experiment: str, fractions: list[float], seeds: list[int],
-           filters: dict[str, str], tracking_uri: str | None, metric: str = "ndcg@10") -> str:
-    """Run every (model, fraction, seed) of the leaderboard of ``experiment`` that has no
-    FINISHED run yet; returns the MLflow experiment the runs went to.
+def check(client, experiment: str, metric: str, filters: dict[str, str], results_dir: Path):
+    """Everything that can be wrong before the first run, as one line each: the metric, the
+    output folder, the experiment and its boards (top-N only: CTR splits keep every train
+    row). Returns the boards."""
+    from recbench.evaluation.registry import info, parse_metric
+    from recbench.report.board import build_boards
+    from recbench.report.runs import finished_runs
+    from recbench.safe_names import inside
 
-    Each board's models are re-run from their chosen configuration (the ``config.yaml`` of
-    one of its runs, checked against its config hash), one line of progress per run."""
+    parse_metric(metric)
+    inside(Path(results_dir) / experiment / FOLDER, Path(results_dir))
+    boards = build_boards(finished_runs(client, [experiment], filters), [metric], group=True)
+    ctr = [b.title for b in boards if info(b.valid_metric).kind == "ctr"]
+    if ctr:
+        raise RecbenchError(f"{', '.join(ctr)}: a CTR split keeps every train row "
+                            f"(split.train_fraction is for top-N splits); filter with "
+                            f"--dataset / --split.")
+    return boards
+
+
+def launch(client, boards, fractions: list[float], seeds: list[int],
+           tracking_uri: str | None, target: str) -> int:
+    """Run every (model, fraction, seed) of ``boards`` (each model's chosen configuration,
+    rebuilt from the ``config.yaml`` of one of its runs and checked against its config
+    hash) into the MLflow experiment ``target``, as the jobs of a sweep: a FINISHED run
+    is skipped, a failed run is reported in one line and the study goes on. Returns the
+    number of failed runs."""
     from omegaconf import OmegaConf
 
-    from recbench.report.leaderboard import leaderboards
-    from recbench.run import run
+    from recbench.config import compose
+    from recbench.launch import _Process, job
     from recbench.study.refit import logged_config
-    from recbench.tracking.run_tracker import metric_key
 
-    target = experiment + SUFFIX
-    boards, _ = leaderboards(client, [experiment], None, filters, group=True)
+    plumbing = compose().sweep  # a study's runs are nobody's sweep children
     jobs = []
     for board in boards:
         for row in board.table.itertuples(index=False):
             run_id = row.run_ids.split(";")[0]
             cfg = logged_config(client, run_id, client.get_run(run_id).data.tags)
             jobs += [(cfg, f, s) for f in fractions for s in seeds]
+    start = len(_Process.outcomes)
     for i, (cfg, fraction, seed) in enumerate(jobs, 1):
-        job = OmegaConf.create(OmegaConf.to_container(cfg))
-        job.name, job.seed, job.split.train_fraction = target, seed, float(fraction)
-        job.tracking.uri = tracking_uri
-        result = run(job)
-        value = result.metrics.get(metric_key("test_" + metric))
-        print(f"[{i}/{len(jobs)}] {'skip' if result.skipped else 'done'}: {job.model.name} "
-              f"{job.dataset.name} · {job.split.name} f={fraction:g} seed={seed}"
-              + (f" test {metric}={value:.4f}" if value is not None else ""), flush=True)
-    return target
+        run_cfg = OmegaConf.create(OmegaConf.to_container(cfg))
+        run_cfg.name, run_cfg.seed, run_cfg.split.train_fraction = target, seed, float(fraction)
+        run_cfg.tracking.uri, run_cfg.sweep = tracking_uri, plumbing
+        print(f"[{i}/{len(jobs)}] {cfg.model.name} · {cfg.dataset.name} · {cfg.split.name} "
+              f"f={fraction:g} seed={seed}", flush=True)
+        job(run_cfg)
+    return sum(outcome == "failed" for outcome, _ in _Process.outcomes[start:])
 
 
 def curves(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -145,13 +162,19 @@ def _plot(table: pd.DataFrame, metric: str, stem: Path) -> list[Path]:
 def publish(client, experiment: str, metric: str, results_dir: Path) -> list[Path]:
     """Write ``results_dir/<experiment>/data_fraction/`` from the study's runs."""
     from recbench.report.runs import finished_runs
-    from recbench.report.tables import markdown
-    from recbench.safe_names import inside
 
-    runs = finished_runs(client, [experiment + SUFFIX])
-    table = curves(runs, metric)
+    table = curves(finished_runs(client, [experiment + SUFFIX]), metric)
     folder = Path(results_dir) / experiment / FOLDER
-    inside(folder, Path(results_dir))
+    try:
+        return _write(table, experiment, metric, folder)
+    except OSError as err:  # e.g. --out-dir is a file
+        raise RecbenchError(f"cannot write the study to {folder}: {err.strerror or err} "
+                            f"({err.filename}); pass a writable folder as --out-dir.") from None
+
+
+def _write(table: pd.DataFrame, experiment: str, metric: str, folder: Path) -> list[Path]:
+    from recbench.report.tables import markdown
+
     folder.mkdir(parents=True, exist_ok=True)
     table.to_csv(folder / "data_fraction.csv", index=False, float_format="%.6f")
     shown = table.assign(**{

@@ -7,10 +7,24 @@ Each is re-fitted from its logged config and seed (:mod:`.refit`) and its test p
 ONCE: full ranking, every sampled protocol asked for (:mod:`recbench.evaluation.sampled`:
 the same candidates for every model of a split) and, with ``corrected``, Krichene &
 Rendle's corrected sampled metric (:mod:`recbench.evaluation.correction`, uniform sampler
-only), each at every bias-variance weight ``gamma`` asked for. A model's value is its mean
-over seeds; per metric and protocol its order is compared with the full-ranking order
-(:mod:`.agreement`). Full-ranking values are those of the re-fit, checked against the
-logged ones (``logged`` column).
+only), each at every bias-variance weight ``gamma`` asked for.
+
+Two full-ranking references, from the same scores:
+
+    full (per list)   the leaderboard's metric: one top-K list per user among every item
+                      not masked, scored against all the user's test items at once.
+    full (per item)   the sampled metric with every free item as candidate (nothing drawn,
+                      :class:`recbench.evaluation.sampled.FreeItems`): each test item's rank
+                      ``1 +`` #{items the user never interacted with, in any part, scored
+                      above it, or equal with a lower id}, the one-relevant-item formula,
+                      averaged over the user's test items, then over users.
+
+Sampling approximates the per-item metric, not the per-list one (other test items are
+never candidates, and hit@K = recall@K per item), so each sampled and corrected order is
+compared with the per-item order (:mod:`.agreement`); per item vs per list is compared too,
+for information: how far the definition alone moves the order. With one test item per user
+(leave-one-out) the two are equal. A model's value is its mean over seeds. Per-list values
+are those of the re-fit, checked against the logged ones (``logged`` column).
 """
 
 from __future__ import annotations
@@ -19,12 +33,13 @@ import json
 import math
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from recbench.errors import RecbenchError, unknown_choice
+from recbench.errors import RecbenchError, first_line, unknown_choice
 from recbench.evaluation.registry import (ACCURACY, SAMPLERS, SampledRanking, parse_metric,
                                           sampled_ranking)
 from recbench.study.agreement import agreement, order
@@ -33,7 +48,9 @@ from recbench.tracking.run_tracker import metric_key
 #: metrics studied by default, at every K the runs logged (hit@K = recall@K under sampling,
 #: :mod:`recbench.evaluation.sampled`; K&R's per-item metrics)
 DEFAULT_METRICS = ("ndcg", "recall", "hit", "mrr")
-FULL = "full"
+FULL = "full"  #: label and key of the per-list full-ranking metric (the leaderboard's)
+PER_ITEM = "full (per item)"  #: label of the per-item full reference
+PER_ITEM_KEY = "full_item"
 
 
 @dataclass(frozen=True)
@@ -75,9 +92,9 @@ def _numbers(text: str, what: str, kind, example: str) -> list:
 
 def parse_protocols(n: str, samplers: str, corrected: bool = False,
                     gammas: str = "0.01") -> list[Protocol]:
-    """The protocols of a study from its options (comma-separated lists): full ranking
-    first, then per ``n`` and sampler the sampled protocol and, with ``corrected``, its
-    corrected variants (uniform sampler only)."""
+    """The protocols of a study from its options (comma-separated lists): full ranking per
+    list and per item first, then per ``n`` and sampler the sampled protocol and, with
+    ``corrected``, its corrected variants (uniform sampler only)."""
     sizes = _numbers(n, "--n", int, "positive integers, e.g. --n 100 or --n 50,100")
     names = [s.strip() for s in str(samplers).split(",") if s.strip()]
     if not names:
@@ -89,7 +106,7 @@ def parse_protocols(n: str, samplers: str, corrected: bool = False,
     if corrected and "uniform" not in names:
         raise RecbenchError("--corrected corrects uniformly sampled metrics (Krichene & "
                             "Rendle); add --sampler uniform.")
-    protocols = [Protocol(FULL, FULL)]
+    protocols = [Protocol(FULL, FULL), Protocol(PER_ITEM, PER_ITEM_KEY)]
     for size in sizes:
         for name in dict.fromkeys(names):
             ranking = SampledRanking(size, name)
@@ -125,15 +142,17 @@ class StudyResult:
     """What a study found.
 
     Attributes:
-        experiment: the MLflow experiment; protocols: as asked (full first).
+        experiment: the MLflow experiment; protocols: as asked (full per list, full per
+            item first).
         runs: one row per (re-fitted run, protocol, metric): ``dataset``, ``split``,
             ``model``, ``seed``, ``run_id``, ``protocol`` (label), ``metric``, ``value``
-            (mean over test users) and ``logged`` (the run's own full-ranking value).
+            (mean over test users) and ``logged`` (the run's own per-list value).
         models: one row per (board, model, protocol, metric): ``mean`` and ``std`` over
             seeds, ``seeds``, ``rank`` (1 = best under that protocol).
-        agreement: one row per (board, metric, protocol other than full): ``n_models``,
-            ``kendall_tau``, ``spearman_rho``, ``flipped_share``, ``n_flipped``,
-            ``flipped_pairs`` (``"a > b"``: the full order, reversed by the protocol).
+        agreement: one row per (board, metric, protocol other than full per list):
+            ``reference`` (:func:`reference`), ``n_models``, ``kendall_tau``,
+            ``spearman_rho``, ``flipped_share``, ``n_flipped``, ``flipped_pairs`` (``"a >
+            b"``: the reference order, reversed by the protocol), ``reference_order``.
         notes: facts per board (re-fit check).
     """
 
@@ -155,36 +174,54 @@ def headline(metrics: list[str]) -> str:
     return "ndcg@10" if "ndcg@10" in metrics else metrics[0]
 
 
+def reference(label: str) -> str:
+    """The protocol whose order ``label``'s is compared with: full per item for sampled and
+    corrected protocols (what they approximate), full per list for full per item."""
+    return FULL if label == PER_ITEM else PER_ITEM
+
+
 def _sampling(split, protocols: list[Protocol], metrics: list[str], seed: int):
-    """Candidates per sampled protocol and correctors per corrected one, for one split."""
+    """Candidates per sampled protocol (and every free item under ``PER_ITEM_KEY``) and
+    correctors per corrected one, for one split."""
     from recbench.evaluation.correction import Corrector
-    from recbench.evaluation.sampled import split_candidates
+    from recbench.evaluation.sampled import free_items, split_candidates
 
     candidates = {p.ranking.prefix: split_candidates(split, p.ranking, seed)
                   for p in protocols if p.ranking is not None and p.gamma is None}
     users = np.flatnonzero(np.diff(split.test.indptr) > 0)
     correctors = {p.key: Corrector.build(candidates[p.ranking.prefix], metrics, users, p.gamma)
                   for p in protocols if p.gamma is not None}
+    candidates[PER_ITEM_KEY] = free_items(split)
     return candidates, correctors
 
 
 def score_run(fitted, metrics: list[str], protocols: list[Protocol], candidates: dict,
               correctors: dict, chunk_size: int) -> dict[tuple[str, str], float]:
     """``{(protocol key, metric): mean over test users}`` of a re-fitted run: one scoring
-    pass (:func:`recbench.evaluation.suite.evaluate_chunks`, corrected values beside it)."""
+    pass (:func:`recbench.evaluation.suite.evaluate_chunks`; per-item full and corrected
+    values beside it, from the same scores).
+
+    Args:
+        candidates: :func:`_sampling`'s, every free item under ``PER_ITEM_KEY``.
+    """
     import torch
 
     from recbench.evaluation.ranker import ranked_chunks, seen_matrix
+    from recbench.evaluation.sampled import sampled_metrics
     from recbench.evaluation.suite import evaluate_chunks
 
     truth, masked = fitted.task.test_inputs(fitted.model, fitted.split)
     seen = seen_matrix(truth.shape, masked)
-    sets = list(candidates.values())
+    sets = [c for key, c in candidates.items() if key != PER_ITEM_KEY]
     position = {c.ranking.prefix: i for i, c in enumerate(sets)}
     corrected = {(p.key, m): [] for p in protocols if p.gamma is not None for m in metrics}
+    per_item = {(PER_ITEM_KEY, m): [] for m in metrics}
 
     def with_corrections(chunks):
         for chunk in chunks:
+            # the last set is every free item: evaluate_chunks has no name for it
+            for m, v in sampled_metrics(chunk.sampled[-1], metrics).items():
+                per_item[(PER_ITEM_KEY, m)].append(v)
             for p in protocols:
                 if p.gamma is not None:
                     ranked = chunk.sampled[position[p.ranking.prefix]]
@@ -194,12 +231,13 @@ def score_run(fitted, metrics: list[str], protocols: list[Protocol], candidates:
 
     names = [*metrics, *(c.ranking.name(m) for c in sets for m in metrics)]
     k_max = max(parse_metric(m)[1] for m in metrics)
-    chunks = ranked_chunks(fitted.model.score, truth, seen, k_max, chunk_size, sets)
+    chunks = ranked_chunks(fitted.model.score, truth, seen, k_max, chunk_size,
+                           [*sets, candidates[PER_ITEM_KEY]])
     result = evaluate_chunks(with_corrections(chunks), names, seen, truth)
     out = {(FULL, m): float(np.mean(result.per_user[m])) for m in metrics}
     out |= {(c.ranking.prefix, m): float(np.mean(result.per_user[c.ranking.name(m)]))
             for c in sets for m in metrics}
-    out |= {key: float(torch.cat(parts).mean()) for key, parts in corrected.items()}
+    out |= {key: float(torch.cat(parts).mean()) for key, parts in (corrected | per_item).items()}
     return out
 
 
@@ -211,7 +249,8 @@ def sampled_vs_full(client, experiment: str, protocols: list[Protocol],
 
     Args:
         protocols: :func:`parse_protocols`; metrics: ``--metrics`` or None (defaults).
-        filters, group: as ``recbench leaderboard``'s ``--dataset/--split`` and ``--group``.
+        filters, group: as ``recbench leaderboard``'s ``--dataset/--split/--tag`` and
+            ``--group``.
         seed: ``metrics.sampled.seed`` of the candidates.
         progress: receives one line per re-fitted run.
     """
@@ -225,8 +264,8 @@ def sampled_vs_full(client, experiment: str, protocols: list[Protocol],
                             f"re-scores top-N ranking runs.")
     if "tag.ranking" in runs and (runs["tag.ranking"].fillna(FULL) != FULL).any():
         raise RecbenchError(f"experiment {experiment} holds sampled-ranking runs; the study "
-                            f"re-scores full-ranking runs: filter with --tag "
-                            f"metrics.ranking=full.")
+                            f"re-scores full-ranking runs: keep only those with --tag "
+                            f"ranking=full.")
     names = study_metrics(runs, metrics)
     logged = [m for m in names if metric_key(f"test_{m}") in runs
               and runs[metric_key(f"test_{m}")].notna().all()]
@@ -242,13 +281,16 @@ def sampled_vs_full(client, experiment: str, protocols: list[Protocol],
                 tags = {k.removeprefix("tag."): v for k, v in by_id.loc[run_id].items()
                         if k.startswith("tag.") and isinstance(v, str)}
                 cfg = logged_config(client, run_id, tags)
-                fitted = refit(cfg, split, tags.get("split_fingerprint"))
-                if split is None:
-                    split = fitted.split
-                    candidates, correctors = _sampling(split, protocols, names, seed)
-                began = time.perf_counter()
-                values = score_run(fitted, names, protocols, candidates, correctors,
-                                   int(cfg.metrics.chunk_size))
+                with _named_failures(model, cfg.seed, run_id):
+                    fitted = refit(cfg, split, tags.get("split_fingerprint"))
+                    if split is None:
+                        split = fitted.split
+                        candidates, correctors = _sampling(split, protocols, names, seed)
+                    began = time.perf_counter()
+                    values = score_run(fitted, names, protocols, candidates, correctors,
+                                       int(cfg.metrics.chunk_size))
+                    fit_time = fitted.fit_time_s
+                    del fitted  # not held in memory while the next run fits
                 done += 1
                 for p in protocols:
                     for m in names:
@@ -261,7 +303,7 @@ def sampled_vs_full(client, experiment: str, protocols: list[Protocol],
                 head = headline(names)
                 shown = ", ".join(f"{p.key} {values[(p.key, head)]:.4f}" for p in protocols)
                 progress(f"[{done}/{total}] {board.title} {model} seed={cfg.seed}: fit "
-                         f"{fitted.fit_time_s:.1f}s, scored {time.perf_counter() - began:.1f}s; "
+                         f"{fit_time:.1f}s, scored {time.perf_counter() - began:.1f}s; "
                          f"{head}: {shown}")
         notes[(board.dataset, board.split)] = [
             f"{len(board.table)} models, {sum(board.table['seeds'])} runs re-fitted and "
@@ -269,6 +311,23 @@ def sampled_vs_full(client, experiment: str, protocols: list[Protocol],
     result = StudyResult(experiment, protocols, names, pd.DataFrame(rows), notes=notes)
     summarise(result)
     return result
+
+
+@contextmanager
+def _named_failures(model: str, seed, run_id: str):
+    """Any error of a re-fit or its scoring (NaN scores, out of memory, a model bug) as one
+    line naming the run: a study of many runs must say which one failed, without a trace.
+    Interrupts (Ctrl-C) pass through."""
+    where = f"run {run_id} ({model} seed={seed})"
+    try:
+        yield
+    except RecbenchError as err:  # already one line: say which run
+        raise RecbenchError(f"{where}: {err}") from None
+    except Exception as err:  # noqa: BLE001 - every failure of the model's own code
+        raise RecbenchError(f"re-fitting and scoring {where} failed: {type(err).__name__}: "
+                            f"{first_line(err) or 'no message'}; re-run it alone with "
+                            f"`recbench run` to see the trace, or leave it out (--dataset, "
+                            f"--split, --tag).") from None
 
 
 def summarise(result: StudyResult) -> None:
@@ -285,14 +344,17 @@ def summarise(result: StudyResult) -> None:
     for (dataset, split, metric), part in models.groupby(["dataset", "split", "metric"],
                                                          sort=False):
         means = {p: dict(zip(g["model"], g["mean"])) for p, g in part.groupby("protocol")}
-        for p in result.protocols[1:]:
-            found = agreement(means[FULL], means[p.label])
+        for p in result.protocols:
+            if p.key == FULL:
+                continue
+            ref = reference(p.label)
+            found = agreement(means[ref], means[p.label])
             rows.append({"dataset": dataset, "split": split, "metric": metric,
-                         "protocol": p.label, "n_models": found.n_models,
+                         "protocol": p.label, "reference": ref, "n_models": found.n_models,
                          "kendall_tau": found.kendall_tau, "spearman_rho": found.spearman_rho,
                          "flipped_share": found.flipped_share, "n_flipped": len(found.flipped),
                          "flipped_pairs": "; ".join(f"{a} > {b}" for a, b in found.flipped),
-                         "full_order": " > ".join(order(means[FULL]))})
+                         "reference_order": " > ".join(order(means[ref]))})
     result.agreement = pd.DataFrame(rows)
     full = runs[runs["protocol"] == FULL]
     for (dataset, split), part in full.groupby(["dataset", "split"], sort=False):
@@ -300,5 +362,5 @@ def summarise(result: StudyResult) -> None:
         checked = int(gap.notna().sum())
         result.notes.setdefault((dataset, split), []).append(
             f"re-fit check: the largest difference between a re-fitted run's full-ranking "
-            f"metric and the value it logged is {gap.max():.1e} ({checked} values)."
+            f"(per-list) metric and the value it logged is {gap.max():.1e} ({checked} values)."
             if checked else "re-fit check: the runs logged none of the studied metrics.")

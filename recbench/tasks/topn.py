@@ -77,6 +77,8 @@ class TopNRanking(Task):
 
         if model.uses_sequences:  # sequential models read time-ordered sequences
             ctx = replace(ctx, sequences=split.sequences(TRAIN))
+        if split.hidden.nnz:  # early stopping masks what the reported valid metric masks
+            ctx = replace(ctx, masked=(split.hidden,))
         model.fit(split.train, split.valid, ctx)
         if split.fold_in.nnz:  # cold users: their fold-in is input at scoring time only
             model.set_history(split.train + split.fold_in)

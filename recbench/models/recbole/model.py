@@ -90,7 +90,8 @@ class RecBoleModel(Recommender):
             stopper.check_loss(values, epoch, ctx.log)
             if validate and stopper.due(epoch, epochs):
                 self.model.eval()
-                _, per_user = evaluate(self.score, valid, [train], [ctx.valid_metric],
+                _, per_user = evaluate(self.score, valid, [train, *ctx.masked],
+                                       [ctx.valid_metric],
                                        ctx.chunk_size)
                 value = float(per_user[ctx.valid_metric].mean())
                 values["epoch_valid_" + ctx.valid_metric] = value
