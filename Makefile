@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install browser postgres slurm test-slurm run test test-all leaderboard leaderboard-ctr zoo recbole ui screenshot bench bench-large bench-ctr clean
+.PHONY: install browser postgres slurm test-slurm run test test-all leaderboard leaderboard-ctr studies zoo recbole ui screenshot bench bench-large bench-ctr clean
 
 install: $(STAMP)
 
@@ -68,6 +68,19 @@ leaderboard-ctr: $(STAMP)
 	$(BIN)/recbench leaderboard ml100k_ctr_leaderboard
 	$(BIN)/recbench run -m experiment=synthetic_ctr hparams_search=$(CTR_MODELS)
 	$(BIN)/recbench leaderboard synthetic_ctr
+
+# How far the leaderboards can be trusted (README "Studies"; needs `make leaderboard` first,
+# ~1.5 h on 2 cores): a second board on MovieLens1M_m1, rank stability, the aggregate over
+# both data sets, sampled vs full ranking, data-fraction learning curves.
+TRUST_MODELS = mostpop,itemknn,userknn,rp3beta,ease,ials
+studies: $(STAMP)
+	$(BIN)/recbench run -m experiment=ml1m_m1_board hparams_search=$(TRUST_MODELS)
+	$(BIN)/recbench leaderboard ml1m_m1_board
+	$(BIN)/recbench leaderboard ml100k_leaderboard --group --stability
+	$(BIN)/recbench leaderboard ml100k_leaderboard ml1m_m1_board --aggregate --name ml_aggregate
+	$(BIN)/recbench study sampled-vs-full ml100k_leaderboard --group --n 50,100,500 --corrected
+	$(BIN)/recbench study sampled-vs-full ml1m_m1_board --n 50,100,500 --corrected
+	$(BIN)/recbench study data-fraction ml100k_leaderboard --split random_ratio
 
 # The model zoo's reproductions of published numbers and fit times (results/zoo/; hours on CPU).
 ZOO_EXPERIMENTS = zoo_ml100k repro_movielens1m_m1 repro_gowalla_m1 repro_beauty_s3rec

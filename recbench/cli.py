@@ -358,8 +358,8 @@ def parser() -> argparse.ArgumentParser:
                      help="published numbers (dataset, model, metrics, source)")
     rep.add_argument("--out-dir", default="results/zoo")
     rep.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
-    study = sub.add_parser("study", help="studies of an experiment's finished runs, re-fitted "
-                                         "from their logged config (nothing is logged)")
+    study = sub.add_parser("study", help="how far a leaderboard can be trusted: sampled vs "
+                                         "full ranking, data-fraction learning curves")
     studies = study.add_subparsers(dest="study", required=True)
     svf = studies.add_parser("sampled-vs-full", help="do sampled ranking metrics order the "
                                                      "models as full ranking does?")

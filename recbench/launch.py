@@ -97,8 +97,11 @@ def job(cfg) -> float | None:
               if metric_key(f"test_{m}") in result.metrics][:3] or [  # another task's metrics
         (k.removeprefix("test_"), k) for k in result.metrics if k.startswith("test_")][:3]
     shown = " ".join(f"{m}={result.metrics[k]:.4f}" for m, k in logged)
+    cost = "".join(f", {result.metrics[k] * scale:{spec}} {unit}" for k, scale, spec, unit in (
+        ("energy_kwh", 1000, ".2g", "Wh"), ("max_rss_mb", 1, ",.0f", "MB"))
+        if k in result.metrics)  # what the run cost (recbench.tracking.cost)
     print(f"done: {label} [{cfg.name}] test {shown} (fit {result.metrics['fit_time_s']:.1f}s, "
-          f"eval {result.metrics['eval_time_s']:.1f}s) run {result.run_id}", flush=True)
+          f"eval {result.metrics['eval_time_s']:.1f}s{cost}) run {result.run_id}", flush=True)
     return objective
 
 

@@ -575,3 +575,15 @@ def test_study_report_write_errors_are_one_line(tmp_path):
     assert "cannot write the study to" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(RecbenchError, match="must be a non-empty word"):
         write_study(fake_study(), tmp_path, "..")
+
+
+def test_the_corrector_rounds_large_n_up_to_a_one_percent_grid():
+    """One least-squares table per distinct N would mean thousands of solves on a real
+    catalogue (N: each user's free items + 1); above 100, N is rounded up by at most 2%."""
+    from recbench.evaluation.correction import on_grid
+
+    n = np.arange(1, 20_001)
+    grid = on_grid(n)
+    assert np.array_equal(grid[:100], n[:100])  # small N: exact tables
+    assert (grid >= n).all() and (grid <= 1.02 * n).all()
+    assert (np.diff(grid) >= 0).all() and len(np.unique(grid)) < 1_100

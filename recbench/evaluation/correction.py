@@ -82,6 +82,20 @@ def full_rank_values(n_total: int, names: list[str]) -> np.ndarray:
     return np.stack([item_values(ranks, name).numpy() for name in names], axis=1)
 
 
+#: N above which :class:`Corrector` rounds N up to a grid of relative step GRID_STEP
+GRID_FROM, GRID_STEP = 100, 0.01
+
+
+def on_grid(n_total: np.ndarray) -> np.ndarray:
+    """``N`` rounded up to the next point of a geometric grid (ratio ``1 + GRID_STEP``)
+    above :data:`GRID_FROM`, unchanged at or below it: at most 1% larger, and a few
+    hundred distinct values for any catalogue."""
+    n = np.asarray(n_total, dtype=np.int64)
+    steps = np.ceil(np.log(np.maximum(n, 1)) / np.log1p(GRID_STEP) - 1e-9)
+    rounded = np.maximum(np.ceil(np.exp(steps * np.log1p(GRID_STEP)) - 1e-6), n).astype(np.int64)
+    return np.where(n > GRID_FROM, rounded, n)
+
+
 @dataclass
 class Corrector:
     """Corrected values of every user of one candidate set (uniform sampler), built once per
@@ -104,7 +118,12 @@ class Corrector:
         squares per distinct ``(N, m)``, solved for every metric at once."""
         if candidates.ranking.sampler != "uniform":
             raise ValueError("the correction assumes uniform sampling")
-        pairs = np.stack([candidates.n_free[users] + 1, candidates.n_drawn[users]], axis=1)
+        n_total, drawn = candidates.n_free[users] + 1, candidates.n_drawn[users]
+        # one table per distinct N would be thousands of solves (N is each user's number of
+        # free items + 1): above GRID_FROM, N is rounded up to a geometric grid (1% steps);
+        # users with every free item drawn keep their own N (their table is exact)
+        exact = drawn == n_total - 1
+        pairs = np.stack([np.where(exact, n_total, on_grid(n_total)), drawn], axis=1)
         distinct, which = np.unique(pairs, axis=0, return_inverse=True)
         width = int(distinct[:, 1].max(initial=0)) + 1
         tables = np.zeros((len(distinct), width, len(names)))
