@@ -19,6 +19,17 @@ ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"progress_bar": False}  #: FitContext trainer settings of model tests: no progress bar
 
 
+#: the longest test files (minutes each in CI), collected first: `make test`'s two workers
+#: take whole files in collection order, and a long file started last is the run's tail
+LONGEST_FIRST = ("test_postgres.py", "test_ui.py", "test_reliability_tracking.py",
+                 "test_cli_run.py", "test_optuna.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
+
+
 @pytest.fixture(scope="session", autouse=True)
 def own_cache(tmp_path_factory):
     """Each test process gets its own $RECBENCH_CACHE (split cache, checkpoints, downloads):

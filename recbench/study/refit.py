@@ -85,6 +85,7 @@ def refit(cfg: DictConfig, split=None, fingerprint: str | None = None) -> Refitt
     """
     from recbench.config import build, resolved, validate
     from recbench.models.base import FitContext
+    from recbench.verbosity import configure_logging
 
     try:
         validate(cfg)
@@ -102,6 +103,7 @@ def refit(cfg: DictConfig, split=None, fingerprint: str | None = None) -> Refitt
             f"({split.fingerprint['sha256'][:12]}) is not the one the runs were tested on "
             f"({fingerprint[:12]}): the data or the split code changed; re-run the experiment.")
     model = build(cfg, "model")
+    configure_logging(False)  # building imported Lightning, which set its own log levels
     with tempfile.TemporaryDirectory() as checkpoints:
         ctx = FitContext(seed=cfg.seed, valid_metric=task.valid_metric,
                          chunk_size=cfg.metrics.chunk_size, trainer=dict(cfg.trainer),
