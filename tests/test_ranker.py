@@ -123,3 +123,41 @@ def test_evaluate_equals_dense_masking_with_ties_everywhere():
     expected = per_user_metrics(hits, torch.from_numpy(np.diff(test.indptr)[users]), names)
     for name in names:
         np.testing.assert_allclose(got[name], expected[name].numpy(), rtol=0, atol=1e-12)
+
+
+class Transfers(torch.overrides.TorchFunctionMode):
+    """Records the shape of every tensor moved to another device (``.to(device)``,
+    ``.cpu()``, ``.cuda()``), whether or not it already was there: on a CPU-only machine
+    this shows what the ranker would copy off a GPU."""
+
+    def __init__(self):
+        super().__init__()
+        self.moved: list[tuple[int, ...]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.Tensor.cpu, torch.Tensor.cuda) or (
+                func is torch.Tensor.to and (kwargs.get("device") is not None or any(
+                    isinstance(a, (str, torch.device, torch.Tensor)) for a in args[1:]))):
+            self.moved.append(tuple(args[0].shape))
+        return func(*args, **kwargs)
+
+
+def test_scores_stay_on_their_device_and_only_top_k_ids_leave_it():
+    """Scoring, masking and top-K run where the model's scores are; a chunk's B x n_items
+    scores are never copied (issue: evaluating a GPU model moved every chunk to the CPU)."""
+    from recbench.evaluation.ranker import ranked_chunks, seen_matrix
+
+    rng = np.random.default_rng(0)
+    n_users, n_items, k = 50, 300, 10
+    truth = sp.random(n_users, n_items, density=0.05, random_state=1, format="csr")
+    train = sp.random(n_users, n_items, density=0.2, random_state=2, format="csr")
+    truth.data[:], train.data[:] = 1, 1
+    truth = sp.csr_matrix(truth - truth.multiply(train))
+    table = torch.from_numpy(rng.integers(0, 5, (n_users, n_items)).astype(np.float32))
+    with Transfers() as transfers:  # integer scores: ties, so the exact path runs too
+        chunks = list(ranked_chunks(lambda users: table[users], truth,
+                                    seen_matrix(truth.shape, [train]), k, chunk_size=16))
+    assert sum(len(c.users) for c in chunks) == int((np.diff(truth.indptr) > 0).sum())
+    assert transfers.moved, "the top-K lists are expected to be moved"
+    assert all(shape[-1] <= k for shape in transfers.moved if len(shape) == 2), transfers.moved

@@ -35,7 +35,7 @@ def _exact_topk(scores: torch.Tensor, masked: torch.Tensor, k: int) -> torch.Ten
     s = scores.masked_fill(masked, float("-inf")) + 0.0  # -0.0 -> 0.0
     bits = s.view(torch.int32)
     ordered = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # int32 with the same order as the floats
-    tiebreak = (n_items - 1) - torch.arange(n_items, dtype=torch.int64)
+    tiebreak = (n_items - 1) - torch.arange(n_items, dtype=torch.int64, device=scores.device)
     key = ((ordered.to(torch.int64) << 32) | tiebreak).masked_fill(masked, torch.iinfo(torch.int64).min)
     return key.topk(k, dim=1, sorted=True).indices
 
@@ -140,24 +140,29 @@ def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix, seen: sp.csr_matrix, 
     for start in range(0, len(users), chunk_size):
         chunk = users[start:start + chunk_size]
         with torch.no_grad():
-            scores = score_fn(torch.from_numpy(chunk)).detach().to("cpu", torch.float32)
+            # scores stay on the model's device (a GPU): masking and top-K run there and
+            # only the (B, K) lists leave it, not B x n_items floats per chunk
+            scores = score_fn(torch.from_numpy(chunk)).detach().to(dtype=torch.float32)
         if scores.shape != (len(chunk), n_items):
             raise ValueError(f"score_fn returned shape {tuple(scores.shape)}, "
                              f"expected {(len(chunk), n_items)}")
         if scores._base is not None or not scores.is_contiguous():
             scores = scores.contiguous().clone()  # a view of the model's own tensor
-        seen_rows, seen_items = _row_positions(seen, chunk)
+        device = scores.device
+        seen_rows, seen_items = (t.to(device) for t in _row_positions(seen, chunk))
         scores[seen_rows, seen_items] = float("-inf")  # masked in place: no dense mask
 
         def masked_rows(rows: torch.Tensor) -> torch.Tensor:
-            mask = torch.zeros(len(rows), n_items, dtype=torch.bool)
-            mask[_row_positions(seen, chunk[rows.numpy()])] = True
+            mask = torch.zeros(len(rows), n_items, dtype=torch.bool, device=device)
+            positions = _row_positions(seen, chunk[rows.cpu().numpy()])
+            mask[tuple(t.to(device) for t in positions)] = True
             return mask
 
         if k > 0:
             items, valid = _topk(scores, k, masked_rows)
             if torch.isnan(scores.gather(1, items)).any():  # NaN sorts above every number
                 raise FloatingPointError("model produced NaN scores")
+            items, valid = items.cpu(), valid.cpu()  # (B, K): what leaves the device
         else:
             items = torch.zeros(len(chunk), 0, dtype=torch.int64)
             valid = torch.zeros(len(chunk), 0, dtype=torch.bool)
@@ -167,7 +172,9 @@ def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix, seen: sp.csr_matrix, 
         found = torch.searchsorted(keys, listed).clamp(max=len(keys) - 1)
         hits = (keys[found] == listed) & valid
         n_rel = torch.from_numpy(n_rel_all[chunk])
-        ranked = [sampled_ranks(scores, chunk, truth_rows, truth_items, c, n_rel)
+        # sampled protocols read each test item's and candidates' scores (on the CPU)
+        on_cpu = scores.cpu() if candidates else None
+        ranked = [sampled_ranks(on_cpu, chunk, truth_rows, truth_items, c, n_rel)
                   for c in candidates]
         yield RankedChunk(chunk, items, valid, hits, n_rel, ranked)
 
