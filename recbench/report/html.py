@@ -18,7 +18,7 @@ from recbench.report.tables import (budget, column_header, display_name, display
 
 from recbench.report.aggregate import Aggregate, display_frame
 from recbench.report.aggregate import legend as aggregate_legend
-from recbench.report.tables import P_RANK_1, RANK_CI, stability_legend
+from recbench.report.tables import P_RANK_1, RANK_CI, stability_legend, stability_rows
 
 #: display_table column -> raw board.table column holding its numeric value
 _NUMERIC = {"Seeds": "seeds", "Fit (s)": "fit_time_s", "Eval (s)": "eval_time_s",
@@ -150,8 +150,8 @@ def _leaderboard(board: Board, metrics: list[str], alpha: float) -> str:
     raw = {**_NUMERIC, **{column_header(m): m for m in metrics}}
     best = {column_header(m): ranks(board, m) for m in metrics}
     stable = {}  # --stability: sorted by P(rank 1), the interval by the mean rank
-    if board.stability is not None:
-        s = board.stability.set_index("model").loc[board.table["model"]]
+    s = stability_rows(board)
+    if s is not None:
         stable = {P_RANK_1: s["p_rank_1"].to_numpy(), RANK_CI: s["rank_mean"].to_numpy()}
     rows = []
     for i, model in enumerate(board.table["model"]):

@@ -59,22 +59,32 @@ def _logged_by_all(runs, metric: str) -> bool:
     return column in runs and bool(runs[column].notna().all())
 
 
-def print_boards(boards: list[Board], metrics: list[str], alpha: float, name: str) -> None:
-    """Rich tables on the terminal (full width when piped, so logs keep every column)."""
+def _console():
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
-    if not console.is_terminal:
-        console = Console(width=320)  # every column of a full metric suite on one line
+    # piped: full width, so logs keep every column of a full metric suite on one line
+    return console if console.is_terminal else Console(width=320)
+
+
+def _print_table(console, title: str, frame, left: tuple[str, ...]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in frame.columns:
+        table.add_column(col, justify="left" if col in left else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*map(str, row))
+    console.print(table)
+
+
+def print_boards(boards: list[Board], metrics: list[str], alpha: float, name: str) -> None:
+    """Rich tables on the terminal (full width when piped, so logs keep every column)."""
+    console = _console()
     for board in boards:
         pretty = display_table(board, metrics, alpha).drop(columns=["Config"])
-        table = Table(title=f"recbench leaderboard: {name} · {board.title}")
-        for col in pretty.columns:
-            table.add_column(col, justify="left" if col in ("Model", "Tuning") else "right")
-        for row in pretty.itertuples(index=False):
-            table.add_row(*map(str, row))
-        console.print(table)
+        _print_table(console, f"recbench leaderboard: {name} · {board.title}", pretty,
+                     ("Model", "Tuning"))
         if board.significance is not None:
             console.print(legend(alpha, board), style="dim", soft_wrap=True)
         if board.stability is not None:
@@ -85,22 +95,12 @@ def print_boards(boards: list[Board], metrics: list[str], alpha: float, name: st
 
 def print_aggregate(aggregate, name: str) -> None:
     """The ranking over every board (``--aggregate``), after the boards."""
-    from rich.console import Console
-    from rich.table import Table
-
     from recbench.report.aggregate import display_frame, legend as aggregate_legend
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=320)
-    frame = display_frame(aggregate)
-    table = Table(title=f"recbench leaderboard: {name} · aggregate over "
-                        f"{aggregate.values.shape[1]} data sets")
-    for col in frame.columns:
-        table.add_column(col, justify="left" if col == "Model" else "right")
-    for row in frame.itertuples(index=False):
-        table.add_row(*map(str, row))
-    console.print(table)
+    console = _console()
+    _print_table(console, f"recbench leaderboard: {name} · aggregate over "
+                          f"{aggregate.values.shape[1]} data sets",
+                 display_frame(aggregate), ("Model",))
     console.print(aggregate_legend(aggregate), style="dim", soft_wrap=True)
     for note in aggregate.notes:
         console.print(f"note: {note}", style="yellow", soft_wrap=True)

@@ -130,12 +130,20 @@ def _significant(value: float) -> str:
 P_RANK_1, RANK_CI = "P(rank 1)", "Rank 95% CI"  #: the columns of --stability
 
 
+def stability_rows(board: Board) -> pd.DataFrame | None:
+    """``board.stability`` (:mod:`recbench.report.stability`) in the table's model order;
+    None without --stability."""
+    if board.stability is None:
+        return None
+    return board.stability.set_index("model").loc[board.table["model"]]
+
+
 def stability_cells(board: Board) -> dict[str, list[str]]:
     """``{"P(rank 1)": [...], "Rank 95% CI": ["[1, 2]", ...]}`` in table order, from
-    ``board.stability`` (:mod:`recbench.report.stability`); ``{}`` without it."""
-    if board.stability is None:
+    ``board.stability``; ``{}`` without it."""
+    s = stability_rows(board)
+    if s is None:
         return {}
-    s = board.stability.set_index("model").loc[board.table["model"]]
     return {P_RANK_1: [f"{p:.3f}" for p in s["p_rank_1"]],
             RANK_CI: [f"[{lo}, {hi}]" for lo, hi in zip(s["rank_low"], s["rank_high"])]}
 
@@ -265,9 +273,9 @@ def latex(boards: list[Board], metrics: list[str], alpha: float, caption: str) -
 # -------------------------------------------------------------------------------- CSV
 def _raw(board: Board) -> pd.DataFrame:
     """The board's table, with the --stability columns (P(rank 1) as a number) when run."""
-    if board.stability is None:
+    s = stability_rows(board)
+    if s is None:
         return board.table
-    s = board.stability.set_index("model").loc[board.table["model"]]
     return board.table.assign(**{P_RANK_1: s["p_rank_1"].to_numpy(),
                                  RANK_CI: stability_cells(board)[RANK_CI]})
 
