@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ class Split:
     fingerprint: dict
     leakage: dict
 
-    @property
+    @functools.cached_property  # read by fit, both evaluations and the sampler: built once
     def hidden(self) -> sp.csr_matrix:
         """Train interactions left out by ``split.train_fraction``: never trained on or
         read at scoring time, masked in rankings like train (empty at the full fraction)."""
@@ -51,7 +52,7 @@ class Split:
 
         return self.data.to_csr(self.assign == HIDDEN)
 
-    @property
+    @functools.cached_property
     def observed_train(self) -> sp.csr_matrix:
         """Every train interaction, those hidden by ``split.train_fraction`` included: what
         item popularity, the long tail and user activity groups are measured on, so they
