@@ -147,6 +147,7 @@ def test_scores_stay_on_their_device_and_only_top_k_ids_leave_it():
     """Scoring, masking and top-K run where the model's scores are; a chunk's B x n_items
     scores are never copied (issue: evaluating a GPU model moved every chunk to the CPU)."""
     from recbench.evaluation.ranker import ranked_chunks, seen_matrix
+    from recbench.evaluation.sampled import FreeItems, SampledRanking, draw_candidates
 
     rng = np.random.default_rng(0)
     n_users, n_items, k = 50, 300, 10
@@ -155,9 +156,17 @@ def test_scores_stay_on_their_device_and_only_top_k_ids_leave_it():
     truth.data[:], train.data[:] = 1, 1
     truth = sp.csr_matrix(truth - truth.multiply(train))
     table = torch.from_numpy(rng.integers(0, 5, (n_users, n_items)).astype(np.float32))
+    seen = seen_matrix(truth.shape, [train])
+    interacted = sp.csr_matrix(((train + truth) > 0).astype(np.float32))
+    # sampled protocols too: drawn candidates and every free item (full ranking per item)
+    drawn = draw_candidates(interacted, SampledRanking(20, "uniform"), 0, "0" * 64)
+    assert n_items not in (k, 20)
     with Transfers() as transfers:  # integer scores: ties, so the exact path runs too
-        chunks = list(ranked_chunks(lambda users: table[users], truth,
-                                    seen_matrix(truth.shape, [train]), k, chunk_size=16))
+        chunks = list(ranked_chunks(lambda users: table[users], truth, seen, k, chunk_size=16,
+                                    candidates=[drawn, FreeItems.of(interacted)]))
     assert sum(len(c.users) for c in chunks) == int((np.diff(truth.indptr) > 0).sum())
+    assert all(len(c.sampled) == 2 for c in chunks)
     assert transfers.moved, "the top-K lists are expected to be moved"
-    assert all(shape[-1] <= k for shape in transfers.moved if len(shape) == 2), transfers.moved
+    # 2-D moves: (B, K) lists out, (B, 20) candidate ids in; never B x n_items scores
+    assert {shape[-1] for shape in transfers.moved if len(shape) == 2} <= {k, 20}, \
+        transfers.moved

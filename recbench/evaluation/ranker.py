@@ -172,9 +172,8 @@ def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix, seen: sp.csr_matrix, 
         found = torch.searchsorted(keys, listed).clamp(max=len(keys) - 1)
         hits = (keys[found] == listed) & valid
         n_rel = torch.from_numpy(n_rel_all[chunk])
-        # sampled protocols read each test item's and candidates' scores (on the CPU)
-        on_cpu = scores.cpu() if candidates else None
-        ranked = [sampled_ranks(on_cpu, chunk, truth_rows, truth_items, c, n_rel)
+        # sampled protocols rank each test item among its candidates on the scores' device
+        ranked = [sampled_ranks(scores, chunk, truth_rows, truth_items, c, n_rel)
                   for c in candidates]
         yield RankedChunk(chunk, items, valid, hits, n_rel, ranked)
 

@@ -221,26 +221,30 @@ def sampled_ranks(scores: torch.Tensor, users: np.ndarray, rows: torch.Tensor,
         rows, items: ``(P,) int64`` (row in chunk, item) of every relevant item.
         candidates: drawn (:class:`Candidates`) or every free item (:class:`FreeItems`).
         n_rel: ``(B,)`` relevant items per row.
+
+    Ranks are computed on the scores' device (a GPU); only the ``(P,)`` ranks leave it.
     """
     if isinstance(candidates, FreeItems):
         ranks = free_item_ranks(scores, users, rows, items, candidates.interacted)
         n_free = torch.from_numpy(candidates.n_free[users])
         return SampledRanks(candidates.ranking, rows, ranks, n_rel, n_free, n_free)
-    cand = torch.from_numpy(candidates.items[users].astype(np.int64))  # (B, n)
+    device = scores.device
+    cand = torch.from_numpy(candidates.items[users].astype(np.int64)).to(device)  # (B, n)
     drawn = cand >= 0
     cand = cand.clamp(min=0)
     cand_scores = scores.gather(1, cand)
-    mine = scores[rows, items]
+    on_device = rows.to(device), items.to(device)
+    mine = scores[on_device]
     if torch.isnan(mine).any() or torch.isnan(cand_scores[drawn]).any():
         raise FloatingPointError("model produced NaN scores")
-    ranks = torch.empty(len(rows), dtype=torch.int64)
+    ranks = torch.empty(len(rows), dtype=torch.int64, device=device)
     step = max(1, _PAIRS_AT_ONCE // max(cand.shape[1], 1))
     for start in range(0, len(rows), step):
-        r, t, s = rows[start:start + step], items[start:start + step], mine[start:start + step]
-        c, cs = cand[r], cand_scores[r]
+        r, t = (x[start:start + step] for x in on_device)
+        s, c, cs = mine[start:start + step], cand[r], cand_scores[r]
         above = (cs > s[:, None]) | ((cs == s[:, None]) & (c < t[:, None]))
         ranks[start:start + step] = 1 + (above & drawn[r]).sum(1)
-    return SampledRanks(candidates.ranking, rows, ranks, n_rel,
+    return SampledRanks(candidates.ranking, rows, ranks.cpu(), n_rel,
                         torch.from_numpy(candidates.n_drawn[users]),
                         torch.from_numpy(candidates.n_free[users]))
 
@@ -255,23 +259,24 @@ def free_item_ranks(scores: torch.Tensor, users: np.ndarray, rows: torch.Tensor,
         scores, rows, items: as :func:`sampled_ranks`; users: ``(B,)`` the chunk's users.
         seen: ``(n_users, n_items)`` binary CSR of every interaction (not candidates).
     """
-    n_items = scores.shape[1]
+    n_items, device = scores.shape[1], scores.device
     sub = seen[users]
-    free = torch.ones(scores.shape, dtype=torch.bool)  # (B, n_items): one chunk at a time
-    free[torch.from_numpy(np.repeat(np.arange(len(users)), np.diff(sub.indptr))),
-         torch.from_numpy(sub.indices.astype(np.int64))] = False
-    mine = scores[rows, items]
+    free = torch.ones(scores.shape, dtype=torch.bool, device=device)  # (B, n_items): a chunk
+    free[torch.from_numpy(np.repeat(np.arange(len(users)), np.diff(sub.indptr))).to(device),
+         torch.from_numpy(sub.indices.astype(np.int64)).to(device)] = False
+    on_device = rows.to(device), items.to(device)
+    mine = scores[on_device]
     if torch.isnan(mine).any() or (torch.isnan(scores) & free).any():
         raise FloatingPointError("model produced NaN scores")
-    ids = torch.arange(n_items)
-    ranks = torch.empty(len(rows), dtype=torch.int64)
+    ids = torch.arange(n_items, device=device)
+    ranks = torch.empty(len(rows), dtype=torch.int64, device=device)
     step = max(1, _PAIRS_AT_ONCE // max(n_items, 1))
     for start in range(0, len(rows), step):  # blocks of test items: (step, n_items) pairs
-        r, t, s = rows[start:start + step], items[start:start + step], mine[start:start + step]
-        cs = scores[r]
+        r, t = (x[start:start + step] for x in on_device)
+        s, cs = mine[start:start + step], scores[r]
         above = (cs > s[:, None]) | ((cs == s[:, None]) & (ids < t[:, None]))
         ranks[start:start + step] = 1 + (above & free[r]).sum(1)
-    return ranks
+    return ranks.cpu()
 
 
 def item_values(ranks: torch.Tensor, name: str) -> torch.Tensor:

@@ -176,7 +176,7 @@ def fit_module(build: Callable[[], RecModule], optimizer: OptimizerSpec,
     up from ``ctx.trainer``: early stopping on :meth:`RecModule.validation_value` (when
     ``valid_data`` is not None), ``last.ckpt`` every epoch in ``ctx.checkpoint_dir`` and
     resume from it, best weights restored. Returns ``(module, best epoch, epochs run)``;
-    the module is in eval mode on the CPU."""
+    the module is in eval mode on the device it was trained on."""
     settings = {**TRAINER_DEFAULTS, **dict(ctx.trainer)}
     check_trainer(OmegaConf.create(settings))  # also for fits outside a composed config
     quiet_lightning()
@@ -225,5 +225,7 @@ def fit_module(build: Callable[[], RecModule], optimizer: OptimizerSpec,
     stopper.best_state = None
     module.valid_data = None
     module.eval()
-    module.cpu()
+    # Lightning's teardown moved the module to the CPU; a model trained on a GPU is
+    # evaluated there (the ranker keeps scores on the module's device)
+    module.to(trainer.strategy.root_device)
     return module, best_epoch, trainer.current_epoch

@@ -203,15 +203,16 @@ def write_split(directory: Path, split, kind: str, max_len: int) -> list[str]:
 
 
 def prepare_split(split, name: str, kind: str, params: dict, directory: Path, seed: int,
-                  metrics: list[str] | None = None, topk: int = 10):
+                  metrics: list[str] | None = None, topk: int = 10, use_gpu: bool = False):
     """RecBole's own pipeline on a recbench split: ``(session, train, valid, test)`` loaders
     from RecBole's ``data_preparation`` (its full-ranking evaluation loaders included), for
-    running RecBole's evaluator or trainer on exactly recbench's interactions."""
+    running RecBole's evaluator or trainer on exactly recbench's interactions (on GPU 0
+    with ``use_gpu``)."""
     from recbole.data import data_preparation
 
     directory.mkdir(parents=True, exist_ok=True)
     config = recbole_config(name, kind, params, directory, ["train", "valid", "test"], seed,
-                            metrics=metrics, topk=topk)
+                            use_gpu=use_gpu, metrics=metrics, topk=topk)
     write_split(directory, split, kind, config["MAX_ITEM_LIST_LENGTH"])
     session = RecBoleSession.load(config, split.n_users, split.n_items, build=False)
     loaders = data_preparation(config, session.dataset)
