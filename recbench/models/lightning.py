@@ -79,7 +79,8 @@ class RecModule(pl.LightningModule):
         self.valid_data: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
         self.ctx = FitContext()
         self.stopper = EarlyStopper()  # replaced by NeuralRecommender with the trainer settings
-        self._loss_sum = torch.zeros((), dtype=torch.float64)
+        # a buffer (not saved): it moves with the module to the GPU it trains on
+        self.register_buffer("_loss_sum", torch.zeros((), dtype=torch.float64), persistent=False)
         self._loss_batches = 0
         self.generator: torch.Generator | None = None  # sampling / shuffling RNG
         self.optimizer_spec = OptimizerSpec()  # set by NeuralRecommender before training
