@@ -1,4 +1,5 @@
-"""The ``recbench`` command: run | evaluate | leaderboard | study | runs | data | ui | server.
+"""The ``recbench`` command: run | submit | evaluate | leaderboard | study | runs | data | ui |
+server.
 
 ``recbench run`` hands its arguments to Hydra (overrides, ``-m`` for sweeps) after checking
 every value of every sweep dimension, so a typo fails in one line before anything runs.
@@ -254,6 +255,24 @@ def cmd_data(args) -> int:
         return 0
     overrides = args.overrides or ["dataset=ml-100k"]
     cfg = compose(overrides)
+    if args.action == "export":
+        from recbench.config import validate
+        from recbench.splits.export import FORMATS, PARTS, export, parse_choices
+        if not args.out:
+            raise RecbenchError("recbench data export needs --out DIR (the folder to write).")
+        formats = parse_choices(args.format, FORMATS, "--format")
+        parts = parse_choices(args.part, PARTS, "--part")
+        if not any(o.startswith("model=") for o in overrides):  # a model of either task
+            cfg = compose([*overrides, "model=submission"])
+        validate(cfg)
+        written = export(cfg, Path(args.out), formats, parts)
+        for path in written:
+            print(f"wrote {path}")
+        protocol = json.loads(written[-1].read_text())
+        print(f"next: predict for the {' and '.join(protocol['parts'])} part(s) as "
+              f"{written[-1]} says, then recbench submit FILE --label NAME "
+              + " ".join(overrides))
+        return 0
     if args.action == "split":
         from recbench.config import resolved
         from recbench.splits.make import make_split
@@ -269,6 +288,25 @@ def cmd_data(args) -> int:
     console.print(Markdown(to_markdown(stats)))
     print(f"wrote {write_description(stats, args.out_dir)}")
     return 0
+
+
+def _quoted(value: str) -> str:
+    """A Hydra override value that stays one string (commas, spaces, ``$``, quotes)."""
+    import re
+
+    # Hydra's quoted strings: a backslash is literal unless it precedes a quote (or ends
+    # the string); \${ is a literal ${
+    escaped = re.sub(r"(\\*)('|$)", lambda m: m[1] * 2 + ("\\'" if m[2] else ""), value)
+    return "'" + escaped.replace("${", "\\${") + "'"
+
+
+def cmd_submit(args) -> int:
+    """``recbench submit RUN --label NAME [overrides]``: ``recbench run model=submission``."""
+    options = {"file": args.file, "label": args.label, "valid_file": args.valid,
+               "description": args.description, "url": args.url}
+    return cmd_run([*args.overrides, "model=submission",
+                    *(f"model.{k}={_quoted(v)}" for k, v in options.items() if v is not None),
+                    *(["model.drop_masked=true"] if args.drop_masked else [])])
 
 
 def cmd_server(args) -> int:
@@ -405,11 +443,30 @@ def parser() -> argparse.ArgumentParser:
     runs.add_argument("--status", default=None, help="RUNNING, FINISHED, FAILED or KILLED")
     runs.add_argument("--limit", type=int, default=100)
     runs.add_argument("--tracking-uri", default=None, help="default: sqlite:///./mlflow.db")
-    data = sub.add_parser("data", help="list data sets; describe one or show its split and "
-                                       "leakage (dataset=NAME split=NAME ...)")
-    data.add_argument("action", choices=["list", "describe", "split"])
+    data = sub.add_parser("data", help="list data sets; describe one, show its split and "
+                                       "leakage, or export the split for a submission "
+                                       "(dataset=NAME split=NAME ...)")
+    data.add_argument("action", choices=["list", "describe", "split", "export"])
     data.add_argument("overrides", nargs="*", help="config overrides, e.g. dataset=gowalla_m1")
     data.add_argument("--out-dir", default="results")
+    data.add_argument("--out", help="export: the folder to write the split and protocol.json to")
+    data.add_argument("--format", default="csv,trec,recbole",
+                      help="export: comma-separated csv, trec, recbole (CTR: csv)")
+    data.add_argument("--part", default="test,valid",
+                      help="export: the parts to rank, comma-separated test, valid (valid: "
+                           "tune on validation, then submit both)")
+    submit = sub.add_parser("submit", help="log a system's rankings (TREC run file) or CTR "
+                                           "probabilities as a run: recbench submit RUN "
+                                           "--label NAME dataset=... split=...")
+    submit.add_argument("file", metavar="RUN", help="the test part's file (model.file)")
+    submit.add_argument("overrides", nargs="*", help="run overrides, e.g. dataset=ml-100k "
+                                                     "split=leave_one_out name=EXPERIMENT")
+    submit.add_argument("--label", required=True, help="the system's name on the leaderboard")
+    submit.add_argument("--valid", help="the validation part's file (model.valid_file)")
+    submit.add_argument("--description", help="one line about the system")
+    submit.add_argument("--url", help="where the system is described")
+    submit.add_argument("--drop-masked", action="store_true",
+                        help="leave out listed items the ranking masks instead of refusing")
     server = sub.add_parser("server", help="MLflow tracking server for parallel sweeps "
                                            "(binds 127.0.0.1)")
     server.add_argument("--host", default="127.0.0.1")
@@ -438,10 +495,17 @@ def main(argv: list[str] | None = None) -> int:
                 print("interrupted: the current run is marked KILLED in MLflow; run the same "
                       "command again to finish the missing runs.", file=sys.stderr)
                 return 130
-        args = parser().parse_args(argv)
+        p = parser()
+        args, extra = p.parse_known_args(argv)
+        overrides = [e for e in extra if "=" in e and not e.startswith("-")]
+        if args.command == "submit" and overrides == extra:  # overrides after the options
+            args.overrides += extra
+        elif extra:
+            p.error(f"unrecognized arguments: {' '.join(extra)}")
         return {"evaluate": cmd_evaluate, "leaderboard": cmd_leaderboard, "ui": cmd_ui,
                 "data": cmd_data, "runs": cmd_runs, "server": cmd_server,
-                "reproductions": cmd_reproductions, "study": cmd_study}[
+                "reproductions": cmd_reproductions, "study": cmd_study,
+                "submit": cmd_submit}[
             args.command](args)
     except RecbenchError as err:
         print(f"error: {err}", file=sys.stderr)

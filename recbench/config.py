@@ -74,6 +74,21 @@ HASHED_UNLESS_VALUE = {"split.train_fraction": 1.0, "metrics.sampled": ("ranking
 TASK_IGNORES = {"ctr": ("metrics",)}
 
 
+def file_sha256(path: str | None) -> str | None:
+    """The sha256 of a file's bytes, for the config resolver ``${file_sha256:PATH}``: a
+    config that names a file made outside recbench (a submission's rankings) hashes its
+    content, so a changed file is a new run, not a FINISHED one skipped. None when the
+    path is unset or no file (the model that reads it says so in one line)."""
+    from pathlib import Path
+
+    from recbench.data.atomic import sha256_file
+
+    return sha256_file(Path(path)) if path and Path(path).is_file() else None
+
+
+OmegaConf.register_new_resolver("file_sha256", file_sha256, replace=True)
+
+
 def group_options(group: str) -> list[str]:
     """Names of the options of a config group: the YAML files in ``configs/<group>/``, those
     in sub-folders as ``folder/name`` (e.g. ``model=recbole/bpr``)."""

@@ -110,7 +110,8 @@ def prefetch(overrides: list[str], first) -> None:
     fetched on first use (``root: download:NAME``), and run its loader's ``check`` where it
     has one (a cheap look at the files: columns, labels): a data set that cannot be fetched
     or read is one line (exit 2) with nothing logged, and parallel workers never download
-    at once."""
+    at once. A model with a ``check(split, cfg)`` (a submission: files made outside
+    recbench) is checked against its split here too."""
     from omegaconf import OmegaConf
 
     from recbench.config import build, compose, sweep_dimensions
@@ -129,6 +130,12 @@ def prefetch(overrides: list[str], first) -> None:
         loader = build(cfg, "dataset")
         if hasattr(loader.func, "check"):
             loader.func.check(**loader.keywords)
+        model = build(cfg, "model")
+        if hasattr(model, "check"):  # files made outside recbench (a submission's rankings)
+            from recbench.config import resolved
+            plain = resolved(cfg)
+            model.check(build(cfg, "task").split(plain["dataset"], plain["split"], loader,
+                                                 build(cfg, "split")), cfg)
 
 
 def launch(overrides: list[str]) -> int:

@@ -78,7 +78,8 @@ def run(cfg: DictConfig) -> RunResult:
         checkpoints = cache_dir() / "checkpoints" / config_hash(cfg)
         ctx = FitContext(seed=cfg.seed, valid_metric=task.valid_metric,
                          chunk_size=cfg.metrics.chunk_size, trainer=dict(cfg.trainer),
-                         log=tracker.log_metrics, checkpoint_dir=str(checkpoints))
+                         log=tracker.log_metrics, checkpoint_dir=str(checkpoints),
+                         tag=tracker.set_tags)
         with cost.CostMeter(cfg.tracking.country_iso_code, cfg.tracking.energy) as meter:
             started = time.perf_counter()
             task.fit(model, split, ctx)

@@ -37,11 +37,28 @@ LAYOUTS = {"qrels": ("qid", "0", "docid", "rel"),
            "run": ("qid", "Q0", "docid", "rank", "score", "tag")}
 
 
-def _read_columns(path: Path, what: str) -> pd.DataFrame:
+def header_lines(path: Path) -> list[str]:
+    """The leading lines of a file that start with ``#`` (a submitted run's header, e.g.
+    ``# recbench protocol <sha256>``), without the ``#``."""
+    lines = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if not line.startswith("#"):
+                    break
+                lines.append(line[1:].strip())
+    except UnicodeDecodeError:
+        from recbench.data.readers import undecodable
+        raise undecodable(path) from None
+    return lines
+
+
+def _read_columns(path: Path, what: str, skip: int = 0) -> pd.DataFrame:
     """Read a whitespace-separated ``what`` file (a key of :data:`LAYOUTS`) as strings.
 
     Every line must have exactly the layout's number of columns: an extra column would
-    otherwise shift or drop columns silently.
+    otherwise shift or drop columns silently. ``skip``: lines of a header
+    (:func:`header_lines`) skipped.
     """
     from recbench.data.readers import undecodable
 
@@ -50,7 +67,8 @@ def _read_columns(path: Path, what: str) -> pd.DataFrame:
         raise RecbenchError(f"{what} file not found: {path}")
     try:  # the column count comes from the first line; a longer line is a ParserError
         frame = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, engine="c",
-                            keep_default_na=False, na_values=[], encoding="utf-8")
+                            keep_default_na=False, na_values=[], encoding="utf-8",
+                            skiprows=skip)
         ok = frame.shape[1] == n and not (frame == "").any(axis=None)
     except pd.errors.ParserError:
         ok = False
@@ -60,18 +78,19 @@ def _read_columns(path: Path, what: str) -> pd.DataFrame:
     except UnicodeDecodeError:
         raise undecodable(path) from None
     if not ok:
-        lineno, text = _first_bad_line(path, lambda fields: len(fields) != n)
+        lineno, text = _first_bad_line(path, lambda fields: len(fields) != n, skip)
         raise RecbenchError(f"{path}:{lineno}: expected {n} columns in a {what} line "
                             f"('{' '.join(LAYOUTS[what])}'), got {len(text.split())}: '{text}'")
     return frame
 
 
-def _first_bad_line(path: Path, bad) -> tuple[int, str]:
-    """Number and text of the first non-blank line whose fields satisfy ``bad``."""
+def _first_bad_line(path: Path, bad, skip: int = 0) -> tuple[int, str]:
+    """Number and text of the first non-blank line, after ``skip`` header lines, whose
+    fields satisfy ``bad``."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             fields = line.split()
-            if fields and bad(fields):
+            if lineno > skip and fields and bad(fields):
                 return lineno, line.strip()[:200]
     return 0, ""
 
@@ -80,11 +99,11 @@ def _not_number(text: str) -> bool:
     return bool(pd.isna(pd.to_numeric(pd.Series([text]), errors="coerce")).iloc[0])
 
 
-def _numeric(frame: pd.DataFrame, col: int, path: Path, what: str) -> pd.Series:
+def _numeric(frame: pd.DataFrame, col: int, path: Path, what: str, skip: int = 0) -> pd.Series:
     """Column ``col`` as numbers; a non-number stops with its file:line."""
     values = pd.to_numeric(frame[col], errors="coerce")
     if values.isna().any():
-        lineno, text = _first_bad_line(path, lambda fields: _not_number(fields[col]))
+        lineno, text = _first_bad_line(path, lambda fields: _not_number(fields[col]), skip)
         layout = LAYOUTS[what]
         raise RecbenchError(f"{path}:{lineno}: {layout[col]} is not a number in '{text}'; "
                             f"a {what} line is '{' '.join(layout)}'.")
@@ -98,16 +117,18 @@ def read_qrels(path: Path) -> pd.DataFrame:
                          "rel": _numeric(frame, 3, path, "qrels")})
 
 
-def read_run(path: Path) -> pd.DataFrame:
+def read_run(path: Path, comments: bool = False) -> pd.DataFrame:
     """Frame ``qid, docid, pos``: each query's docs ordered as trec_eval orders them.
 
     ``pos`` is the 0-based position after sorting by score desc, ties by docid desc.
+    ``comments``: skip a header of leading ``#`` lines (:func:`header_lines`).
     """
-    frame = _read_columns(path, "run")
-    _numeric(frame, 3, path, "run")  # the rank is not used, but a non-number is a broken line
+    skip = len(header_lines(path)) if comments and Path(path).is_file() else 0
+    frame = _read_columns(path, "run", skip)
+    _numeric(frame, 3, path, "run", skip)  # the rank is unused, but a non-number is a broken line
     # trec_eval keeps scores as C floats: compare them in float32 to rank exactly as it does
     run = pd.DataFrame({"qid": frame[0], "docid": frame[2],
-                        "score": _numeric(frame, 4, path, "run").astype(np.float32)})
+                        "score": _numeric(frame, 4, path, "run", skip).astype(np.float32)})
     repeated = run.duplicated(["qid", "docid"])
     if repeated.any():
         row = run[repeated].iloc[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,6 +34,9 @@ class FitContext:
         masked: ``(n_users, n_items)`` matrices of items masked besides train when a model
             validates itself: train rows left out by ``split.train_fraction``, which the
             reported validation metric masks too.
+        split: the task's whole split (raw ids, every part), for models that read results
+            made outside recbench and map raw ids through it (submissions).
+        tag: callback receiving ``{name: value}`` tags for the run; None to drop them.
     """
 
     seed: int = 0
@@ -43,6 +47,8 @@ class FitContext:
     checkpoint_dir: str | None = None
     sequences: Sequences | None = None
     masked: tuple = ()
+    split: Any = None
+    tag: Callable[[dict[str, str]], None] | None = None
 
 
 def check_interactions(matrix: sp.spmatrix, name: str = "train") -> sp.csr_matrix:
@@ -73,6 +79,17 @@ class Recommender(ABC):
     uses_sequences: bool = False
     #: constructor argument -> accepted range (:mod:`recbench.models.constraints`)
     parameter_constraints: dict = {}
+    #: the parts the model ranks items for; a part left out is not evaluated (a submission
+    #: without validation rankings logs no ``valid_*`` metrics)
+    parts: tuple[str, ...] = ("valid", "test")
+
+    def unranked(self, part: str, k: int) -> sp.csr_matrix | None:
+        """Called by the top-N task before it scores ``part`` (``"valid"`` or ``"test"``);
+        ``k`` is the longest list the metrics read. Returns the items the model leaves out
+        of users' lists (masked like seen items, so a list shorter than ``k`` ends early,
+        as trec_eval scores it, instead of being filled up), or None: it ranks every item.
+        Models whose scores depend on the part (submitted rankings) switch part here."""
+        return None
 
     def check_params(self, values: dict, constraints: dict | None = None) -> None:
         """Check constructor arguments (``locals()`` of ``__init__``) against

@@ -208,6 +208,13 @@ def _row(model: str, group: pd.DataFrame, metrics: list[str], valid_key: str) ->
         [int(s) for s in chosen["tag.seed"]],
         json.loads(choices) if isinstance(choices, str) else None)
     row["run_ids"] = ";".join(chosen["run_id"])
+    # rankings made outside recbench (recbench.models.submission), scored here
+    row["submission"] = bool((_column(chosen, "tag.submission", "").fillna("") == "true").any())
+    about = [f"{key} {value}" for key, value in (
+        ("sha256", str(first.get("tag.submission.sha256", ""))[:12]),
+        ("", first.get("tag.submission.description")), ("", first.get("tag.submission.url")))
+        if isinstance(value, str) and value]
+    row["submission_about"] = "; ".join(a.strip() for a in about) if row["submission"] else ""
     row["parent_ids"] = ";".join(sorted(set(_column(group_all, "tag.mlflow.parentRunId", None)
                                             .dropna())))
     row["_fingerprints"] = tuple(fingerprints)
@@ -244,7 +251,11 @@ def build_board(runs: pd.DataFrame, metrics: list[str], dataset: str, split: str
     if unchosen:
         board.notes.append(f"No validation metric was logged for {', '.join(unchosen)}: "
                            f"the configuration shown was not chosen on validation.")
-    single = table.loc[table["seeds"] < 2, "model"].tolist()
+    for r in table[table["submission"]].itertuples(index=False):
+        board.notes.append(f"{r.model} is a submission: rankings (or probabilities) made "
+                           f"outside recbench, scored here by the same protocol "
+                           f"({r.submission_about}).")
+    single = table.loc[(table["seeds"] < 2) & ~table["submission"], "model"].tolist()
     if single:
         board.notes.append(f"{', '.join(single)} ran on a single seed: no std (n/a); run "
                            f"more seeds (seed=1,2,3 or tuning.seeds) for mean ± std.")

@@ -163,7 +163,9 @@ def display_table(board: Board, metrics: list[str], alpha: float) -> pd.DataFram
     """The human-readable table: ``mean ± std`` cells with marks, times, params, budget."""
     t = board.table
     found = marks(board, alpha)
-    out = pd.DataFrame({"Model": t["model"], "Seeds": t["seeds"]})
+    submitted = t["submission"] if "submission" in t else pd.Series(False, index=t.index)
+    out = pd.DataFrame({"Model": [f"{m} (submission)" if s else m
+                                  for m, s in zip(t["model"], submitted)], "Seeds": t["seeds"]})
     for m in metrics:
         out[column_header(m)] = [mean_std(a, s) + found.get((model, m), "")
                                 for model, a, s in zip(t["model"], t[m], t[m + "_std"])]
@@ -174,7 +176,8 @@ def display_table(board: Board, metrics: list[str], alpha: float) -> pd.DataFram
     if metered(board, "max_rss_mb"):  # also with tracking.energy=false
         out["Memory (MB)"] = t["max_rss_mb"].map(lambda v: "n/a" if math.isnan(v) else f"{v:,.0f}")
     out["Params"] = t["n_parameters"].map(lambda n: f"{n:,}")
-    out["Tuning"] = [budget(r) for r in t.itertuples(index=False)]
+    out["Tuning"] = ["submitted" if s else budget(r)
+                     for r, s in zip(t.itertuples(index=False), submitted)]
     for column, cells in stability_cells(board).items():  # --stability: appended
         out[column] = cells
     out["Config"] = t["config_hash"]

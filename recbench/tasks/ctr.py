@@ -134,7 +134,8 @@ class CTRPrediction(Task):
     def fit(self, model: "CTRModel", split: CTRSplit, ctx: "FitContext") -> None:
         from recbench.splits.base import TRAIN, VALID
 
-        model.fit(split.parts[TRAIN], split.parts[VALID], replace(ctx, valid_metric=VALID_METRIC))
+        model.fit(split.parts[TRAIN], split.parts[VALID],
+                  replace(ctx, valid_metric=VALID_METRIC, split=split))
 
     def evaluate(self, model: "CTRModel", split: CTRSplit) -> Evaluation:
         import pandas as pd
@@ -142,8 +143,9 @@ class CTRPrediction(Task):
         from recbench.splits.base import TEST, VALID
 
         out, frames = {}, {}
+        parts = getattr(model, "parts", ("valid", "test"))  # a submission may lack valid
         for prefix, part in (("valid_", split.parts[VALID]), ("test_", split.parts[TEST])):
-            if not len(part):
+            if not len(part) or prefix[:-1] not in parts:
                 continue
             p = model.predict(part)
             out |= {prefix + k: v for k, v in scores(part.labels, p, part.users).items()}
