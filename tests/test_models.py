@@ -83,6 +83,45 @@ def test_sampler_never_returns_positives(tiny, distribution):
     assert torch.equal(again.sample(users, n=3), negatives)  # deterministic by seed
 
 
+def test_sampler_redraws_exactly_as_checking_every_draw_each_round(tiny):
+    """sample() re-checks only the draws it just redrew; the draws equal the plain rule's
+    (check all B x n every round, redraw the positives in row-major order)."""
+    def plain(sampler, users, n):
+        users = users[:, None].expand(-1, n)
+        items = sampler._draw(users.numel()).view(users.shape)
+        for _ in range(sampler.max_rounds):
+            redo = sampler.is_positive(users, items)
+            if not redo.any():
+                break
+            items[redo] = sampler._draw(int(redo.sum()))
+        return items
+
+    users = torch.arange(30).repeat(40)
+    for distribution in ("uniform", "popularity"):
+        fast = NegativeSampler(tiny, torch.Generator().manual_seed(3), distribution)
+        slow = NegativeSampler(tiny, torch.Generator().manual_seed(3), distribution)
+        assert torch.equal(fast.sample(users, 4), plain(slow, users, 4))
+
+
+@pytest.mark.parametrize("block", [5, 1 << 21])
+def test_pair_batches_cover_every_train_pair_once_per_epoch(tiny, monkeypatch, block):
+    """Shuffle and negatives are drawn a block of positives at a time (DRAW_BLOCK, here
+    smaller and larger than a batch): every train pair once, full batches but the last,
+    no positive among the negatives, the same epoch again from the same seed."""
+    import recbench.models.bpr as bpr
+
+    monkeypatch.setattr(bpr, "DRAW_BLOCK", block)
+    epoch = list(bpr.PairBatches(tiny, 16, torch.Generator().manual_seed(0), 2))
+    users, pos, neg = (torch.cat(parts) for parts in zip(*epoch))
+    assert [len(b[0]) for b in epoch[:-1]] == [16] * (len(epoch) - 1) and len(epoch[-1][0]) <= 16
+    coo = tiny.tocoo()
+    assert sorted(zip(users.tolist(), pos.tolist())) == sorted(zip(coo.row.tolist(), coo.col.tolist()))
+    dense = torch.from_numpy(tiny.toarray() > 0)
+    assert neg.shape == (tiny.nnz, 2) and not dense[users[:, None].expand(-1, 2), neg].any()
+    again = list(bpr.PairBatches(tiny, 16, torch.Generator().manual_seed(0), 2))
+    assert all(torch.equal(a, b) for x, y in zip(epoch, again) for a, b in zip(x, y))
+
+
 def test_popularity_sampler_draws_in_proportion_to_train_counts():
     """A user with no positives: no rejection, so draws follow counts / total exactly in
     expectation (item 3 never occurs in train: never drawn)."""

@@ -11,7 +11,11 @@ from torch.utils.data import IterableDataset
 from recbench.models.constraints import AT_LEAST_ONE, NON_NEGATIVE
 from recbench.models.lightning import NeuralRecommender, RecModule
 from recbench.models.optim import optimizer_spec
-from recbench.models.sampling import SAMPLED_TRAINING, NegativeSampler, shuffled_batches
+from recbench.models.sampling import SAMPLED_TRAINING, NegativeSampler
+
+
+#: positives whose negatives are drawn at once (memory: 8 x negatives bytes each)
+DRAW_BLOCK = 1 << 21
 
 
 class PairBatches(IterableDataset):
@@ -20,6 +24,10 @@ class PairBatches(IterableDataset):
     Yields ``(users, positives, negatives)``: ``(B,)``, ``(B,)`` and ``(B, n_negatives)``
     ``int64`` with ``B = batch_size`` (the last batch may be shorter), negatives drawn by a
     :class:`NegativeSampler` (``distribution``). Deterministic given the generator's seed.
+
+    The shuffle and the negatives are drawn for :data:`DRAW_BLOCK` positives at a time (the
+    whole epoch of most data sets) in a few vectorised calls, not batch by batch: per-batch
+    draws cost more than the batch's forward pass on small embeddings.
     """
 
     def __init__(self, train: sp.csr_matrix, batch_size: int, generator: torch.Generator,
@@ -34,9 +42,13 @@ class PairBatches(IterableDataset):
         return -(-len(self.users) // self.batch_size)
 
     def __iter__(self):
-        for idx in shuffled_batches(len(self.users), self.batch_size, self.generator):
-            users = self.users[idx]
-            yield users, self.items[idx], self.sampler.sample(users, self.n_negatives)
+        order = torch.randperm(len(self.users), generator=self.generator)
+        step = max(1, DRAW_BLOCK // self.batch_size) * self.batch_size  # whole batches
+        for block in order.split(step):
+            users, items = self.users[block], self.items[block]
+            negatives = self.sampler.sample(users, self.n_negatives)
+            yield from zip(users.split(self.batch_size), items.split(self.batch_size),
+                           negatives.split(self.batch_size))
 
 
 class MFModule(RecModule):

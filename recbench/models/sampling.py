@@ -67,11 +67,14 @@ class NegativeSampler:
 
     def sample(self, users: torch.Tensor, n: int = 1) -> torch.Tensor:
         """``(B, n) int64`` negative items for ``users`` ``(B,)``."""
-        users = users[:, None].expand(-1, n)
-        items = self._draw(users.numel()).view(users.shape)
+        users = users[:, None].expand(-1, n).reshape(-1)
+        items = self._draw(len(users))
+        # each round redraws the draws that hit a positive (in row-major order) and checks
+        # only those again, not all B x n
+        redo = torch.nonzero(self.is_positive(users, items)).view(-1)
         for _ in range(self.max_rounds):
-            redo = self.is_positive(users, items)
-            if not redo.any():
+            if not len(redo):
                 break
-            items[redo] = self._draw(int(redo.sum()))
-        return items
+            items[redo] = drawn = self._draw(len(redo))
+            redo = redo[self.is_positive(users[redo], drawn)]
+        return items.view(-1, n)
