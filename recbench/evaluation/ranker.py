@@ -46,7 +46,7 @@ def _float_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tenso
     ``k``-th and ``k+1``-th scores tie (which tied item enters is then undecided), where the
     list reaches ``-inf`` (masked items and real ``-inf`` are not told apart) or NaN."""
     n_items = scores.shape[1]
-    values, items = scores.topk(min(k + 1, n_items), dim=1, sorted=True)
+    values, items = _top_values(scores, min(k + 1, n_items))
     settled = values[:, k - 1] > float("-inf")
     if k < n_items:
         settled &= values[:, k - 1] > values[:, k]
@@ -55,6 +55,37 @@ def _float_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tenso
     items, values = items.gather(1, by_id), values.gather(1, by_id)
     order = values.sort(dim=1, descending=True, stable=True).indices
     return items.gather(1, order), settled
+
+
+#: items per strided group of :func:`_top_values` (one group's maximum stands for them)
+GROUP = 16
+
+
+def _top_values(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``scores.topk(k, sorted=True)`` (values, items), reading most of the row once.
+
+    Items ``j, j + g, j + 2g, ...`` (``g = n_items // GROUP``) form group ``j``; the top
+    ``k`` values of a row all lie in its ``k`` groups of highest maximum (a group holding
+    none of them has a maximum no larger than the ``k``-th value; with ties the values are
+    still exact), so one elementwise max over ``GROUP`` contiguous slices and a ``topk``
+    of ``k x GROUP`` candidates replace a ``topk`` over the whole row (~3x faster on
+    41k items). Which of several items tied at the ``k``-th value is returned can differ
+    from a plain ``topk``; :func:`_float_topk` sends such rows to the exact path anyway.
+    """
+    rows, n_items = scores.shape
+    groups = n_items // GROUP
+    if groups < 4 * k:  # few items or a long list: the filter saves nothing
+        return scores.topk(k, dim=1, sorted=True)
+    whole = groups * GROUP
+    best = scores[:, :whole].view(rows, GROUP, groups).amax(dim=1)  # (B, groups)
+    top = best.topk(k, dim=1, sorted=False).indices  # (B, k)
+    offsets = groups * torch.arange(GROUP, device=scores.device)
+    candidates = (top[:, :, None] + offsets).view(rows, -1)  # (B, k * GROUP)
+    if whole < n_items:  # the last n_items % GROUP items join every row's candidates
+        tail = torch.arange(whole, n_items, device=scores.device).expand(rows, -1)
+        candidates = torch.cat([candidates, tail], dim=1)
+    values, picked = scores.gather(1, candidates).topk(k, dim=1, sorted=True)
+    return values, candidates.gather(1, picked)
 
 
 def _topk(scores: torch.Tensor, k: int, masked_rows) -> tuple[torch.Tensor, torch.Tensor]:
