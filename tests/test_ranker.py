@@ -125,7 +125,7 @@ def test_evaluate_equals_dense_masking_with_ties_everywhere():
         np.testing.assert_allclose(got[name], expected[name].numpy(), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("n_items,distinct", [(5003, 1000), (2000, 5), (1600, 10**6)])
+@pytest.mark.parametrize("n_items,distinct", [(23011, 1000), (22600, 5), (22560, 10**6)])
 def test_the_grouped_top_values_equal_a_plain_topk_and_lists_stay_exact(n_items, distinct):
     """Wide rows take the grouped filter of _top_values (groups of GROUP strided items,
     a tail of n_items % GROUP): its top values equal torch.topk's, and topk_items' lists
@@ -133,12 +133,12 @@ def test_the_grouped_top_values_equal_a_plain_topk_and_lists_stay_exact(n_items,
     from recbench.evaluation.ranker import GROUP, _exact_topk, _top_values
 
     rng = np.random.default_rng(n_items)
-    scores = torch.from_numpy(rng.integers(0, distinct, (300, n_items)).astype(np.float32))
+    scores = torch.from_numpy(rng.integers(0, distinct, (60, n_items)).astype(np.float32))
     scores[torch.from_numpy(rng.random(scores.shape) < 0.05)] = float("-inf")
     scores[:3, : n_items - 5] = float("-inf")  # rows with fewer than K finite items
     masked = torch.from_numpy(rng.random(scores.shape) < 0.3)
     for k in (1, 10, 21):
-        assert n_items // GROUP >= 4 * (k + 1)  # the filter runs
+        assert n_items // GROUP >= 64 * (k + 1)  # the filter runs
         values, items = _top_values(scores, k + 1)
         assert torch.equal(values, scores.topk(k + 1, dim=1).values)
         assert torch.equal(scores.gather(1, items), values)
