@@ -336,14 +336,14 @@ def cumulative(stats: dict, function: str, file: str = "") -> float:
 def profile_train(dataset: str, name: str) -> dict:
     """cProfile of one recbench training epoch (Lightning included): the epoch's seconds
     under the profiler and the cumulative seconds of drawing batches (shuffle, negative
-    sampling), ``training_step`` (forward), autograd's backward and the optimizer update."""
+    sampling), ``batch_loss`` (forward), autograd's backward and the optimizer update."""
     spec = DATASETS[dataset]
     split = load_split(dataset, spec["seq_split"] if name == "sasrec" else spec["split"])
     timer = epoch_timer()
     stats = cprofile(recbench_fit, split, name, 1, [timer])
     return {"epoch": timer.times[0],
             "batches": cumulative(stats, "__next__", "torch/utils/data/dataloader.py"),
-            "forward": cumulative(stats, "training_step", "recbench"),
+            "forward": cumulative(stats, "batch_loss", "recbench"),
             "backward": cumulative(stats, "<method 'run_backward' of "
                                           "'torch._C._EngineBase' objects>"),
             "optimizer": sum(cumulative(stats, fn, "torch/optim") for fn in ("adam", "sgd"))}

@@ -183,11 +183,11 @@ def test_neumf_full_ranking_scores_equal_pairwise_logits(layers, budget, monkeyp
             assert float(scores[row, i]) == pytest.approx(numpy_neumf_logit(module, u, i), abs=1e-5)
 
 
-def test_neumf_training_step_is_bce_on_positives_and_negatives():
+def test_neumf_batch_loss_is_bce_on_positives_and_negatives():
     torch.manual_seed(0)
     module = NeuMFModule(n_users=4, n_items=6, dim=2, layers=[4, 3], reg=0.0)
     users, pos, neg = torch.tensor([0, 2]), torch.tensor([1, 5]), torch.tensor([[0, 3], [2, 4]])
-    loss = module.training_step((users, pos, neg), 0).detach()
+    loss = module.batch_loss((users, pos, neg)).detach()
     with torch.no_grad():
         p = torch.sigmoid(torch.stack([module(users, pos), *module(users[:, None], neg).T]))
     expected = -(torch.log(p[0]).sum() + torch.log(1 - p[1:]).sum()) / 6

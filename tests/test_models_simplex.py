@@ -54,7 +54,7 @@ def test_ccl_loss_matches_the_hand_computed_value():
     assert ccl_loss(pos, neg, margin=0.9, negative_weight=0.0).item() == pytest.approx(0.35)
 
 
-def test_training_step_is_the_ccl_of_the_towers_cosines(tiny):
+def test_batch_loss_is_the_ccl_of_the_towers_cosines(tiny):
     model = SimpleX(dim=3, gamma=0.3, margin=0.1, negative_weight=4.0, dropout=0.5).fit(
         tiny, None, FitContext(seed=0, trainer={"max_epochs": 1, **QUIET}))
     module = model.module.train()
@@ -62,8 +62,8 @@ def test_training_step_is_the_ccl_of_the_towers_cosines(tiny):
     users, pos = torch.tensor([0, 1, 1]), torch.tensor([1, 2, 3])
     neg = torch.tensor([[2, 3], [0, 4], [4, 0]])
     unique, inverse = torch.unique(users, return_inverse=True)
-    loss = module.training_step((users, pos, neg, unique, inverse,
-                                 *history_bags(tiny, unique)), 0).item()
+    loss = module.batch_loss((users, pos, neg, unique, inverse,
+                              *history_bags(tiny, unique))).item()
     cos = cosine(dense_towers(model, tiny.toarray()), module.item_emb.weight.detach().numpy())
     u = users.numpy()
     hinge = np.maximum(cos[u[:, None], neg.numpy()] - 0.1, 0).mean(1)

@@ -33,7 +33,7 @@ class BERT4RecModule(SequenceModule):
         latest = self.history.last(users, self.max_len - 1)
         return np.concatenate([latest, np.full((len(users), 1), self.mask_token)], axis=1)
 
-    def training_step(self, batch, batch_idx):
+    def batch_loss(self, batch):
         users, windows = batch  # (B,), (B, max_len)
         real = windows != self.pad
         masked = (torch.rand(windows.shape, generator=self.generator)

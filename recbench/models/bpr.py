@@ -65,7 +65,7 @@ class MFModule(RecModule):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_emb(users.to(self.device)) @ self.item_emb.weight.T
 
-    def training_step(self, batch, batch_idx):
+    def batch_loss(self, batch):
         users, pos, neg = batch  # (B,), (B,), (B, n)
         u, i, j = self.user_emb(users), self.item_emb(pos), self.item_emb(neg)
         diff = (u * i).sum(1, keepdim=True) - (u[:, None, :] * j).sum(2)  # (B, n)

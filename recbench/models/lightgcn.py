@@ -130,7 +130,7 @@ class LightGCNModule(RecModule):
         final = self.final_embeddings()
         return final[users.to(self.device)] @ final[self.n_users:].T
 
-    def training_step(self, batch, batch_idx):
+    def batch_loss(self, batch):
         users, pos, neg = batch  # (B,), (B,), (B, n)
         final = self.propagate()
         pos, neg = pos + self.n_users, neg + self.n_users

@@ -72,10 +72,14 @@ def resumable(last: Path) -> str | None:
 
 
 class RecModule(pl.LightningModule):
-    """LightningModule base: subclasses define ``forward``-style ``score`` and ``training_step``."""
+    """LightningModule base: subclasses define ``score`` and ``batch_loss``; the optimizer
+    step is taken here (:meth:`training_step`)."""
 
     def __init__(self):
         super().__init__()
+        # manual optimization: Lightning's automatic loop (closure, the hooks around backward
+        # and the optimizer) cost about a quarter of an MF-BPR epoch on small embeddings
+        self.automatic_optimization = False
         self.valid_data: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
         self.ctx = FitContext()
         self.stopper = EarlyStopper()  # replaced by NeuralRecommender with the trainer settings
@@ -88,6 +92,20 @@ class RecModule(pl.LightningModule):
     @abstractmethod
     def score(self, users: torch.Tensor) -> torch.Tensor:
         """``(B,) int64 -> (B, n_items) float32`` scores."""
+
+    @abstractmethod
+    def batch_loss(self, batch) -> torch.Tensor:
+        """The scalar loss of one training batch (passed through :meth:`record_loss`)."""
+
+    def training_step(self, batch, batch_idx):
+        """One optimizer step on ``batch_loss(batch)``, the gradients zeroed first, as
+        Lightning's automatic optimization does."""
+        optimizer = self.optimizers()
+        loss = self.batch_loss(batch)
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        optimizer.step()
+        return loss
 
     def validation_value(self) -> float:
         """The validation metric early stopping maximises: top-N ranking of the
@@ -114,7 +132,7 @@ class RecModule(pl.LightningModule):
             self.generator.set_state(saved["generator"])
 
     def record_loss(self, loss: torch.Tensor) -> torch.Tensor:
-        """Call from ``training_step`` with the batch loss; returns it."""
+        """Call from ``batch_loss`` with the batch loss; returns it."""
         self._loss_sum += loss.detach().to(torch.float64)
         self._loss_batches += 1
         return loss

@@ -118,7 +118,7 @@ class MultiVAEModule(RecModule):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.score_rows(dense_rows(self.history, users.cpu()))
 
-    def training_step(self, batch, batch_idx):
+    def batch_loss(self, batch):
         _, rows = batch
         logits, mu, logvar = self(rows)
         return self.record_loss(self.loss(rows, logits, mu, logvar, self.beta()))

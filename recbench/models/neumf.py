@@ -80,7 +80,7 @@ class NeuMFModule(RecModule):
             parts.append(h @ w_mlp)
         return gmf + torch.cat(parts, dim=1)
 
-    def training_step(self, batch, batch_idx):
+    def batch_loss(self, batch):
         users, pos, neg = batch  # (B,), (B,), (B, n)
         items = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + n)
         logits = self(users[:, None], items)

@@ -127,7 +127,7 @@ class SequenceModule(RecModule):
         seq = torch.from_numpy(self.scoring_input(users.cpu().numpy())).to(self.device)
         return self.logits(self.encode(seq)[:, -1])
 
-    def training_step(self, batch, batch_idx):
+    def batch_loss(self, batch):
         users, windows = batch  # (B,), (B, max_len + 1)
         inputs, targets = windows[:, :-1], windows[:, 1:]
         keep = (inputs != self.pad) & (targets != self.pad)  # (B, max_len)

@@ -122,7 +122,7 @@ class SimpleXModule(RecModule):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.score_with(users, self.history)
 
-    def training_step(self, batch, batch_idx):
+    def batch_loss(self, batch):
         users, pos, neg, unique, inverse, bag_indices, bag_offsets = batch
         # (B,), (B,), (B, n), (U,), (B,), (nnz,), (U,)
         towers = self.user_tower(unique, bag_indices, bag_offsets)  # (U, dim)

@@ -70,7 +70,7 @@ class CTRModule(RecModule):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         raise TypeError("a CTR model predicts rows, it does not rank items")
 
-    def training_step(self, batch, batch_idx):
+    def batch_loss(self, batch):
         x, y = batch
         loss = nn.functional.binary_cross_entropy_with_logits(self.net(x), y)
         return self.record_loss(loss)
