@@ -124,3 +124,46 @@ def test_config_composes_and_builds(overrides):
 def test_bad_similarity_in_config_is_refused():
     with pytest.raises(RecbenchError, match="model 'itemknn': ItemKNN similarity must be one of"):
         check_buildable(compose(["model=itemknn", "model.similarity=dice"]))
+
+
+def dense_reference(x: sp.csr_matrix, k, shrink, similarity, asym_alpha):
+    """The dense float32 formula (every pair's value computed as ItemKNN's docstring says,
+    in its dtypes) and the rule by one lexsort per target: (value desc, lower j)."""
+    dots = (x.T @ x).toarray()
+    squares = np.asarray(x.multiply(x).sum(axis=0)).ravel()
+    norms = np.sqrt(squares)
+    if similarity == "cosine" or (similarity == "asymmetric" and asym_alpha == 0.5):
+        denominator = np.outer(norms, norms) + shrink + 1e-12
+    elif similarity == "jaccard":
+        denominator = (squares[:, None] + squares[None, :] - dots) + shrink + 1e-12
+    else:
+        s64 = squares.astype(np.float64)
+        denominator = np.outer(s64 ** asym_alpha, s64 ** (1 - asym_alpha)) + shrink + 1e-12
+    sims = dots.astype(np.float32) / denominator.astype(np.float32)  # row: target
+    n = sims.shape[0]
+    kept = np.zeros((n, n), dtype=np.float32)
+    for i in range(n):
+        order = np.lexsort((np.arange(n), -sims[i]))
+        order = order[order != i][:k]
+        order = order[sims[i, order] > 0]
+        kept[order, i] = sims[i, order]
+    return kept
+
+
+@pytest.mark.parametrize("similarity,shrink,asym_alpha", [
+    ("cosine", 0.0, 0.5), ("cosine", 3.0, 0.5), ("jaccard", 0.0, 0.5), ("jaccard", 1.5, 0.5),
+    ("asymmetric", 0.0, 0.2), ("asymmetric", 2.0, 0.7)])
+@pytest.mark.parametrize("k,block", [(5, 17), (40, 1024)])
+def test_bit_for_bit_the_dense_formula_with_ties_everywhere(similarity, shrink, asym_alpha, k,
+                                                            block):
+    """300 x 120 binary with few distinct item supports: most targets tie at the cut."""
+    rng = np.random.default_rng(7)
+    x = (rng.random((300, 120)) < rng.choice([0.01, 0.03, 0.3], size=120)).astype(np.float32)
+    x[:, 60:70] = x[:, 70:80]  # duplicate columns: exact ties of every measure
+    x = sp.csr_matrix(x)
+    model = ItemKNN(k=k, shrink=shrink, block_size=block, similarity=similarity,
+                    asym_alpha=asym_alpha).fit(x)
+    expected = dense_reference(x, k, shrink, similarity, asym_alpha)
+    got = model.similarity.toarray()
+    assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
+    assert model.similarity.has_canonical_format

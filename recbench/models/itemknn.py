@@ -4,6 +4,7 @@ top-k neighbours per item."""
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from recbench.models.base import FitContext, Recommender, sparse_rows_times
@@ -30,8 +31,10 @@ class ItemKNN(Recommender):
       takes the cosine path).
 
     For each target item i only its ``k`` most similar items j != i are kept (ties: lower j);
-    ``score(u, i) = sum_j x_uj sim(j, i)``. Similarities are computed ``block_size`` items at a
-    time, so memory is ``n_items * block_size`` floats, never ``n_items^2``. After ``fit`` the
+    ``score(u, i) = sum_j x_uj sim(j, i)``. Similarities are computed ``block_size`` target
+    items at a time and only for co-occurring pairs (``x_j . x_i = 0`` gives 0, never kept), so
+    memory is the nonzeros of ``block_size`` rows of ``X^T X`` (at most ``n_items *
+    block_size``), never ``n_items^2``. After ``fit`` the
     attribute ``similarity`` holds the sparse ``(n_items, n_items)`` matrix (the measure's
     name is ``similarity_name``).
 
@@ -55,17 +58,21 @@ class ItemKNN(Recommender):
         self.similarity_name, self.asym_alpha = similarity, float(asym_alpha)
 
     def _denominator(self, dots: np.ndarray, squares: np.ndarray, norms: np.ndarray,
-                     start: int, stop: int) -> np.ndarray:
-        """``(targets, candidates)`` float64 denominators of the block ``start:stop``."""
+                     targets: np.ndarray, candidates: np.ndarray, start: int, stop: int
+                     ) -> np.ndarray:
+        """Denominators of the entries ``(targets[e], candidates[e])`` with overlap
+        ``dots[e]``, targets in ``start .. stop - 1``: the same operations, in the same
+        dtypes, as on the dense ``(targets, candidates)`` block, so the same bits."""
         a = self.asym_alpha
         if self.similarity_name == "cosine" or (self.similarity_name == "asymmetric" and a == 0.5):
-            return np.outer(norms[start:stop], norms) + self.shrink + 1e-12
+            return norms[targets] * norms[candidates] + self.shrink + 1e-12
         if self.similarity_name == "jaccard":
-            return (squares[start:stop, None] + squares[None, :] - dots) + self.shrink + 1e-12
+            return (squares[targets] + squares[candidates] - dots) + self.shrink + 1e-12
         # asymmetric: the target's |x|^2 to the a times the candidate's to the 1 - a, from the
         # squared norms in float64 (sqrt then power would make |I|^1 = 3 come out 2.9999998)
         squares = squares.astype(np.float64)
-        return np.outer(squares[start:stop] ** a, squares ** (1 - a)) + self.shrink + 1e-12
+        return ((squares[start:stop] ** a)[targets - start] * (squares ** (1 - a))[candidates]
+                + self.shrink + 1e-12)
 
     def _fit(self, train, valid, ctx: FitContext) -> None:
         n = self.n_items
@@ -73,11 +80,17 @@ class ItemKNN(Recommender):
         norms = np.sqrt(squares)
         k = min(self.k, n - 1) if n > 1 else 0
 
+        by_item = train.T.tocsr()  # (n_items, n_users)
+
         def block(start, stop):  # (targets, candidates): row t holds sim(j, start + t)
-            dots = (train[:, start:stop].T @ train).toarray()
-            denominator = self._denominator(dots, squares, norms, start, stop)
-            return torch.from_numpy(dots.astype(np.float32)) / torch.from_numpy(
-                denominator.astype(np.float32))
+            # only the co-occurring pairs: sim is 0 elsewhere, and 0 is never kept
+            dots = by_item[start:stop] @ train
+            targets = np.repeat(np.arange(start, stop), np.diff(dots.indptr))
+            denominator = self._denominator(dots.data, squares, norms, targets, dots.indices,
+                                            start, stop)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values = dots.data.astype(np.float32) / denominator.astype(np.float32)
+            return sp.csr_matrix((values, dots.indices, dots.indptr), shape=dots.shape)
 
         # top-k neighbours per target item, stored as column `target`
         self.similarity = blockwise_top_k(n, k, self.block_size, block, transpose=True)
