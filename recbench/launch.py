@@ -130,12 +130,34 @@ def prefetch(overrides: list[str], first) -> None:
         loader = build(cfg, "dataset")
         if hasattr(loader.func, "check"):
             loader.func.check(**loader.keywords)
+        _check_models(dims, name)
+
+
+def _check_models(dims: dict[str, list[str]], dataset: str | None) -> None:
+    """Run the ``check(split, cfg)`` of a model that has one (a submission: files made
+    outside recbench) for each value of each model, split and task dimension of the sweep
+    (one dimension varied at a time, as :func:`recbench.config.validate_sweep` does), so a
+    bad file or split in a sweep fails before any run is created, not as a FAILED run."""
+    from recbench.config import build, compose, resolved
+
+    def config(key: str | None = None, value: str | None = None):
+        first = {k: v[0] for k, v in dims.items() if k != "dataset"}
+        first |= {key: value} if key else {}
+        return compose([f"{k}={v}" for k, v in first.items()]
+                       + ([f"dataset={dataset}"] if dataset else []))
+
+    if not any(hasattr(build(config("model", m) if m else config(), "model"), "check")
+               for m in dict.fromkeys(dims.get("model", [None]))):
+        return  # no model of the sweep reads files made outside recbench
+    varied = [(k, v) for k, values in dims.items() if k.split(".")[0] in ("model", "split", "task")
+              for v in list(dict.fromkeys(values))[1:]]  # the first values: config()
+    for key, value in [(None, None), *varied]:
+        cfg = config(key, value)
         model = build(cfg, "model")
         if hasattr(model, "check"):  # files made outside recbench (a submission's rankings)
-            from recbench.config import resolved
             plain = resolved(cfg)
-            model.check(build(cfg, "task").split(plain["dataset"], plain["split"], loader,
-                                                 build(cfg, "split")), cfg)
+            model.check(build(cfg, "task").split(plain["dataset"], plain["split"],
+                                                 build(cfg, "dataset"), build(cfg, "split")), cfg)
 
 
 def launch(overrides: list[str]) -> int:

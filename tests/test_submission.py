@@ -349,3 +349,85 @@ def test_every_bad_ctr_file_is_refused_in_one_line(world, ctr, capsys):
     for name, (lines, expect) in cases.items():
         path = _write(world, f"ctr_{name}.csv", lines)
         _one_line(lambda: read_probabilities(str(path), ids, fingerprint, "test"), expect)
+
+
+# ------------------------------------------------------------- regressions (review)
+def test_export_that_cannot_write_is_one_line_and_leaves_no_files(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert main(["data", "export", *SPLIT, "--out", str(tmp_path / "afile" / "sub"),
+                 "--format", "csv"]) == 2  # was a NotADirectoryError stack trace
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot write ") and "\n" not in err, err
+    (tmp_path / "out" / "protocol.json").mkdir(parents=True)  # written last: all else first
+    assert main(["data", "export", *SPLIT, "--out", str(tmp_path / "out"),
+                 "--format", "csv"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "protocol.json (Is a directory)" in err and "\n" not in err, err
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+
+
+def test_a_byte_order_mark_before_the_header_is_read(world):
+    """Windows tools write a UTF-8 BOM: the header was not seen (the TREC run was refused
+    for its column count, the CTR file for its columns)."""
+    from recbench.models.submission import read_probabilities, read_ranking
+
+    text = (world["root"] / "runs" / "test.run").read_text()
+    path = world["root"] / "bom.run"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    plain = read_ranking(str(world["root"] / "runs" / "test.run"), world["split"], "test", False)
+    ranked = read_ranking(str(path), world["split"], "test", False)
+    assert (ranked.scores != plain.scores).nnz == 0 and ranked.scores.nnz == plain.scores.nnz
+    fingerprint = world["protocol"]["split_fingerprint"]
+    path.write_bytes(b"\xef\xbb\xbf" + f"# recbench protocol {fingerprint}\nrow_id,probability\n"
+                     f"3,0.5\n7,0.25\n".encode())
+    assert read_probabilities(str(path), np.array([3, 7]), fingerprint, "test").to_dict() == \
+        {3: 0.5, 7: 0.25}
+    path.write_bytes(b"\xef\xbb\xbf" + f"# recbench protocol {'2' * 64}\n".encode() + text.encode())
+    _one_line(lambda: read_ranking(str(path), world["split"], "test", False),
+              "made for split 222222222222")
+
+
+def test_a_ctr_row_id_too_long_for_an_integer_is_refused_as_such(world):
+    """A 23-digit row id overflowed int64 and was reported as rows 'more than once'."""
+    from recbench.models.submission import read_probabilities
+
+    fingerprint = world["protocol"]["split_fingerprint"]
+    path = _write(world, "ctr_huge.csv", [f"# recbench protocol {fingerprint}",
+                                          "row_id,probability", "3,0.5",
+                                          "99999999999999999999999,0.5",
+                                          "99999999999999999999998,0.5"])
+    _one_line(lambda: read_probabilities(str(path), np.array([3]), fingerprint, "test"),
+              "2 row ids not integer, e.g. '99999999999999999999999'")
+    path = _write(world, "ctr_float.csv", [f"# recbench protocol {fingerprint}",
+                                           "row_id,probability", "3.0,0.5", "1e1,0.5"])
+    _one_line(lambda: read_probabilities(str(path), np.array([3, 10]), fingerprint, "test"),
+              "1 row id not integer, e.g. '1e1'")
+
+
+def test_a_label_naming_a_recbench_model_is_refused(world, capsys):
+    """A submission labelled 'ease' would share one leaderboard row with model=ease."""
+    for label in ("ease", "EASE", "mostpop"):
+        err = _refused(world, capsys, world["root"] / "runs" / "test.run", "--label", label,
+                       expect=f"model.label={label} names a recbench model")
+        assert f"model.label={label}-external" in err
+
+
+def test_a_file_without_the_protocol_header_is_scored_with_a_note(world, capsys):
+    path = _write(world, "noheader.run", _lines(world, "test")[1:])
+    assert _submit(world, path, "--label", "noheader", name="noheader") == 0
+    err = capsys.readouterr().err
+    assert f"submission test: {path} has no first line '# recbench protocol" in err
+    assert _runs(world, "noheader")["noheader"].info.status == "FINISHED"
+
+
+def test_every_file_of_a_sweep_is_checked_before_any_run(world, capsys):
+    """model.file=good,bad: only the first value was checked; the bad one failed after its
+    run was created (a FAILED run logged)."""
+    bad = _write(world, "sweep_fp.run", [f"# recbench protocol {'0' * 64}",
+                                         *_lines(world, "test")[1:]])
+    good = world["root"] / "runs" / "test.run"
+    assert main(["run", "-m", "model=submission", f"model.file={good},{bad}",
+                 "model.label=sweep", *SPLIT, *world["track"], "name=sweep"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: {bad}: made for split 000000000000"), err
+    assert _runs(world, "sweep") == {}

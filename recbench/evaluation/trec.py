@@ -39,10 +39,11 @@ LAYOUTS = {"qrels": ("qid", "0", "docid", "rel"),
 
 def header_lines(path: Path) -> list[str]:
     """The leading lines of a file that start with ``#`` (a submitted run's header, e.g.
-    ``# recbench protocol <sha256>``), without the ``#``."""
+    ``# recbench protocol <sha256>``), without the ``#``. A UTF-8 byte order mark (written by
+    some Windows tools) is not part of the first line."""
     lines = []
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             for line in f:
                 if not line.startswith("#"):
                     break

@@ -11,7 +11,8 @@ writes, per part:
 - CTR: a CSV ``row_id,probability`` with one line per row of the part.
 
 A first line ``# recbench protocol <split fingerprint>`` (``protocol.json``) ties the file to
-the split it was made for: a file made for another split is refused.
+the split it was made for: a file made for another split is refused (a file without it is
+scored, with a note that its split could not be checked).
 
 Nothing is fitted: :meth:`Submission.score` gives each listed item the score of its place
 in its user's list and every other item ``-inf``, so the normal ranker and metric suite
@@ -82,8 +83,21 @@ def _check_protocol(path: str, expected: str, fix: str) -> None:
                     f"or fix the overrides.")
 
 
+def _native_names() -> set[str]:
+    """The names recbench's own models log runs under (each model config's ``name`` and
+    file name), which a submission's label must not take."""
+    from omegaconf import OmegaConf
+
+    from recbench.paths import CONFIG_DIR
+
+    names = set()
+    for path in (CONFIG_DIR / "model").rglob("*.yaml"):
+        names |= {path.stem, str(OmegaConf.load(path).get("name") or path.stem)}
+    return names - {"submission"}
+
+
 def _sample(values, n: int = 3) -> str:
-    return ", ".join(f"'{v}'" for v in list(values)[:n])
+    return ", ".join(f"'{v}'" for v in list(dict.fromkeys(values))[:n])  # each value once
 
 
 def _indices(raw: pd.Series, ids: np.ndarray, what: str, path: str, data_name: str) -> np.ndarray:
@@ -187,14 +201,14 @@ def read_probabilities(path: str, ids: np.ndarray, fingerprint: str, part: str) 
     if list(frame.columns) != ["row_id", "probability"]:
         raise RecbenchError(f"{path}: columns {list(frame.columns)}, expected exactly "
                             f"['row_id', 'probability'] (a header line 'row_id,probability').")
-    rows = pd.to_numeric(frame["row_id"], errors="coerce")
+    # whole numbers of at most 18 digits (an int64; "12.0" too): a longer one would overflow
+    bad = ~frame["row_id"].str.fullmatch(r"\s*\d{1,18}(\.0*)?\s*")
     p = pd.to_numeric(frame["probability"], errors="coerce")
-    bad = rows.isna() | (rows != rows.round())
     if bad.any():
         raise RecbenchError(f"{path}: {_count(int(bad.sum()), 'row id')} not integer, e.g. "
                             f"{_sample(frame['row_id'][bad])}: write the row_id of the "
                             f"exported {part} file.")
-    rows = rows.astype(np.int64)
+    rows = pd.to_numeric(frame["row_id"]).astype(np.int64)
     repeated = rows.duplicated()
     if repeated.any():
         raise RecbenchError(f"{path}: {_count(int(repeated.sum()), 'row')} more than once, e.g. "
@@ -249,9 +263,21 @@ class _Submitted:
             raise RecbenchError("model=submission reads the test part's rankings from a file: "
                                 "pass model.file=RUN (a TREC run file, or for task=ctr a CSV "
                                 "row_id,probability).")
-        if not cfg.model.get("label"):
+        label = cfg.model.get("label")
+        if not label:
             raise RecbenchError("model=submission needs model.label=NAME: the submitted "
                                 "system's name on the leaderboard, e.g. model.label=my-llm-rec.")
+        if str(label) in _native_names():  # one leaderboard row would mix the two
+            raise RecbenchError(f"model.label={label} names a recbench model: the leaderboard "
+                                f"would merge the submission with its runs; pick another "
+                                f"name, e.g. model.label={label}-external.")
+        from recbench.evaluation.trec import header_lines
+
+        for part, path in self._files().items():  # a file without it is not tied to a split
+            if not any(line.startswith(HEADER) for line in header_lines(path)):
+                print(f"submission {part}: {path} has no first line '# {HEADER} <split "
+                      f"fingerprint>' (protocol.json 'header'): the split it was made for "
+                      f"cannot be checked", file=sys.stderr)
 
     def tags(self) -> dict[str, str]:
         from recbench.data.atomic import sha256_file
@@ -346,7 +372,7 @@ class Submission(_Submitted, Recommender):
 
 def _describe(ranked: Ranked, k: int) -> str:
     r = ranked.report
-    return (f"{r['n_users_listed']} users listed, {len(ranked.targets)} evaluated, "
+    return (f"{_count(r['n_users_listed'], 'user')} listed, {len(ranked.targets)} evaluated, "
             f"{r['n_missing_users']} evaluated users without a list (scored 0), "
             f"{len(ranked.short(k))} lists shorter than K={k} (scored as trec_eval does: "
             f"no hits after their end), {r['n_dropped_masked']} masked items dropped")

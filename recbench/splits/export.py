@@ -96,15 +96,22 @@ def export(cfg, out: Path, formats: list[str], parts: list[str]) -> list[Path]:
         "stats": fingerprint["stats"],
         "files": sorted(name for name in files),
     }
+    writers = {**{out / name: frame for name, frame in files.items()},
+               out / "protocol.json": lambda p: p.write_text(json.dumps(protocol_json,
+                                                                        indent=2) + "\n")}
     written = []
-    for name, frame in files.items():
-        path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frame(path)
-        written.append(path)
-    path = out / "protocol.json"
-    path.write_text(json.dumps(protocol_json, indent=2) + "\n")
-    return [*written, path]
+    try:
+        for path, write in writers.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written.append(path)
+            write(path)
+    except OSError as err:  # a folder in a file's place, a read-only disk, ...
+        for done in written:  # nothing half-written stays behind
+            if done.is_file():
+                done.unlink()
+        raise RecbenchError(f"cannot write {path} "
+                            f"({err.strerror or err}): name another --out folder.") from None
+    return written
 
 
 def _check_trec_ids(data) -> None:
