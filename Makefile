@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install browser postgres slurm test-slurm run test test-all leaderboard leaderboard-ctr studies zoo recbole ui screenshot bench bench-large bench-ctr clean
+.PHONY: install browser postgres slurm test-slurm run test test-all leaderboard leaderboard-ctr studies zoo recbole ui screenshot bench bench-large bench-ctr bench-gpu test-gpu clean bench-scale
 
 install: $(STAMP)
 
@@ -137,6 +137,13 @@ bench: $(STAMP)
 bench-large: $(STAMP)
 	$(BIN)/python benchmarks/recbole_bench.py gowalla_m1
 
+# Scaling (results/bench/scaling.md + .png): synthetic data in MovieLens-20M's shape with 1M,
+# 5M and 20M interactions (generated once into .bench-data/, git-ignored): load + split (raw,
+# cached), MostPop / ItemKNN / EASE fit, one MF-BPR epoch, one evaluation; time, peak RSS and
+# growth exponents, one process per cell (~35 min on a quiet machine; peak RSS 7.3 GB)
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale_bench.py
+
 # recbench vs FuxiCTR 2.3.10 on ml-100k-ctr (results/bench/ctr.md). FuxiCTR gets its own
 # venv: it needs ray[data] >= 2.52, RecBole (in ours) pins ray 2.6.3; polars 2 removed an
 # argument FuxiCTR 2.3.10 passes (scan_csv dtypes)
@@ -148,3 +155,12 @@ $(FUXICTR)/.installed:
 
 bench-ctr: $(STAMP) $(FUXICTR)/.installed
 	$(BIN)/python benchmarks/ctr_parity.py
+
+# On a CUDA machine (a venv whose torch is a CUDA build): gowalla_m1 MF-BPR and LightGCN
+# epochs and the full evaluation, recbench and RecBole on the same GPU (results/bench/gpu.md);
+# and the GPU path's tests (a model trained on the GPU is evaluated there)
+bench-gpu: $(STAMP)
+	$(BIN)/python benchmarks/gpu_bench.py
+
+test-gpu: $(STAMP)
+	$(BIN)/python -m pytest -m gpu tests/test_gpu.py

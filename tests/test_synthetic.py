@@ -93,3 +93,23 @@ def test_argument_validation(kwargs, match):
 def test_medium_scale_runs():
     data = make_synthetic(20_000, 5_000, density=0.02, seed=0)
     assert data.n_users == 20_000 and len(data) > 0
+
+
+def test_min_user_interactions():
+    data = make_synthetic(2000, 1000, density=0.005, seed=0, min_user_interactions=3)
+    counts = np.bincount(data.user, minlength=2000)
+    assert counts.min() >= 3 and abs(counts.mean() - 5.0) < 0.5
+    assert data.meta["min_user_interactions"] == 3
+    default = make_synthetic(300, 200, seed=3)
+    explicit = make_synthetic(300, 200, seed=3, min_user_interactions=1)
+    np.testing.assert_array_equal(default.item, explicit.item)
+    assert default.source_sha256 == explicit.source_sha256  # absent from the hash at 1
+    assert "min_user_interactions" not in default.meta
+    assert make_synthetic(300, 200, seed=3, min_user_interactions=2).source_sha256 \
+        != default.source_sha256
+    # every user at the minimum when the density asks for less
+    np.testing.assert_array_equal(np.bincount(make_synthetic(
+        50, 100, density=0.001, min_user_interactions=4).user), np.full(50, 4))
+    for bad in (0, 101, 2.5):
+        with pytest.raises(ValueError, match="min_user_interactions"):
+            make_synthetic(50, 100, min_user_interactions=bad)

@@ -8,9 +8,10 @@ Generative model (all draws from ``numpy.random.SeedSequence(seed)``):
 * **Taste.** User factors ``u`` and item factors ``v`` are i.i.d. standard normal of
   dimension ``rank``. The affinity of a user for item ``i`` is
   ``dot(u, v_i) / sqrt(rank) + log(pop_i)`` (the first term is ~N(0, 1) for any ``rank``).
-* **Activity.** User ``u`` has ``n_u = 1 + Binomial(n_items - 1, p_u)`` interactions with
-  ``p_u ~ Beta(1, b)`` chosen so that ``E[n_u] = max(1, density * n_items)``; ``n_u`` lies in
-  ``[1, n_items]`` and is right-skewed (a few heavy users, many light ones).
+* **Activity.** User ``u`` has ``n_u = m + Binomial(n_items - m, p_u)`` interactions, ``m =
+  min_user_interactions`` (default 1), with ``p_u ~ Beta(1, b)`` chosen so that ``E[n_u] =
+  max(m, density * n_items)``; ``n_u`` lies in ``[m, n_items]`` and is right-skewed (a few
+  heavy users, many light ones).
 * **Items.** Each user's ``n_u`` distinct items are a sample without replacement with
   probabilities proportional to ``exp(affinity)``, drawn with the Gumbel-top-k trick (the
   ``n_u`` largest ``affinity + Gumbel noise``), vectorised over chunks of ~8M user-item
@@ -21,7 +22,9 @@ Generative model (all draws from ``numpy.random.SeedSequence(seed)``):
 
 The result is byte-identical for equal arguments on a given machine and numpy version
 (float32 BLAS / SIMD ``log`` may differ across CPUs). ``source_sha256`` hashes the
-canonical JSON of the arguments, so any argument change changes split fingerprints.
+canonical JSON of the arguments, so any argument change changes split fingerprints
+(``min_user_interactions`` enters it, and ``meta``, only when it is not 1, so data generated
+before the option existed keep their hash).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def _check_int(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def _check_args(n_users, n_items, density, zipf, rank, seed) -> dict:
+def _check_args(n_users, n_items, density, zipf, rank, seed, min_user_interactions=1) -> dict:
     args = {
         "n_users": _check_int("n_users", n_users, 1),
         "n_items": _check_int("n_items", n_items, 1),
@@ -62,19 +65,27 @@ def _check_args(n_users, n_items, density, zipf, rank, seed) -> dict:
         raise ValueError(f"synthetic: zipf must be a finite number >= 0, got {zipf!r}")
     args["density"] = float(density)
     args["zipf"] = float(zipf)
+    minimum = _check_int("min_user_interactions", min_user_interactions, 1)
+    if minimum > args["n_items"]:
+        raise ValueError(f"synthetic: min_user_interactions must be <= n_items "
+                         f"({args['n_items']}), got {minimum}")
+    if minimum != 1:  # absent at the default: earlier data sets keep their source_sha256
+        args["min_user_interactions"] = minimum
     return args
 
 
-def _counts(rng: np.random.Generator, n_users: int, n_items: int, density: float) -> np.ndarray:
-    """Per-user counts ``1 + BetaBinomial(n_items - 1, 1, b)``, mean max(1, density*n_items)."""
-    mu = max(density * n_items - 1.0, 0.0) / max(n_items - 1, 1)
+def _counts(rng: np.random.Generator, n_users: int, n_items: int, density: float,
+            minimum: int = 1) -> np.ndarray:
+    """Per-user counts ``m + BetaBinomial(n_items - m, 1, b)`` (``m = minimum``), mean
+    ``max(m, density * n_items)``."""
+    mu = max(density * n_items - float(minimum), 0.0) / max(n_items - minimum, 1)
     if mu <= 0.0:
         p = np.zeros(n_users)
     elif mu >= 1.0:
         p = np.ones(n_users)
     else:
         p = rng.beta(1.0, (1.0 - mu) / mu, size=n_users)
-    return 1 + rng.binomial(n_items - 1, p).astype(np.int64)
+    return minimum + rng.binomial(n_items - minimum, p).astype(np.int64)
 
 
 def make_synthetic(
@@ -84,6 +95,7 @@ def make_synthetic(
     zipf: float = 1.0,
     rank: int = 16,
     seed: int = 0,
+    min_user_interactions: int = 1,
 ) -> Interactions:
     """Generate seeded implicit-feedback :class:`Interactions` (see the module docstring).
 
@@ -95,11 +107,13 @@ def make_synthetic(
         zipf: Zipf exponent of item popularity (>= 0; 0 = uniform popularity).
         rank: dimension of the latent user / item factors (>= 1).
         seed: seed of all random draws (>= 0).
+        min_user_interactions: interactions every user has at least (1 <= it <= n_items);
+            the mean per user is then ``max(min_user_interactions, density * n_items)``.
 
     Raises:
         ValueError: if an argument is out of range.
     """
-    args = _check_args(n_users, n_items, density, zipf, rank, seed)
+    args = _check_args(n_users, n_items, density, zipf, rank, seed, min_user_interactions)
     n_users, n_items, rank = args["n_users"], args["n_items"], args["rank"]
     ss_pop, ss_items, ss_users, ss_counts, ss_time, ss_noise = np.random.SeedSequence(
         args["seed"]).spawn(6)
@@ -114,7 +128,8 @@ def make_synthetic(
     user_f = np.hstack([user_f, np.ones((n_users, 1), dtype=np.float32)])
     item_f_t = np.vstack([(item_f * np.float32(1.0 / math.sqrt(rank))).T,
                           log_pop.astype(np.float32)[None, :]])
-    counts = _counts(np.random.default_rng(ss_counts), n_users, n_items, args["density"])
+    counts = _counts(np.random.default_rng(ss_counts), n_users, n_items, args["density"],
+                     args.get("min_user_interactions", 1))
 
     chunk = max(1, _CHUNK_ELEMENTS // n_items)
     starts = range(0, n_users, chunk)
