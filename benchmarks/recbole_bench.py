@@ -443,6 +443,15 @@ def others_cpu(run) -> float:
     return max(0.0, busy_cpu_seconds() - busy - (own_cpu_seconds() - own)) / wall
 
 
+def wait_for_quiet(waits: int) -> None:
+    """Wait (up to ``waits`` x 20 s) until other processes use < ``QUIET`` cores."""
+    for _ in range(waits):
+        if others_cpu(lambda: time.sleep(2)) <= QUIET:
+            return
+        print("waiting for a quiet machine ...", flush=True)
+        time.sleep(20)
+
+
 def measure(kind: str, *args, tries: int = 5, waits: int = 30) -> dict:
     """One measurement in a fresh subprocess (its last stdout line is JSON), on a quiet
     machine: it waits (up to ``waits`` x 20 s) until other processes use < ``QUIET`` cores,
@@ -450,11 +459,7 @@ def measure(kind: str, *args, tries: int = 5, waits: int = 30) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)}
     command = [sys.executable, __file__, "--child", kind, *map(str, args)]
     for _ in range(tries):
-        for _ in range(waits):
-            if others_cpu(lambda: time.sleep(2)) <= QUIET:
-                break
-            print("waiting for a quiet machine ...", flush=True)
-            time.sleep(20)
+        wait_for_quiet(waits)
         outcome = {}
         load = others_cpu(lambda: outcome.update(
             out=subprocess.run(command, capture_output=True, text=True, env=env)))

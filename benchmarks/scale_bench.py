@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recbole_bench import (QUIET, THREADS, epoch_timer, machine,  # noqa: E402
-                           max_rss_mb, others_cpu, recbench_fit)
+                           max_rss_mb, others_cpu, recbench_fit, wait_for_quiet)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".bench-data" / "scale"
@@ -261,11 +261,7 @@ def run_child(step: str, size: str, tries: int = 3, waits: int = 6) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)}
     command = [sys.executable, __file__, "--child", step, size]
     for _ in range(tries):
-        for _ in range(waits):
-            if others_cpu(lambda: time.sleep(2)) <= QUIET:
-                break
-            print("waiting for a quiet machine ...", flush=True)
-            time.sleep(20)
+        wait_for_quiet(waits)
         if step == "load_first":
             shutil.rmtree(data_dir(size) / "cache", ignore_errors=True)
         outcome = {}
