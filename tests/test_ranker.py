@@ -148,6 +148,25 @@ def test_the_grouped_top_values_equal_a_plain_topk_and_lists_stay_exact(n_items,
         assert torch.equal(valid, ~masked.gather(1, expected))
 
 
+def test_lists_end_at_minus_inf_only_when_asked():
+    """A model whose unlisted items score -inf (a submitted short ranking) asks for its
+    lists to end there; other models' -inf scores are ranked last like any score."""
+    from recbench.evaluation.ranker import ranked_chunks, seen_matrix
+
+    scores = torch.tensor([[3.0, float("-inf"), 1.0, float("-inf")],
+                           [float("-inf")] * 3 + [2.0]])
+    truth = sp.csr_matrix(np.array([[0, 1, 0, 0], [0, 0, 1, 0]], dtype=np.float32))
+    seen = seen_matrix(truth.shape, [sp.csr_matrix((2, 4), dtype=np.float32)])
+    for ends, valid in ((False, [[True] * 3, [True] * 3]),
+                        (True, [[True, True, False], [True, False, False]])):
+        chunk, = ranked_chunks(lambda u: scores[u], truth, seen, 3,
+                               lists_end_at_minus_inf=ends)
+        assert chunk.items.tolist() == [[0, 2, 1], [3, 0, 1]]
+        assert chunk.valid.tolist() == valid
+        # the relevant -inf item 1 of user 0 (third place) is a hit only in a full list
+        assert chunk.hits.tolist() == [[False, False, not ends], [False, False, False]]
+
+
 class Transfers(torch.overrides.TorchFunctionMode):
     """Records the shape of every tensor moved to another device (``.to(device)``,
     ``.cpu()``, ``.cuda()``), whether or not it already was there: on a CPU-only machine

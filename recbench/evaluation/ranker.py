@@ -149,8 +149,8 @@ def seen_matrix(shape: tuple[int, int], exclude: Sequence[sp.csr_matrix]) -> sp.
 
 
 def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix, seen: sp.csr_matrix, k: int,
-                  chunk_size: int = 1024, candidates: Sequence[Candidates] = ()
-                  ) -> Iterator[RankedChunk]:
+                  chunk_size: int = 1024, candidates: Sequence[Candidates] = (),
+                  lists_end_at_minus_inf: bool = False) -> Iterator[RankedChunk]:
     """Rank every user with at least one item in ``truth``, ``chunk_size`` users at a time.
 
     Args:
@@ -160,6 +160,9 @@ def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix, seen: sp.csr_matrix, 
         k: list length (capped at ``n_items``); 0: no top-K list (sampled metrics only).
         candidates: sampled candidate sets (:func:`recbench.evaluation.sampled.draw_candidates`);
             each relevant item is also ranked against its user's candidates of each.
+        lists_end_at_minus_inf: items scored ``-inf`` are not in the list (a submitted
+            ranking shorter than ``k`` ends there, as trec_eval scores it); otherwise they
+            are ranked last like any score.
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
@@ -191,8 +194,11 @@ def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix, seen: sp.csr_matrix, 
 
         if k > 0:
             items, valid = _topk(scores, k, masked_rows)
-            if torch.isnan(scores.gather(1, items)).any():  # NaN sorts above every number
+            listed = scores.gather(1, items)
+            if torch.isnan(listed).any():  # NaN sorts above every number
                 raise FloatingPointError("model produced NaN scores")
+            if lists_end_at_minus_inf:
+                valid &= listed > float("-inf")
             items, valid = items.cpu(), valid.cpu()  # (B, K): what leaves the device
         else:
             items = torch.zeros(len(chunk), 0, dtype=torch.int64)

@@ -60,7 +60,8 @@ def evaluate_suite(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp
                    metrics: Sequence[str], chunk_size: int = 1024,
                    stats: ItemStats | None = None, n_boot: int = 0, seed: int = 0,
                    groups: dict[str, np.ndarray] | None = None,
-                   candidates: Sequence[Candidates] = ()) -> SuiteResult:
+                   candidates: Sequence[Candidates] = (),
+                   lists_end_at_minus_inf: bool = False) -> SuiteResult:
     """Evaluation of every user with at least one item in ``truth``: full ranking, and
     sampled ranking for sampled metric names.
 
@@ -76,7 +77,8 @@ def evaluate_suite(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp
     seen = seen_matrix(truth.shape, exclude)
     full = [m for m in metrics if sampled_ranking(m) is None]
     k_max = max((parse_metric(m)[1] for m in full), default=0)  # 0: no top-K list needed
-    chunks = ranked_chunks(score_fn, truth, seen, k_max, chunk_size, candidates)
+    chunks = ranked_chunks(score_fn, truth, seen, k_max, chunk_size, candidates,
+                           lists_end_at_minus_inf)
     return evaluate_chunks(chunks, metrics, seen, truth, stats, n_boot, seed, groups)
 
 
@@ -192,10 +194,11 @@ class MetricSuite:
 
     def evaluate(self, score_fn: ScoreFn, truth: sp.csr_matrix,
                  exclude: Sequence[sp.csr_matrix], chunk_size: int, *,
-                 test: bool) -> SuiteResult:
+                 test: bool, lists_end_at_minus_inf: bool = False) -> SuiteResult:
         """Validation: every metric plus the selection metric, no intervals, no slices.
         Test: every metric, bootstrap intervals and per-group slices."""
         return evaluate_suite(score_fn, truth, exclude,
                               self.metrics if test else self.valid_metrics, chunk_size,
                               self.stats, self.n_boot if test else 0, self.seed,
-                              self.groups if test else None, self.candidates)
+                              self.groups if test else None, self.candidates,
+                              lists_end_at_minus_inf)

@@ -82,6 +82,9 @@ class Recommender(ABC):
     #: the parts the model ranks items for; a part left out is not evaluated (a submission
     #: without validation rankings logs no ``valid_*`` metrics)
     parts: tuple[str, ...] = ("valid", "test")
+    #: items scored ``-inf`` are left out of the lists (a submitted ranking shorter than K
+    #: ends there, as trec_eval scores it) instead of ranked last
+    lists_end_at_minus_inf: bool = False
 
     def unranked(self, part: str, k: int) -> sp.csr_matrix | None:
         """Called by the top-N task before it scores ``part`` (``"valid"`` or ``"test"``);

@@ -310,6 +310,8 @@ class Submission(_Submitted, Recommender):
             changed file is a new configuration, not a FINISHED run skipped.
     """
 
+    lists_end_at_minus_inf = True  # unlisted items score -inf: a short list ends early
+
     def __init__(self, file: str | None = None, valid_file: str | None = None,
                  description: str | None = None, url: str | None = None,
                  drop_masked: bool = False, sha256: str | None = None,
@@ -348,18 +350,14 @@ class Submission(_Submitted, Recommender):
                      for part, ranked in self.ranked.items()
                      for name, value in ranked.report.items()}, 0)
 
-    def unranked(self, part: str, k: int) -> sp.csr_matrix | None:
-        """Switch to ``part``'s lists; the unlisted items of the lists shorter than ``k``."""
+    def unranked(self, part: str, k: int) -> None:
+        """Switch to ``part``'s lists and log how many are shorter than ``k``; unlisted
+        items score ``-inf`` and end a list (:attr:`lists_end_at_minus_inf`), so nothing
+        is added to the mask (a users x items mask of unlisted items would not fit)."""
         self.current = self.ranked[part]
-        short = self.current.short(k)
         if self.log is not None:
-            self.log({f"submission_{part}_n_short_lists": float(len(short))}, 0)
-        if not len(short):
-            return None
-        listed = self.current.scores[short].toarray() > 0
-        rows, items = np.nonzero(~listed)
-        return sp.csr_matrix((np.ones(len(rows), np.float32), (short[rows], items)),
-                             shape=self.current.scores.shape)
+            self.log({f"submission_{part}_n_short_lists": float(len(self.current.short(k)))}, 0)
+        return None
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         rows = self.current.scores[users.cpu().numpy()]

@@ -117,13 +117,15 @@ class TopNRanking(Task):
                        default=0)
 
         parts = getattr(model, "parts", ("valid", "test"))
+        ends = getattr(model, "lists_end_at_minus_inf", False)
         if "valid" in parts:
             unranked = self._unranked(model, "valid", k_max(suite.valid_metrics), seen)
             valid = suite.evaluate(model.score, split.valid, unranked, options.chunk_size,
-                                   test=False)
+                                   test=False, lists_end_at_minus_inf=ends)
         truth, masked = self.test_inputs(model, split)
         unranked = self._unranked(model, "test", k_max(suite.metrics), masked)
-        test = suite.evaluate(model.score, truth, unranked, options.chunk_size, test=True)
+        test = suite.evaluate(model.score, truth, unranked, options.chunk_size, test=True,
+                              lists_end_at_minus_inf=ends)
         groups = {f"group.{a}": labels[test.users] for a, labels in suite.groups.items()}
         per_user = pd.DataFrame({"user": split.data.user_ids[test.users], **test.per_user,
                                  **groups})
