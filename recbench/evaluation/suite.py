@@ -56,6 +56,12 @@ class SuiteResult:
         return out
 
 
+def list_length(metrics: Sequence[str]) -> int:
+    """The longest top-K list the full-ranking metrics among ``metrics`` read (0: none,
+    sampled metrics only)."""
+    return max((parse_metric(m)[1] for m in metrics if sampled_ranking(m) is None), default=0)
+
+
 def evaluate_suite(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_matrix],
                    metrics: Sequence[str], chunk_size: int = 1024,
                    stats: ItemStats | None = None, n_boot: int = 0, seed: int = 0,
@@ -75,9 +81,7 @@ def evaluate_suite(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp
             (:func:`recbench.evaluation.sampled.draw_candidates`).
     """
     seen = seen_matrix(truth.shape, exclude)
-    full = [m for m in metrics if sampled_ranking(m) is None]
-    k_max = max((parse_metric(m)[1] for m in full), default=0)  # 0: no top-K list needed
-    chunks = ranked_chunks(score_fn, truth, seen, k_max, chunk_size, candidates,
+    chunks = ranked_chunks(score_fn, truth, seen, list_length(metrics), chunk_size, candidates,
                            lists_end_at_minus_inf)
     return evaluate_chunks(chunks, metrics, seen, truth, stats, n_boot, seed, groups)
 

@@ -86,13 +86,10 @@ class Recommender(ABC):
     #: ends there, as trec_eval scores it) instead of ranked last
     lists_end_at_minus_inf: bool = False
 
-    def unranked(self, part: str, k: int) -> sp.csr_matrix | None:
+    def rank_part(self, part: str, k: int) -> None:
         """Called by the top-N task before it scores ``part`` (``"valid"`` or ``"test"``);
-        ``k`` is the longest list the metrics read. Returns the items the model leaves out
-        of users' lists (masked like seen items, so a list shorter than ``k`` ends early,
-        as trec_eval scores it, instead of being filled up), or None: it ranks every item.
-        Models whose scores depend on the part (submitted rankings) switch part here."""
-        return None
+        ``k`` is the longest list the metrics read. Models whose scores depend on the part
+        (submitted rankings) switch part here."""
 
     def check_params(self, values: dict, constraints: dict | None = None) -> None:
         """Check constructor arguments (``locals()`` of ``__init__``) against

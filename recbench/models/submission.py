@@ -350,14 +350,13 @@ class Submission(_Submitted, Recommender):
                      for part, ranked in self.ranked.items()
                      for name, value in ranked.report.items()}, 0)
 
-    def unranked(self, part: str, k: int) -> None:
+    def rank_part(self, part: str, k: int) -> None:
         """Switch to ``part``'s lists and log how many are shorter than ``k``; unlisted
         items score ``-inf`` and end a list (:attr:`lists_end_at_minus_inf`), so nothing
         is added to the mask (a users x items mask of unlisted items would not fit)."""
         self.current = self.ranked[part]
         if self.log is not None:
             self.log({f"submission_{part}_n_short_lists": float(len(self.current.short(k)))}, 0)
-        return None
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         rows = self.current.scores[users.cpu().numpy()]

@@ -103,8 +103,7 @@ class TopNRanking(Task):
     def evaluate(self, model: Recommender, split: Split) -> Evaluation:
         import pandas as pd
 
-        from recbench.evaluation.registry import parse_metric, sampled_ranking
-        from recbench.evaluation.suite import MetricSuite
+        from recbench.evaluation.suite import MetricSuite, list_length
         from recbench.splits.base import FOLD_IN, TRAIN
 
         options = self.options
@@ -112,29 +111,18 @@ class TopNRanking(Task):
         seen = self._masked(split)
         if model.uses_sequences:  # input: everything before the held-out item(s)
             model.set_sequences(split.sequences(TRAIN, FOLD_IN))
-        def k_max(metrics: list[str]) -> int:  # the longest top-K list they read
-            return max((parse_metric(m)[1] for m in metrics if sampled_ranking(m) is None),
-                       default=0)
-
-        parts = getattr(model, "parts", ("valid", "test"))
-        ends = getattr(model, "lists_end_at_minus_inf", False)
-        if "valid" in parts:
-            unranked = self._unranked(model, "valid", k_max(suite.valid_metrics), seen)
-            valid = suite.evaluate(model.score, split.valid, unranked, options.chunk_size,
+        ends = model.lists_end_at_minus_inf
+        if "valid" in model.parts:
+            model.rank_part("valid", list_length(suite.valid_metrics))
+            valid = suite.evaluate(model.score, split.valid, seen, options.chunk_size,
                                    test=False, lists_end_at_minus_inf=ends)
         truth, masked = self.test_inputs(model, split)
-        unranked = self._unranked(model, "test", k_max(suite.metrics), masked)
-        test = suite.evaluate(model.score, truth, unranked, options.chunk_size, test=True,
+        model.rank_part("test", list_length(suite.metrics))
+        test = suite.evaluate(model.score, truth, masked, options.chunk_size, test=True,
                               lists_end_at_minus_inf=ends)
         groups = {f"group.{a}": labels[test.users] for a, labels in suite.groups.items()}
         per_user = pd.DataFrame({"user": split.data.user_ids[test.users], **test.per_user,
                                  **groups})
-        summary = (valid.summary("valid_") if "valid" in parts else {}) | test.summary("test_")
+        summary = (valid.summary("valid_") if "valid" in model.parts else {}) \
+            | test.summary("test_")
         return Evaluation(summary, per_user, suite.notes)
-
-    @staticmethod
-    def _unranked(model: Recommender, part: str, k: int, masked: list) -> list:
-        """``masked`` plus the items the model leaves out of its ``part`` lists
-        (:meth:`~recbench.models.base.Recommender.unranked`)."""
-        unranked = getattr(model, "unranked", lambda part, k: None)(part, k)
-        return masked if unranked is None else [*masked, unranked]
