@@ -111,18 +111,20 @@ class TopNRanking(Task):
         seen = self._masked(split)
         if model.uses_sequences:  # input: everything before the held-out item(s)
             model.set_sequences(split.sequences(TRAIN, FOLD_IN))
-        ends = model.lists_end_at_minus_inf
-        if "valid" in model.parts:
-            model.rank_part("valid", list_length(suite.valid_metrics))
+        # duck-typed models (scoring functions without the Recommender base) rank everything
+        parts = getattr(model, "parts", ("valid", "test"))
+        ends = getattr(model, "lists_end_at_minus_inf", False)
+        rank_part = getattr(model, "rank_part", lambda part, k: None)
+        if "valid" in parts:
+            rank_part("valid", list_length(suite.valid_metrics))
             valid = suite.evaluate(model.score, split.valid, seen, options.chunk_size,
                                    test=False, lists_end_at_minus_inf=ends)
         truth, masked = self.test_inputs(model, split)
-        model.rank_part("test", list_length(suite.metrics))
+        rank_part("test", list_length(suite.metrics))
         test = suite.evaluate(model.score, truth, masked, options.chunk_size, test=True,
                               lists_end_at_minus_inf=ends)
         groups = {f"group.{a}": labels[test.users] for a, labels in suite.groups.items()}
         per_user = pd.DataFrame({"user": split.data.user_ids[test.users], **test.per_user,
                                  **groups})
-        summary = (valid.summary("valid_") if "valid" in model.parts else {}) \
-            | test.summary("test_")
+        summary = (valid.summary("valid_") if "valid" in parts else {}) | test.summary("test_")
         return Evaluation(summary, per_user, suite.notes)
