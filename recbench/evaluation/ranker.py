@@ -8,6 +8,7 @@ Memory is bounded by ``chunk_size * n_items`` (a few dense tensors per chunk); t
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -16,15 +17,9 @@ import scipy.sparse as sp
 import torch
 
 from recbench.evaluation.sampled import Candidates, SampledRanks, sampled_ranks
+from recbench.evaluation.topk_cpu import rank_chunk
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _row_positions(matrix: sp.csr_matrix, users: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """(row-in-chunk, item) index pairs of the nonzeros of ``matrix[users]``."""
-    sub = matrix[users]
-    rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
-    return torch.from_numpy(rows), torch.from_numpy(sub.indices.astype(np.int64))
 
 
 def _exact_topk(scores: torch.Tensor, masked: torch.Tensor, k: int) -> torch.Tensor:
@@ -141,22 +136,97 @@ class RankedChunk:
 
 
 def seen_matrix(shape: tuple[int, int], exclude: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
-    """The items masked per user: the sum of the ``exclude`` matrices."""
-    seen = sp.csr_matrix(shape, dtype=np.float32)
-    for matrix in exclude:
+    """The items masked per user: the sum of the ``exclude`` matrices (one of them as it
+    is when the others are empty)."""
+    nonempty = [m for m in exclude if m.nnz]
+    if not nonempty:
+        return sp.csr_matrix(shape, dtype=np.float32)
+    seen = nonempty[0].tocsr()
+    for matrix in nonempty[1:]:
         seen = seen + matrix
     return seen
 
 
-def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix, seen: sp.csr_matrix, k: int,
+def accepts_out(score_fn: Callable) -> bool:
+    """Whether ``score_fn`` takes ``out=``: a ``(B, n_items) float32`` buffer it may write
+    its scores into and return (a hint: it may also return a new tensor)."""
+    try:
+        return "out" in inspect.signature(score_fn).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+
+
+@dataclass
+class _Rows:
+    """CSR matrices (parts: train, valid, ...) restricted to the evaluated users, read a
+    chunk of rows at a time: ``indptr`` is ``(P, n_users + 1)``, absolute offsets into
+    all parts' ``indices`` (ascending within a row of a part)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+
+    @classmethod
+    def of(cls, matrices: Sequence[sp.csr_matrix], users: np.ndarray) -> "_Rows":
+        ptrs, indices, offset = [], [], 0
+        for matrix in matrices:
+            every_row = len(users) == matrix.shape[0]  # users are ascending and distinct
+            sub = matrix if every_row else matrix[users]
+            if not sub.has_sorted_indices:
+                sub = sub.sorted_indices()
+            ptrs.append(sub.indptr.astype(np.int64) + offset)
+            indices.append(sub.indices.astype(np.int64))
+            offset += sub.indptr[-1]
+        if not ptrs:
+            ptrs = [np.zeros(len(users) + 1, np.int64)]
+        return cls(np.stack(ptrs), np.concatenate(indices) if indices else np.zeros(0, np.int64))
+
+    def chunk(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(indptr (P, B + 1), indices)`` of rows ``start:stop`` (offsets into all
+        the indices)."""
+        return self.indptr[:, start:stop + 1], self.indices
+
+    def positions(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(row-in-chunk, item) index pairs of rows ``start:stop``, part by part."""
+        rows, items = [], []
+        for ptr in self.indptr[:, start:stop + 1]:
+            rows.append(np.repeat(np.arange(stop - start), np.diff(ptr)))
+            items.append(self.indices[ptr[0]:ptr[-1]])
+        return torch.from_numpy(np.concatenate(rows)), torch.from_numpy(np.concatenate(items))
+
+
+def _chunk_scores(score_fn: ScoreFn, users: np.ndarray, n_items: int,
+                  buffer: torch.Tensor | None) -> torch.Tensor:
+    """``(B, n_items) float32`` scores of ``users`` that may be masked in place: written
+    into ``buffer[:B]`` when given, else the model's own output (copied when it is a view
+    of a tensor the model keeps)."""
+    with torch.no_grad():
+        users_t = torch.from_numpy(users)
+        out = None if buffer is None else buffer[:len(users)]
+        scores = (score_fn(users_t) if out is None else score_fn(users_t, out=out)).detach()
+    if scores.shape != (len(users), n_items):
+        raise ValueError(f"score_fn returned shape {tuple(scores.shape)}, "
+                         f"expected {(len(users), n_items)}")
+    scores = scores.to(dtype=torch.float32)
+    if out is not None and scores.data_ptr() == out.data_ptr() and scores.is_contiguous():
+        return scores
+    if scores._base is not None or not scores.is_contiguous():
+        scores = scores.contiguous().clone()  # a view of the model's own tensor
+    return scores
+
+
+def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix,
+                  seen: sp.csr_matrix | Sequence[sp.csr_matrix], k: int,
                   chunk_size: int = 1024, candidates: Sequence[Candidates] = (),
                   lists_end_at_minus_inf: bool = False) -> Iterator[RankedChunk]:
     """Rank every user with at least one item in ``truth``, ``chunk_size`` users at a time.
 
     Args:
-        score_fn: ``users (B,) int64 -> (B, n_items)`` float scores.
+        score_fn: ``users (B,) int64 -> (B, n_items)`` float scores; when it takes
+            ``out=`` (:func:`accepts_out`), the scores are written into one buffer reused
+            for every chunk.
         truth: ``(n_users, n_items)`` binary relevant items (valid or test part).
-        seen: ``(n_users, n_items)`` items masked per user (:func:`seen_matrix`).
+        seen: ``(n_users, n_items)`` items masked per user: one matrix
+            (:func:`seen_matrix`) or the matrices it would sum (train, valid, ...).
         k: list length (capped at ``n_items``); 0: no top-K list (sampled metrics only).
         candidates: sampled candidate sets (:func:`recbench.evaluation.sampled.draw_candidates`);
             each relevant item is also ranked against its user's candidates of each.
@@ -170,49 +240,83 @@ def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix, seen: sp.csr_matrix, 
     k = min(k, n_items)
     n_rel_all = np.diff(truth.indptr)
     users = np.flatnonzero(n_rel_all > 0).astype(np.int64)
-    truth = truth if truth.has_sorted_indices else truth.sorted_indices()
-    for start in range(0, len(users), chunk_size):
-        chunk = users[start:start + chunk_size]
-        with torch.no_grad():
+    parts = [seen] if sp.issparse(seen) else [m for m in seen if m.nnz]
+    truth_rows, seen_rows = _Rows.of([truth], users), _Rows.of(parts, users)
+    shape = (min(chunk_size, len(users)), n_items)
+    writes_into = accepts_out(score_fn)
+    buffer = _SPARE.pop(shape, None) if writes_into else None
+    try:
+        for start in range(0, len(users), chunk_size):
+            stop = min(start + chunk_size, len(users))
+            chunk = users[start:stop]
             # scores stay on the model's device (a GPU): masking and top-K run there and
             # only the (B, K) lists leave it, not B x n_items floats per chunk
-            scores = score_fn(torch.from_numpy(chunk)).detach().to(dtype=torch.float32)
-        if scores.shape != (len(chunk), n_items):
-            raise ValueError(f"score_fn returned shape {tuple(scores.shape)}, "
-                             f"expected {(len(chunk), n_items)}")
-        if scores._base is not None or not scores.is_contiguous():
-            scores = scores.contiguous().clone()  # a view of the model's own tensor
-        device = scores.device
-        seen_rows, seen_items = (t.to(device) for t in _row_positions(seen, chunk))
-        scores[seen_rows, seen_items] = float("-inf")  # masked in place: no dense mask
+            scores = _chunk_scores(score_fn, chunk, n_items, buffer)
+            if writes_into and len(chunk) == shape[0]:
+                buffer = scores  # the model wrote into it, or it is the buffer from now on
+            n_rel = torch.from_numpy(n_rel_all[chunk])
+            if k > 0 and scores.device.type == "cpu":
+                # one compiled pass per row: mask, top-K, hits (topk_cpu)
+                items, valid, hits, nan = (torch.from_numpy(a) for a in rank_chunk(
+                    scores.numpy(), *seen_rows.chunk(start, stop),
+                    *truth_rows.chunk(start, stop), k))
+                if nan.any():
+                    raise FloatingPointError("model produced NaN scores")
+                if lists_end_at_minus_inf:
+                    valid &= scores.gather(1, items) > float("-inf")
+                    hits &= valid
+            else:
+                items, valid, hits = _rank_on_device(scores, seen_rows, truth_rows, start, stop,
+                                                     k, lists_end_at_minus_inf)
+            ranked = []
+            if candidates:  # each test item among its candidates, on the scores' device
+                t_rows, t_items = truth_rows.positions(start, stop)
+                ranked = [sampled_ranks(scores, chunk, t_rows, t_items, c, n_rel)
+                          for c in candidates]
+            yield RankedChunk(chunk, items, valid, hits, n_rel, ranked)
+    finally:
+        if buffer is not None:
+            _SPARE.clear()  # one buffer kept: the last evaluation's
+            _SPARE[shape] = buffer
 
-        def masked_rows(rows: torch.Tensor) -> torch.Tensor:
-            mask = torch.zeros(len(rows), n_items, dtype=torch.bool, device=device)
-            positions = _row_positions(seen, chunk[rows.cpu().numpy()])
-            mask[tuple(t.to(device) for t in positions)] = True
-            return mask
 
-        if k > 0:
-            items, valid = _topk(scores, k, masked_rows)
-            listed = scores.gather(1, items)
-            if torch.isnan(listed).any():  # NaN sorts above every number
-                raise FloatingPointError("model produced NaN scores")
-            if lists_end_at_minus_inf:
-                valid &= listed > float("-inf")
-            items, valid = items.cpu(), valid.cpu()  # (B, K): what leaves the device
-        else:
-            items = torch.zeros(len(chunk), 0, dtype=torch.int64)
-            valid = torch.zeros(len(chunk), 0, dtype=torch.bool)
-        truth_rows, truth_items = _row_positions(truth, chunk)
-        keys = truth_rows * n_items + truth_items  # ascending: CSR rows with sorted indices
-        listed = torch.arange(len(chunk))[:, None] * n_items + items
-        found = torch.searchsorted(keys, listed).clamp(max=len(keys) - 1)
-        hits = (keys[found] == listed) & valid
-        n_rel = torch.from_numpy(n_rel_all[chunk])
-        # sampled protocols rank each test item among its candidates on the scores' device
-        ranked = [sampled_ranks(scores, chunk, truth_rows, truth_items, c, n_rel)
-                  for c in candidates]
-        yield RankedChunk(chunk, items, valid, hits, n_rel, ranked)
+#: the score buffer of the last evaluation, by shape: the next one (each validation of a
+#: training run, the test) writes into the same pages instead of faulting in fresh ones
+_SPARE: dict[tuple[int, int], torch.Tensor] = {}
+
+
+def _rank_on_device(scores: torch.Tensor, seen_rows: _Rows, truth_rows: _Rows, start: int,
+                    stop: int, k: int, lists_end_at_minus_inf: bool
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mask, top-K and hits with torch ops on the scores' device (a GPU; the CPU when
+    ``k`` is 0, where only the masking matters): ``(items, valid, hits)`` on the CPU."""
+    n_items, device = scores.shape[1], scores.device
+    rows, items = (t.to(device) for t in seen_rows.positions(start, stop))
+    scores[rows, items] = float("-inf")  # masked in place: no dense mask
+
+    def masked_rows(picked: torch.Tensor) -> torch.Tensor:
+        where = torch.full((stop - start,), -1, dtype=torch.int64, device=device)
+        where[picked] = torch.arange(len(picked), device=device)
+        mine = where[rows] >= 0
+        mask = torch.zeros(len(picked), n_items, dtype=torch.bool, device=device)
+        mask[where[rows[mine]], items[mine]] = True
+        return mask
+
+    if k == 0:
+        empty = torch.zeros(stop - start, 0, dtype=torch.int64)
+        return empty, empty.bool(), empty.bool()
+    items, valid = _topk(scores, k, masked_rows)
+    listed = scores.gather(1, items)
+    if torch.isnan(listed).any():  # NaN sorts above every number
+        raise FloatingPointError("model produced NaN scores")
+    if lists_end_at_minus_inf:
+        valid &= listed > float("-inf")
+    items, valid = items.cpu(), valid.cpu()  # (B, K): what leaves the device
+    t_rows, t_items = truth_rows.positions(start, stop)
+    keys = t_rows * n_items + t_items  # ascending: CSR rows with sorted indices
+    listed = torch.arange(stop - start)[:, None] * n_items + items
+    found = torch.searchsorted(keys, listed).clamp(max=len(keys) - 1)
+    return items, valid, (keys[found] == listed) & valid
 
 
 def evaluate(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp.csr_matrix],

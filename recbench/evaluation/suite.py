@@ -80,14 +80,14 @@ def evaluate_suite(score_fn: ScoreFn, truth: sp.csr_matrix, exclude: Sequence[sp
         candidates: one candidate set per sampled protocol among ``metrics``
             (:func:`recbench.evaluation.sampled.draw_candidates`).
     """
-    seen = seen_matrix(truth.shape, exclude)
-    chunks = ranked_chunks(score_fn, truth, seen, list_length(metrics), chunk_size, candidates,
-                           lists_end_at_minus_inf)
-    return evaluate_chunks(chunks, metrics, seen, truth, stats, n_boot, seed, groups)
+    chunks = ranked_chunks(score_fn, truth, exclude, list_length(metrics), chunk_size,
+                           candidates, lists_end_at_minus_inf)
+    return evaluate_chunks(chunks, metrics, exclude, truth, stats, n_boot, seed, groups)
 
 
 def evaluate_chunks(chunks: Iterable[RankedChunk], metrics: Sequence[str],
-                    seen: sp.csr_matrix, truth: sp.csr_matrix, stats: ItemStats | None = None,
+                    seen: sp.csr_matrix | Sequence[sp.csr_matrix], truth: sp.csr_matrix,
+                    stats: ItemStats | None = None,
                     n_boot: int = 0, seed: int = 0,
                     groups: dict[str, np.ndarray] | None = None) -> SuiteResult:
     """Every metric of top-K lists already ranked (by :func:`ranked_chunks`, or read from a
@@ -95,7 +95,8 @@ def evaluate_chunks(chunks: Iterable[RankedChunk], metrics: Sequence[str],
 
     Args:
         chunks: lists of at least ``max K`` positions; ``users`` index the rows of ``seen``
-            (masked items: PopRSP's candidates) and ``truth`` (relevant items: PopREO's).
+            (masked items: PopRSP's candidates; one matrix or the ones it sums) and
+            ``truth`` (relevant items: PopREO's).
     """
     parsed = [(m, *parse_metric(m)) for m in metrics]
     kind = {m: REGISTRY[name].kind for m, name, _ in parsed}
@@ -116,10 +117,14 @@ def evaluate_chunks(chunks: Iterable[RankedChunk], metrics: Sequence[str],
     # of the next chunks, on a core that scoring leaves idle; their inputs are small
     # (B x K per chunk), so the queue needs no bound
     beside, lists = ThreadPoolExecutor(max_workers=1), []
+    hits, n_rel = [], []  # accuracy metrics: one vectorised call over every chunk's lists
     try:
         for chunk in chunks:
             users.append(chunk.users)
-            values = per_user_metrics(chunk.hits, chunk.n_rel, accuracy) if accuracy else {}
+            if accuracy:
+                hits.append(chunk.hits)
+                n_rel.append(chunk.n_rel)
+            values = {}
             for ranked in chunk.sampled:
                 names = sampled.get(ranked.ranking.prefix, [])
                 by_plain = sampled_metrics(ranked, [plain_metric(m) for m in names])
@@ -137,12 +142,19 @@ def evaluate_chunks(chunks: Iterable[RankedChunk], metrics: Sequence[str],
         for values in lists:  # in chunk order
             for m, v in values.result().items():
                 parts[m].append(v)
+        if hits:
+            width = max(h.shape[1] for h in hits)  # lists read from a file may differ
+            hits = [torch.nn.functional.pad(h, (0, width - h.shape[1])) for h in hits]
+            for m, v in per_user_metrics(torch.cat(hits), torch.cat(n_rel), accuracy).items():
+                parts[m].append(v)
     finally:  # on an error (NaN scores, Ctrl-C) the queued chunks are dropped, not run
         beside.shutdown(wait=True, cancel_futures=True)
     users = np.concatenate(users) if users else np.zeros(0, np.int64)
     result = SuiteResult(users, {m: torch.cat(v).numpy() if v else np.zeros(0)
                                  for m, v in parts.items()})
     if catalog is not None and len(users):
+        if not sp.issparse(seen):
+            seen = seen_matrix(truth.shape, seen)
         result.per_run, result.intervals = catalog.compute(users, seen, truth, n_boot, seed)
     if groups:
         result.slices = slice_metrics({m: v for m, v in result.per_user.items()

@@ -127,7 +127,12 @@ class Recommender(ABC):
 
     @abstractmethod
     def score(self, users: torch.Tensor) -> torch.Tensor:
-        """Scores of all items for ``users`` (``(B,) int64``): ``(B, n_items) float32``."""
+        """Scores of all items for ``users`` (``(B,) int64``): ``(B, n_items) float32``.
+
+        A model whose scores are one product (factor models) may also take ``out=``, a
+        ``(B, n_items) float32`` buffer on its device to write them into and return: the
+        ranker then reuses one buffer for every chunk instead of fresh memory each time
+        (:func:`recbench.evaluation.ranker.accepts_out`)."""
 
     @abstractmethod
     def n_parameters(self) -> int:

@@ -62,8 +62,8 @@ class MFModule(RecModule):
         torch.nn.init.normal_(self.item_emb.weight, std=0.1)
         self.reg = reg
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        return self.user_emb(users.to(self.device)) @ self.item_emb.weight.T
+    def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.mm(self.user_emb(users.to(self.device)), self.item_emb.weight.T, out=out)
 
     def batch_loss(self, batch):
         users, pos, neg = batch  # (B,), (B,), (B, n)

@@ -208,8 +208,8 @@ class IALS(Recommender):
             user_f[torch.from_numpy(changed)] = solved.to(torch.float32)
         self.user_factors = user_f
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        return self.user_factors[users] @ self.item_factors.T
+    def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.mm(self.user_factors[users], self.item_factors.T, out=out)
 
     def n_parameters(self) -> int:
         return (self.n_users + self.n_items) * self.factors

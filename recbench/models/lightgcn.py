@@ -126,9 +126,9 @@ class LightGCNModule(RecModule):
     def on_train_batch_start(self, batch, batch_idx) -> None:
         self._cache = None  # weights are about to change; free the evaluation copy
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
+    def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         final = self.final_embeddings()
-        return final[users.to(self.device)] @ final[self.n_users:].T
+        return torch.mm(final[users.to(self.device)], final[self.n_users:].T, out=out)
 
     def batch_loss(self, batch):
         users, pos, neg = batch  # (B,), (B,), (B, n)

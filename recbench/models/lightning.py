@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from recbench.errors import one_line
-from recbench.evaluation.ranker import evaluate
+from recbench.evaluation.ranker import accepts_out, evaluate
 from recbench.models.base import FitContext, Recommender
 from recbench.models.early_stopping import EarlyStopper
 from recbench.models.optim import OptimizerSpec
@@ -97,14 +97,16 @@ class RecModule(pl.LightningModule):
     def batch_loss(self, batch) -> torch.Tensor:
         """The scalar loss of one training batch (passed through :meth:`record_loss`)."""
 
-    def training_step(self, batch, batch_idx):
-        """One optimizer step on ``batch_loss(batch)``, the gradients zeroed first, as
-        Lightning's automatic optimization does."""
+    def training_step(self, group, batch_idx):
+        """One optimizer step per batch of ``group`` (:class:`StepGroups`), in order, on
+        ``batch_loss(batch)`` with the gradients zeroed first, as Lightning's automatic
+        optimization does for one batch per call."""
         optimizer = self.optimizers()
-        loss = self.batch_loss(batch)
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()
+        for batch in group:
+            loss = self.batch_loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
         return loss
 
     def validation_value(self) -> float:
@@ -180,12 +182,41 @@ class NeuralRecommender(Recommender):
             build, self.optimizer, lambda generator: self.train_loader(train, generator),
             (valid, train) if valid is not None and valid.nnz else None, ctx)
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
+    def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         with torch.no_grad():
+            if out is not None and out.device == self.module.device \
+                    and accepts_out(self.module.score):
+                return self.module.score(users, out=out)
             return self.module.score(users)
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
+
+
+#: training batches per ``training_step`` call: Lightning's per-call loop, hooks and
+#: bookkeeping cost more than the forward pass of a small batch (MF-BPR on ml-100k); the
+#: optimizer steps and their order are the same for any value
+STEPS_PER_CALL = 16
+
+
+class StepGroups(torch.utils.data.IterableDataset):
+    """An epoch's training batches in lists of up to ``size`` (the last may be shorter)."""
+
+    def __init__(self, batches, size: int = STEPS_PER_CALL):
+        self.batches, self.size = batches, size
+
+    def __len__(self) -> int:
+        return -(-len(self.batches) // self.size)
+
+    def __iter__(self):
+        group = []
+        for batch in self.batches:
+            group.append(batch)
+            if len(group) == self.size:
+                yield group
+                group = []
+        if group:
+            yield group
 
 
 def fit_module(build: Callable[[], RecModule], optimizer: OptimizerSpec,
@@ -228,8 +259,8 @@ def fit_module(build: Callable[[], RecModule], optimizer: OptimizerSpec,
         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
     )
     try:
-        trainer.fit(module, train_dataloaders=loader(generator), ckpt_path=resume,
-                    weights_only=True)
+        groups = torch.utils.data.DataLoader(StepGroups(loader(generator)), batch_size=None)
+        trainer.fit(module, train_dataloaders=groups, ckpt_path=resume, weights_only=True)
     except SystemExit:
         # Lightning turns Ctrl-C into a "graceful shutdown" that ignores further SIGINTs
         # and calls exit(1); give the caller the KeyboardInterrupt it should have seen

@@ -14,8 +14,9 @@ class MostPop(Recommender):
     def _fit(self, train, valid, ctx: FitContext) -> None:
         self.popularity = torch.from_numpy(np.asarray(train.sum(axis=0)).ravel().astype(np.float32))
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        return self.popularity.expand(len(users), -1).clone()
+    def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        rows = self.popularity.expand(len(users), -1)
+        return rows.clone() if out is None else out.copy_(rows)
 
     def n_parameters(self) -> int:
         return self.n_items

@@ -1,0 +1,208 @@
+"""The CPU ranking kernel: mask, top-K and hits of a chunk of score rows in one pass.
+
+``torch.topk`` costs about as much as the score product itself on small catalogues (it
+copies every row into (value, index) pairs and partially sorts them), so on the CPU a
+compiled kernel (numba, no GIL, rows split over the torch threads) does, per row:
+
+1. sets the user's masked items to ``-inf`` (in place: the caller's buffer);
+2. one vectorised pass: the elementwise maximum of ``group`` strided slices of the row
+   (group ``t`` holds items ``t``, ``t + g``, ``t + 2g``, ...) and a NaN count;
+3. a threshold ``low`` no larger than the row's K-th best score: the least of the maxima
+   of K disjoint sets of groups (each set holds an item scoring at least ``low``);
+4. collects, without branches, the items scoring at least ``low`` (about ``K log K`` on
+   most rows, read only from the groups whose maximum reaches it) and orders just those
+   by one int64 key: the float's order bits, then the complement of the item id;
+5. marks the listed items found in the user's relevant items (binary search).
+
+Masked items never enter a list; a real ``-inf`` score does (ranked last, by id), told
+apart from a masked item by a binary search in the user's masked items. NaN scores
+are reported per row. The lists equal :func:`recbench.evaluation.ranker._exact_topk`'s
+(tested); GPU tensors keep the torch path.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+import torch
+
+#: strided items per group of the first pass; a row narrower than ``MIN_GROUPS`` groups
+#: of this size uses smaller groups (down to 1: every item its own group)
+GROUP = 16
+MIN_GROUPS = 200
+
+_NEG_INF = np.float32(-np.inf)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _contains(sorted_ids, lo, hi, j):
+    """Whether ``j`` is in ``sorted_ids[lo:hi]`` (ascending)."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        v = sorted_ids[mid]
+        if v == j:
+            return True
+        if v < j:
+            lo = mid + 1
+        else:
+            hi = mid
+    return False
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _masked(seen_ptr, seen_idx, r, j):
+    """Whether item ``j`` is among row ``r``'s masked items (in any part)."""
+    for q in range(seen_ptr.shape[0]):
+        if _contains(seen_idx, seen_ptr[q, r], seen_ptr[q, r + 1], j):
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def _rank_rows(scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group, first, last,
+               items, filled_out, hits, nan_rows):
+    """Rows ``first:last`` of :func:`rank_chunk` (the steps: this module's docstring)."""
+    n = scores.shape[1]
+    k = items.shape[1]
+    g = n // group
+    whole = g * group
+    sup = g // k  # groups per set of the threshold (k sets of ``sup`` strided groups)
+    best = np.empty(g, np.float32)
+    top = np.empty(k, np.int64)
+    cand_groups = np.empty(g, np.int64)
+    keys = np.empty(n, np.int64)
+    for r in range(first, last):
+        row = scores[r]
+        bits = row.view(np.int32)
+        for q in range(seen_ptr.shape[0]):
+            for p in range(seen_ptr[q, r], seen_ptr[q, r + 1]):
+                row[seen_idx[p]] = _NEG_INF
+        n_nan = 0
+        best[:] = row[:g]
+        for i in range(group):
+            part = row[i * g:(i + 1) * g]
+            for t in range(g):
+                v, b = part[t], best[t]
+                best[t] = v if v > b else b  # NaN never wins here: counted instead
+                n_nan += v != v
+        for j in range(whole, n):
+            n_nan += row[j] != row[j]
+        nan_rows[r] = n_nan > 0
+        # low: the least of the maxima of k disjoint sets of groups (each set holds an
+        # item >= low, so k items do); with fewer than k groups, -inf: every item
+        low = _NEG_INF
+        for i in range(k if sup > 0 else 0):
+            high = best[i * sup]
+            for t in range(i * sup + 1, (i + 1) * sup):
+                v = best[t]
+                high = v if v > high else high
+            low = high if (i == 0 or high < low) else low
+        m = 0
+        for t in range(g):
+            cand_groups[m] = t
+            m += best[t] >= low
+        n_keys = 0
+        for c in range(m):
+            t = cand_groups[c]
+            for i in range(group):
+                j = t + i * g
+                keys[n_keys] = j
+                n_keys += row[j] >= low
+        for j in range(whole, n):
+            keys[n_keys] = j
+            n_keys += row[j] >= low
+        filled = 0
+        for c in range(n_keys):
+            j = keys[c]
+            if row[j] == _NEG_INF and _masked(seen_ptr, seen_idx, r, j):
+                continue  # a masked item (its score was set to -inf above)
+            b = bits[j] if row[j] != 0 else 0  # -0.0 ties with 0.0
+            key = (np.int64(b ^ ((b >> 31) & 0x7FFFFFFF)) << 32) | (n - 1 - j)
+            keys[filled] = key
+            filled += 1
+        # the k largest keys, largest first (insertion over the few candidates)
+        kept = 0
+        for c in range(filled):
+            key = keys[c]
+            if kept == k and key <= top[k - 1]:
+                continue
+            pos = kept if kept < k else k - 1
+            if kept < k:
+                kept += 1
+            while pos > 0 and top[pos - 1] < key:
+                top[pos] = top[pos - 1]
+                pos -= 1
+            top[pos] = key
+        its = items[r]
+        for p in range(kept):
+            its[p] = n - 1 - (top[p] & 0xFFFFFFFF)
+        for p in range(kept, k):
+            its[p] = 0
+        filled_out[r] = kept
+        for p in range(kept):
+            hits[r, p] = _contains(truth_idx, truth_ptr[0, r], truth_ptr[0, r + 1], its[p])
+
+
+_executor: ThreadPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None or _executor._max_workers != torch.get_num_threads():
+        _executor = ThreadPoolExecutor(max_workers=torch.get_num_threads(),
+                                       thread_name_prefix="recbench-rank")
+    return _executor
+
+
+def group_size(n_items: int) -> int:
+    """Strided items per group for rows of ``n_items`` (:data:`GROUP` when the row holds
+    at least :data:`MIN_GROUPS` groups of it, else smaller)."""
+    group = GROUP
+    while group > 1 and n_items // group < MIN_GROUPS:
+        group //= 2
+    return group
+
+
+def rank_chunk(scores: np.ndarray, seen_ptr: np.ndarray, seen_idx: np.ndarray,
+               truth_ptr: np.ndarray, truth_idx: np.ndarray, k: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mask, rank and mark hits of a chunk of ``B`` users.
+
+    Args:
+        scores: ``(B, n_items) float32`` C-contiguous; masked items are set to ``-inf``
+            in place.
+        seen_ptr, seen_idx: the masked items, in parts (train, valid, ...): row ``r``'s
+            items of part ``q`` are ``seen_idx[seen_ptr[q, r]:seen_ptr[q, r + 1]]``,
+            ascending; ``seen_ptr`` is ``(P, B + 1) int64``, ``seen_idx`` ``int64``.
+        truth_ptr, truth_idx: the relevant items, likewise (``(1, B + 1)``).
+        k: list length, ``1 <= k <= n_items``.
+
+    Returns:
+        ``(items (B, k) int64, valid (B, k) bool, hits (B, k) bool, nan (B,) bool)``:
+        lists by score, ties by lower item id; ``valid`` is False past the end of a list
+        that ran out of unmasked items (its ids there are 0); ``nan``: rows with an
+        unmasked NaN score.
+    """
+    rows, n_items = scores.shape
+    items = np.empty((rows, k), np.int64)
+    filled = np.empty(rows, np.int64)
+    hits = np.zeros((rows, k), np.bool_)
+    nan = np.empty(rows, np.bool_)
+    args = (scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group_size(n_items))
+    outs = (items, filled, hits, nan)
+    parts = min(torch.get_num_threads(), max(1, rows // 64))
+    if parts == 1:
+        _rank_rows(*args, 0, rows, *outs)
+    else:
+        bounds = np.linspace(0, rows, parts + 1).astype(np.int64)
+        with _lock:  # one chunk at a time over the pool's threads
+            futures = [_threads().submit(_rank_rows, *args, int(a), int(b), *outs)
+                       for a, b in zip(bounds[:-1], bounds[1:])]
+            for future in futures:
+                future.result()
+    valid = np.arange(k) < filled[:, None]
+    return items, valid, hits, nan
