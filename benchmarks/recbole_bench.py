@@ -35,6 +35,11 @@ RECBOLE_NAMES = {"bpr": "BPR", "lightgcn": "LightGCN", "sasrec": "SASRec", "ease
 TARGET_RATIO = 0.5  # recbench time <= 0.5 x RecBole's
 TARGET_ROOFLINE = 2.0  # recbench evaluation <= 2 x the score GEMM
 TARGET_FLOOR = 1.5  # recbench evaluation <= 1.5 x the chunked score GEMM (issue 18)
+#: the metric suites of a run measured against the floor: label -> overrides (beyond with
+#: no bootstrap: what ranking and the metrics cost without the 200 resamples' statistics)
+SUITES = {"default": ["metrics=default"], "beyond": ["metrics=beyond"],
+          "beyond_no_bootstrap": ["metrics=beyond", "metrics.bootstrap=0"],
+          "full": ["metrics=full"]}
 #: on a GPU (`make bench-gpu`) both sides train this many epochs; the first, a warm-up
 #: (CUDA context, cuBLAS handles, caching allocator), is left out of the mean
 GPU_EPOCHS, GPU_WARMUP = 3, 1
@@ -284,9 +289,10 @@ def measure_floor(dataset: str, chunk: int = CHUNK, repeats: int = 7) -> dict:
     speed drifts by 2x over minutes, so a ratio of times measured apart is not one):
     the floor (the score product ``chunk`` users at a time into one reused buffer), the
     ``evaluate`` of the table above, and the suite of a run (:class:`MetricSuite`) with
-    ``metrics=default`` (7 accuracy metrics at 5, 10, 20) and ``metrics=full`` (every
-    metric, 200 bootstrap resamples of the catalogue metrics, activity and user-feature
-    slices). Fewest seconds of each."""
+    ``metrics=default`` (7 accuracy metrics at 5, 10, 20), ``metrics=beyond`` (the
+    beyond-accuracy metrics at 5, 10, 20, with 200 bootstrap resamples of the catalogue
+    metrics; and without them) and ``metrics=full`` (both, and accuracy per activity
+    quartile and user feature): :data:`SUITES`. Fewest seconds of each."""
     import torch
 
     from recbench.config import build, compose
@@ -308,12 +314,12 @@ def measure_floor(dataset: str, chunk: int = CHUNK, repeats: int = 7) -> dict:
     runs = {"floor": floor, "evaluate": lambda: evaluate(
         model.score, split.test, seen, [f"{m}@{TOPK}" for m in METRICS], chunk)}
     n_metrics = {}
-    for metrics in ("default", "full"):
-        task = build(compose([f"dataset={dataset}", f"metrics={metrics}"]), "task")
+    for label, overrides in SUITES.items():
+        task = build(compose([f"dataset={dataset}", *overrides]), "task")
         suite = MetricSuite.from_config(task.options, task.metrics, task.valid_metric, split)
-        runs[metrics] = (lambda suite, masked: lambda: suite.evaluate(
+        runs[label] = (lambda suite, masked: lambda: suite.evaluate(
             model.score, split.test, masked, chunk, test=True))(suite, task._masked(split))
-        n_metrics[metrics] = len(task.metrics)
+        n_metrics[label] = len(task.metrics)
     times = {name: [] for name in runs}
     for _ in range(repeats + 1):  # the first round warms up (allocations, compilation)
         for name, run in runs.items():
@@ -633,11 +639,11 @@ def report(dataset: str) -> str:
     lines.append(check_row("`evaluate` vs chunked GEMM floor", side["evaluate"], side["floor"],
                            f"the same product {CHUNK} users at a time into a reused buffer, "
                            "measured beside it", TARGET_FLOOR))
-    for metrics in ("default", "full"):  # the metric suites of a run, same floor
-        lines.append(check_row(f"`metrics={metrics}` ({side['metrics'][metrics]} metrics) vs "
-                               "chunked GEMM floor", side[metrics], side["floor"],
+    for label, overrides in SUITES.items():  # the metric suites of a run, same floor
+        lines.append(check_row(f"`{' '.join(overrides)}` ({side['metrics'][label]} metrics) "
+                               "vs chunked GEMM floor", side[label], side["floor"],
                                "the floor, measured beside it", TARGET_FLOOR))
-    if missed(ours, theirs) or max(side[m] for m in ("evaluate", "default", "full")) \
+    if missed(ours, theirs) or max(side[m] for m in ("evaluate", *SUITES)) \
             > TARGET_FLOOR * side["floor"]:
         lines += ["", profile_text("evaluation", measure("profile_evaluate", dataset))]
     if spec["chunks"]:

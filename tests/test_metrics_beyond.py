@@ -289,9 +289,10 @@ def test_elliot_gini_differences_pinned():
     assert gini(counts)[0] == pytest.approx(1 - elliot)
 
 
-def test_both_ild_paths_agree():
-    """The Gram path (few listed items) and the summed-vector path (many) are exact."""
-    from recbench.evaluation.beyond import _pair_sums_gram, _pair_sums_summed
+def test_every_ild_path_agrees():
+    """The Gram paths (sparse: few listed items; dense: every item pair's cosine kept, small
+    catalogues) and the summed-vector path (many listed items) are exact."""
+    from recbench.evaluation.beyond import _pair_sums_gram, _pair_sums_summed, intra_list_diversity
     from recbench.evaluation.popularity import normalise_rows
 
     rng = np.random.default_rng(3)
@@ -299,12 +300,34 @@ def test_both_ild_paths_agree():
     items = torch.from_numpy(rng.permuted(np.tile(np.arange(40), (30, 1)), axis=1)[:, :12])
     valid = torch.from_numpy(np.arange(12)[None, :] < rng.integers(0, 13, size=(30, 1)))
     at, ok = items.numpy(), valid.numpy()
-    a = _pair_sums_gram(vectors, at, ok, [3, 7, 12])
+    gram = sp.csr_matrix(vectors @ vectors.T)
+    gram.sort_indices()
+    a = _pair_sums_gram(gram, at, ok, [3, 7, 12])
     b = _pair_sums_summed(vectors, at, ok, [3, 7, 12])
     dense = vectors.toarray()
+    c = _pair_sums_gram(dense @ dense.T, at, ok, [3, 7, 12])
+    with_cosines = intra_list_diversity(items, valid, vectors, [3, 7, 12], dense @ dense.T)
+    without = intra_list_diversity(items, valid, vectors, [3, 7, 12])
     for k in (3, 7, 12):
         np.testing.assert_allclose(a[k], b[k], atol=1e-12)
+        np.testing.assert_allclose(c[k], b[k], atol=1e-12)
+        torch.testing.assert_close(with_cosines[k], without[k], rtol=0, atol=1e-12)
         for u in range(30):
             listed = at[u, :k][ok[u, :k]]
             g = dense[listed] @ dense[listed].T
             assert a[k][u] == pytest.approx(np.triu(g, 1).sum(), abs=1e-12)
+
+
+def test_item_cosines_are_kept_for_small_catalogues_only(monkeypatch):
+    from recbench.evaluation import popularity
+    from recbench.evaluation.popularity import ItemStats
+
+    train = sp.random(30, 12, density=0.3, random_state=1, format="csr")
+    train.data[:] = 1
+    stats = ItemStats.from_train(train, item_vectors="interactions")
+    cosines = stats.cosines()
+    dense = stats.vectors.toarray()
+    np.testing.assert_allclose(cosines, dense @ dense.T, atol=1e-12)
+    assert stats.cosines() is cosines  # computed once
+    monkeypatch.setattr(popularity, "GRAM_ITEMS", 11)
+    assert ItemStats.from_train(train, item_vectors="interactions").cosines() is None

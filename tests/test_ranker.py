@@ -185,10 +185,15 @@ class Transfers(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def test_scores_stay_on_their_device_and_only_top_k_ids_leave_it():
+@pytest.mark.parametrize("kernel", [False, True])
+def test_scores_stay_on_their_device_and_only_top_k_ids_leave_it(kernel, monkeypatch):
     """Scoring, masking and top-K run where the model's scores are; a chunk's B x n_items
-    scores are never copied (issue: evaluating a GPU model moved every chunk to the CPU)."""
+    scores are never copied (issue: evaluating a GPU model moved every chunk to the CPU).
+    Both ways of ranking: the torch ops a GPU runs, and the CPU's compiled kernel."""
+    from recbench.evaluation import ranker
     from recbench.evaluation.ranker import ranked_chunks, seen_matrix
+
+    monkeypatch.setattr(ranker, "CPU_KERNEL", kernel)
     from recbench.evaluation.sampled import FreeItems, SampledRanking, draw_candidates
 
     rng = np.random.default_rng(0)

@@ -57,7 +57,8 @@ def list_metrics(items: torch.Tensor, valid: torch.Tensor, hits: torch.Tensor,
                                           ("info", self_info), ("gain", gain),
                                           ("disc", disc * v))}
     ild_ks = sorted({k for m, k in parsed if m == "ild"})
-    ild = intra_list_diversity(items, valid, stats.vectors, ild_ks) if ild_ks else {}
+    ild = intra_list_diversity(items, valid, stats.vectors, ild_ks, stats.cosines()) \
+        if ild_ks else {}
     out = {}
     for name, (metric, k) in zip(names, parsed):
         at = min(k, k_list) - 1
@@ -81,11 +82,15 @@ def list_metrics(items: torch.Tensor, valid: torch.Tensor, hits: torch.Tensor,
 
 
 def intra_list_diversity(items: torch.Tensor, valid: torch.Tensor, vectors: sp.csr_matrix,
-                         ks: list[int]) -> dict[int, torch.Tensor]:
+                         ks: list[int], cosines: np.ndarray | None = None
+                         ) -> dict[int, torch.Tensor]:
     """ILD of each row's list cut at every K of ``ks``: mean pairwise ``1 - cos`` of the
     listed items' unit vectors.
 
-    Two exact ways to the sum of a list's pairwise cosines, the cheaper one taken per chunk:
+    With ``cosines`` (every item pair's, :meth:`ItemStats.cosines`) a list's pairs are
+    read from it when the chunk's pairs are fewer than its listed vectors' nonzeros
+    (interaction vectors). Otherwise two exact ways to the sum of a list's pairwise
+    cosines, the cheaper one taken per chunk:
     from the Gram matrix of the items listed in the chunk (cost: the squared number of
     listed items per vector dimension; cheap when few items are listed, e.g. MostPop), or
     from each list's summed vector, ``sum_{i<j} v_i.v_j = (|sum v|^2 - sum |v|^2) / 2``
@@ -102,15 +107,30 @@ def intra_list_diversity(items: torch.Tensor, valid: torch.Tensor, vectors: sp.c
     ok = valid.numpy()
     ks = sorted({min(k, k_max) for k in ks})
     listed = items.numpy()[ok]
+    listed_nnz = float(np.diff(vectors.indptr)[listed].sum())
+    n = ok[:, :ks[-1]].sum(1)
+    if cosines is not None and float((n * (n - 1) // 2).sum()) <= listed_nnz:
+        # reading each pair's cosine beats summing the listed vectors' nonzeros
+        return _ild(_pair_sums_gram(cosines, items.numpy(), ok, ks), ok, ks)
     distinct, position = np.unique(listed, return_inverse=True)
     sub = vectors[distinct]
     dims = np.bincount(sub.indices, minlength=vectors.shape[1]).astype(np.float64)
     # not dims @ dims: a BLAS call on a long vector wakes OpenBLAS threads whose spinning
     # then steals the cores torch ranks the next chunk on (1.7x slower ranking, gowalla_m1)
-    by_gram = float(np.square(dims).sum()) <= float(np.diff(vectors.indptr)[listed].sum())
+    by_gram = float(np.square(dims).sum()) <= listed_nnz
     at = np.zeros(items.shape, dtype=np.int64)
     at[ok] = position
-    pair_sums = _pair_sums_gram(sub, at, ok, ks) if by_gram else _pair_sums_summed(sub, at, ok, ks)
+    if by_gram:
+        gram = sp.csr_matrix(sub @ sub.T)
+        gram.sort_indices()
+        pair_sums = _pair_sums_gram(gram, at, ok, ks)
+    else:
+        pair_sums = _pair_sums_summed(sub, at, ok, ks)
+    return _ild(pair_sums, ok, ks)
+
+
+def _ild(pair_sums: dict[int, np.ndarray], ok: np.ndarray, ks: list[int]) -> dict[int, torch.Tensor]:
+    """ILD per row and K from the sums of the list's pairwise cosines."""
     out = {}
     for k in ks:
         n = ok[:, :k].sum(1).astype(np.float64)
@@ -120,12 +140,10 @@ def intra_list_diversity(items: torch.Tensor, valid: torch.Tensor, vectors: sp.c
     return out
 
 
-def _pair_sums_gram(sub: sp.csr_matrix, at: np.ndarray, ok: np.ndarray,
+def _pair_sums_gram(gram, at: np.ndarray, ok: np.ndarray,
                     ks: list[int]) -> dict[int, np.ndarray]:
-    """Per row and K, the sum of cosines over the pairs of the list, read from ``sub sub^T``
-    (``at``: each position's row of ``sub``)."""
-    gram = sp.csr_matrix(sub @ sub.T)
-    gram.sort_indices()
+    """Per row and K, the sum of cosines over the pairs of the list, read from ``gram``
+    (sparse or dense cosines; ``at``: each position's row and column of it)."""
     first, second = np.triu_indices(at.shape[1], 1)  # every pair r < s of list positions
     cos = np.asarray(gram[at[:, first].ravel(), at[:, second].ravel()])
     cos = cos.reshape(len(at), len(first)) * (ok[:, first] & ok[:, second])

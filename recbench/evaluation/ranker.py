@@ -17,7 +17,6 @@ import scipy.sparse as sp
 import torch
 
 from recbench.evaluation.sampled import Candidates, SampledRanks, sampled_ranks
-from recbench.evaluation.topk_cpu import rank_chunk
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -255,8 +254,10 @@ def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix,
             if writes_into and len(chunk) == shape[0]:
                 buffer = scores  # the model wrote into it, or it is the buffer from now on
             n_rel = torch.from_numpy(n_rel_all[chunk])
-            if k > 0 and scores.device.type == "cpu":
-                # one compiled pass per row: mask, top-K, hits (topk_cpu)
+            if k > 0 and scores.device.type == "cpu" and CPU_KERNEL:
+                # one compiled pass per row: mask, top-K, hits (imported here: numba
+                # loads in 0.3 s, which commands that rank nothing need not wait for)
+                from recbench.evaluation.topk_cpu import rank_chunk
                 items, valid, hits, nan = (torch.from_numpy(a) for a in rank_chunk(
                     scores.numpy(), *seen_rows.chunk(start, stop),
                     *truth_rows.chunk(start, stop), k))
@@ -279,6 +280,10 @@ def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix,
             _SPARE.clear()  # one buffer kept: the last evaluation's
             _SPARE[shape] = buffer
 
+
+#: CPU scores are ranked by the compiled kernel (topk_cpu); False: by the torch ops a GPU
+#: runs (tests run that path on the CPU with it)
+CPU_KERNEL = True
 
 #: the score buffer of the last evaluation, by shape: the next one (each validation of a
 #: training run, the test) writes into the same pages instead of faulting in fresh ones
