@@ -168,6 +168,7 @@ class _Rows:
     def of(cls, matrices: Sequence[sp.csr_matrix], users: np.ndarray) -> "_Rows":
         ptrs, indices, offset = [], [], 0
         for matrix in matrices:
+            matrix = matrix if matrix.format == "csr" else matrix.tocsr()
             every_row = len(users) == matrix.shape[0]  # users are ascending and distinct
             sub = matrix if every_row else matrix[users]
             if not sub.has_sorted_indices:
