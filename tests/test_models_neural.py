@@ -63,6 +63,20 @@ def test_same_seed_gives_identical_scores(name, low_rank_split):
         assert first.n_parameters() == N_PARAMETERS[name]
 
 
+@pytest.mark.parametrize("name", ["bpr", "multivae"])
+def test_steps_per_lightning_call_do_not_change_training(name, low_rank_split, monkeypatch):
+    """Several optimizer steps per training_step (StepGroups) run the same updates in the
+    same order as one per call: identical weights, however the epoch's batches group."""
+    from recbench.models import lightning
+
+    users = torch.arange(120)
+    scores = []
+    for size in (1, 2, 16):
+        monkeypatch.setattr(lightning, "STEPS_PER_CALL", size)
+        scores.append(fit(name, low_rank_split, 4, epochs=2).score(users))
+    assert torch.equal(scores[0], scores[1]) and torch.equal(scores[0], scores[2])
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_resumed_training_ends_exactly_like_an_uninterrupted_one(name, low_rank_split, tmp_path):
     straight = fit(name, low_rank_split, 2, epochs=4)

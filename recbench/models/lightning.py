@@ -202,8 +202,8 @@ STEPS_PER_CALL = 16
 class StepGroups(torch.utils.data.IterableDataset):
     """An epoch's training batches in lists of up to ``size`` (the last may be shorter)."""
 
-    def __init__(self, batches, size: int = STEPS_PER_CALL):
-        self.batches, self.size = batches, size
+    def __init__(self, batches, size: int | None = None):
+        self.batches, self.size = batches, size or STEPS_PER_CALL
 
     def __len__(self) -> int:
         return -(-len(self.batches) // self.size)
