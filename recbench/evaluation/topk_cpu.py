@@ -153,6 +153,8 @@ _lock = threading.Lock()
 def _threads() -> ThreadPoolExecutor:
     global _executor
     if _executor is None or _executor._max_workers != torch.get_num_threads():
+        if _executor is not None:
+            _executor.shutdown(wait=False)  # torch.set_num_threads changed: resize
         _executor = ThreadPoolExecutor(max_workers=torch.get_num_threads(),
                                        thread_name_prefix="recbench-rank")
     return _executor
