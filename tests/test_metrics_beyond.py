@@ -331,3 +331,15 @@ def test_item_cosines_are_kept_for_small_catalogues_only(monkeypatch):
     assert stats.cosines() is cosines  # computed once
     monkeypatch.setattr(popularity, "GRAM_ITEMS", 11)
     assert ItemStats.from_train(train, item_vectors="interactions").cosines() is None
+
+
+def test_distinct_items_equals_numpy_unique():
+    from recbench.evaluation.popularity import distinct_items
+
+    rng = np.random.default_rng(5)
+    for n_items, size in ((1, 3), (7, 0), (50, 200), (1000, 30)):
+        items = rng.integers(0, n_items, size)
+        distinct, position = distinct_items(items, n_items)
+        want, inverse = np.unique(items, return_inverse=True)
+        np.testing.assert_array_equal(distinct, want)
+        np.testing.assert_array_equal(position, inverse)

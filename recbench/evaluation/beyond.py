@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recbench.evaluation.popularity import ItemStats
+from recbench.evaluation.popularity import ItemStats, distinct_items
 from recbench.evaluation.registry import REGISTRY, parse_metric
 
 
@@ -112,7 +112,7 @@ def intra_list_diversity(items: torch.Tensor, valid: torch.Tensor, vectors: sp.c
     if cosines is not None and float((n * (n - 1) // 2).sum()) <= listed_nnz:
         # reading each pair's cosine beats summing the listed vectors' nonzeros
         return _ild(_pair_sums_gram(cosines, items.numpy(), ok, ks), ok, ks)
-    distinct, position = np.unique(listed, return_inverse=True)
+    distinct, position = distinct_items(listed, vectors.shape[0])
     sub = vectors[distinct]
     dims = np.bincount(sub.indices, minlength=vectors.shape[1]).astype(np.float64)
     # not dims @ dims: a BLAS call on a long vector wakes OpenBLAS threads whose spinning

@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recbench.evaluation.popularity import ItemStats
+from recbench.evaluation.popularity import ItemStats, distinct_items
 from recbench.evaluation.registry import REGISTRY, parse_metric
 
 BOOT_BLOCK = 64  #: resamples computed at once: memory ~ BOOT_BLOCK x listed items ints
@@ -81,7 +81,7 @@ class CatalogAccumulator:
         ks = sorted({min(k, items.shape[1]) for _, k in self.parsed})
         # only items listed to someone can have a non-zero count: the counts are kept for
         # those (columns of ``listed``); the metrics add the other items' zeros
-        distinct, column = np.unique(items[valid], return_inverse=True)
+        distinct, column = distinct_items(items[valid], self.stats.n_items)
         position = np.zeros_like(items)
         position[valid] = column
         # the lists of a larger K extend those of a smaller one: each K adds the segment of
