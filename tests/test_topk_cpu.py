@@ -128,6 +128,11 @@ def test_a_model_taking_out_writes_every_chunk_into_one_buffer_kept_for_the_next
         torch.testing.assert_close(a.items, c.items)
         torch.testing.assert_close(b.items, c.items)
         torch.testing.assert_close(a.hits, c.hits)
+    # another model (maybe on another device) never gets the kept buffer
+    given = []
+    list(ranked_chunks(lambda users, out=None: given.append(out) or fresh(users), truth,
+                       [train, valid], 10, chunk_size=100))
+    assert given[0] is None
     # a hint only: a model that returns new tensors instead is ranked the same
     ignored = list(ranked_chunks(lambda users, out=None: fresh(users), truth, [train, valid], 10,
                                  chunk_size=100))

@@ -9,6 +9,7 @@ Memory is bounded by ``chunk_size * n_items`` (a few dense tensors per chunk); t
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -244,7 +245,7 @@ def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix,
     truth_rows, seen_rows = _Rows.of([truth], users), _Rows.of(parts, users)
     shape = (min(chunk_size, len(users)), n_items)
     writes_into = accepts_out(score_fn)
-    buffer = _SPARE.pop(shape, None) if writes_into else None
+    buffer = _take_spare(score_fn, shape) if writes_into else None
     try:
         for start in range(0, len(users), chunk_size):
             stop = min(start + chunk_size, len(users))
@@ -278,17 +279,39 @@ def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix,
             yield RankedChunk(chunk, items, valid, hits, n_rel, ranked)
     finally:
         if buffer is not None:
-            _SPARE.clear()  # one buffer kept: the last evaluation's
-            _SPARE[shape] = buffer
+            _keep_spare(score_fn, shape, buffer)
 
 
 #: CPU scores are ranked by the compiled kernel (topk_cpu); False: by the torch ops a GPU
 #: runs (tests run that path on the CPU with it)
 CPU_KERNEL = True
 
-#: the score buffer of the last evaluation, by shape: the next one (each validation of a
-#: training run, the test) writes into the same pages instead of faulting in fresh ones
-_SPARE: dict[tuple[int, int], torch.Tensor] = {}
+#: the score buffer of the last evaluation, its shape and (weakly) the model that scored
+#: into it: that model's next evaluation (each validation of a training run, the test)
+#: writes into the same pages instead of faulting in fresh ones. Another model never gets
+#: it: it may live on another device
+_SPARE: dict[str, object] = {}
+
+
+def _owner(score_fn: Callable):
+    """The object a scoring function belongs to: a bound method's model, else itself."""
+    return getattr(score_fn, "__self__", score_fn)
+
+
+def _take_spare(score_fn: Callable, shape: tuple[int, int]) -> torch.Tensor | None:
+    """The kept buffer when ``score_fn``'s model filled it in an evaluation of ``shape``."""
+    owner = _SPARE.get("owner")
+    if _SPARE.get("shape") == shape and owner is not None and owner() is _owner(score_fn):
+        return _SPARE.pop("buffer", None)
+    return None
+
+
+def _keep_spare(score_fn: Callable, shape: tuple[int, int], buffer: torch.Tensor) -> None:
+    _SPARE.clear()  # one buffer kept: the last evaluation's
+    try:
+        _SPARE.update(owner=weakref.ref(_owner(score_fn)), shape=shape, buffer=buffer)
+    except TypeError:  # an owner without weak references: nothing kept
+        _SPARE.clear()
 
 
 def _rank_on_device(scores: torch.Tensor, seen_rows: _Rows, truth_rows: _Rows, start: int,
