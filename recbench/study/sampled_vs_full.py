@@ -206,12 +206,11 @@ def score_run(fitted, metrics: list[str], protocols: list[Protocol], candidates:
     """
     import torch
 
-    from recbench.evaluation.ranker import ranked_chunks, seen_matrix
+    from recbench.evaluation.ranker import ranked_chunks
     from recbench.evaluation.sampled import sampled_metrics
     from recbench.evaluation.suite import evaluate_chunks
 
     truth, masked = fitted.task.test_inputs(fitted.model, fitted.split)
-    seen = seen_matrix(truth.shape, masked)
     sets = [c for key, c in candidates.items() if key != PER_ITEM_KEY]
     position = {c.ranking.prefix: i for i, c in enumerate(sets)}
     corrected = {(p.key, m): [] for p in protocols if p.gamma is not None for m in metrics}
@@ -231,9 +230,9 @@ def score_run(fitted, metrics: list[str], protocols: list[Protocol], candidates:
 
     names = [*metrics, *(c.ranking.name(m) for c in sets for m in metrics)]
     k_max = max(parse_metric(m)[1] for m in metrics)
-    chunks = ranked_chunks(fitted.model.score, truth, seen, k_max, chunk_size,
+    chunks = ranked_chunks(fitted.model.score, truth, masked, k_max, chunk_size,
                            [*sets, candidates[PER_ITEM_KEY]])
-    result = evaluate_chunks(with_corrections(chunks), names, seen, truth)
+    result = evaluate_chunks(with_corrections(chunks), names, masked, truth)
     out = {(FULL, m): float(np.mean(result.per_user[m])) for m in metrics}
     out |= {(c.ranking.prefix, m): float(np.mean(result.per_user[c.ranking.name(m)]))
             for c in sets for m in metrics}
