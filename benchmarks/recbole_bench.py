@@ -307,21 +307,12 @@ def measure_floor(dataset: str, chunk: int = CHUNK, repeats: int = 7) -> dict:
     beyond-accuracy metrics at 5, 10, 20, with 200 bootstrap resamples of the catalogue
     metrics; and without them) and ``metrics=full`` (both, and accuracy per activity
     quartile and user feature): :data:`SUITES`. Fewest seconds of each."""
-    import torch
-
     from recbench.config import build, compose
     from recbench.evaluation.suite import MetricSuite
 
     split = load_split(dataset, DATASETS[dataset]["split"])
     model = recbench_fit(split, "bpr", 1)[0]
-    users = int((split.test.getnnz(axis=1) > 0).sum())
-    a, b = torch.randn(users, 64), torch.randn(64, split.n_items)
-    out = torch.empty(min(chunk, users), split.n_items)
-
-    def floor():
-        for start in range(0, users, chunk):
-            rows = a[start:start + chunk]
-            torch.mm(rows, b, out=out[:len(rows)])
+    floor = score_products(split, chunk)[1]
 
     from recbench.evaluation.ranker import evaluate
     seen = [split.train, split.fold_in, split.valid]
@@ -347,9 +338,20 @@ def measure_gemm(dataset: str, chunk: int = CHUNK, repeats: int = 7) -> dict:
     """Best-of-``repeats`` seconds of the float32 score product ``(n_test_users, 64) @
     (64, n_items)``: as one GEMM (its output allocated each time) and ``chunk`` users at a
     time into one reused output buffer (as a chunked evaluation can)."""
+    split = load_split(dataset, DATASETS[dataset]["split"])
+    whole, chunked = score_products(split, chunk)
+    chunked()  # warm-up
+    return {"seconds": best_time(whole, repeats), "chunked": best_time(chunked, repeats),
+            "users": int((split.test.getnnz(axis=1) > 0).sum()), "items": split.n_items}
+
+
+def score_products(split, chunk: int):
+    """Two zero-argument calls of the float32 score product ``(n_test_users, 64) @ (64,
+    n_items)`` of random factors: as one GEMM (its output allocated each time), and
+    ``chunk`` users at a time into one reused output buffer (the floor a chunked evaluation
+    can reach); on the GPU when there is one, synchronised."""
     import torch
 
-    split = load_split(dataset, DATASETS[dataset]["split"])
     users = int((split.test.getnnz(axis=1) > 0).sum())
     device = "cuda" if on_gpu() else "cpu"
     a, b = torch.randn(users, 64, device=device), torch.randn(64, split.n_items, device=device)
@@ -365,9 +367,7 @@ def measure_gemm(dataset: str, chunk: int = CHUNK, repeats: int = 7) -> dict:
         a @ b
         sync()
 
-    chunked()  # warm-up
-    return {"seconds": best_time(whole, repeats), "chunked": best_time(chunked, repeats),
-            "users": users, "items": split.n_items}
+    return whole, chunked
 
 
 def load_kernel() -> None:
