@@ -10,6 +10,7 @@ import torch
 
 from recbench.evaluation import topk_cpu
 from recbench.evaluation.ranker import _SPARE, _exact_topk, _rank_on_device, _Rows, ranked_chunks
+from recbench.evaluation.openmp import torch_parallel
 from recbench.evaluation.topk_cpu import rank_chunk
 
 
@@ -32,15 +33,30 @@ def _case(rng, rows: int, n_items: int, distinct: int | None):
     return scores, parts, truth
 
 
+@pytest.fixture(params=["torch threads", "own threads"])
+def threads(request, monkeypatch):
+    """The kernel's rows run on torch's OpenMP threads, or on the module's own pool."""
+    monkeypatch.setattr(topk_cpu, "ON_TORCH_THREADS", request.param == "torch threads")
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)  # several threads, even on 1 core
+    return request.param
+
+
+def test_torch_openmp_runtime_is_found_when_torch_runs_on_openmp():
+    on_openmp = "parallel backend: OpenMP" in torch.__config__.parallel_info()
+    assert (torch_parallel() is not None) == on_openmp
+
+
 @pytest.mark.parametrize("seed", range(6))
-def test_the_kernel_equals_the_exact_int64_key_ranking(seed):
+def test_the_kernel_equals_the_exact_int64_key_ranking(seed, threads):
     """Lists, their ends (valid), hits and the in-place masking equal the exact torch
     ranking, on rows narrow and wide (every group size and a tail of n % group items),
-    ties everywhere, real -inf scores, 0.0 tied with -0.0 and masks in several parts."""
+    ties everywhere, real -inf scores, 0.0 tied with -0.0 and masks in several parts;
+    chunks of 64 rows and more are split over threads (blocks of 16 rows, and a part
+    of the last)."""
     rng = np.random.default_rng(seed)
     for _ in range(25):
         n_items = int(rng.choice([1, 2, 7, 65, 300, 1700, 3001, 40_013]))
-        rows = int(rng.integers(1, 200 if n_items < 10_000 else 20))
+        rows = int(rng.integers(1, 300 if n_items < 10_000 else 150))
         k = int(rng.integers(1, min(n_items, 50) + 1))
         scores, parts, truth = _case(rng, rows, n_items, rng.choice([None, 1, 3, 40]))
         masked = sum(p.toarray() for p in parts) > 0

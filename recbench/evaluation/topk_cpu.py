@@ -29,6 +29,8 @@ import numba
 import numpy as np
 import torch
 
+from recbench.evaluation.openmp import fetch_add, float32_at, int64_at, torch_parallel, uint8_at
+
 #: strided items per group of the first pass; a row narrower than ``MIN_GROUPS`` groups
 #: of this size uses smaller groups (down to 1: every item its own group)
 GROUP = 16
@@ -69,8 +71,9 @@ def _rank_rows(scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group, first, l
     k = items.shape[1]
     g = n // group
     whole = g * group
-    sup = g // k  # groups per set of the threshold (k sets of ``sup`` strided groups)
     best = np.empty(g, np.float32)
+    cand_best = np.empty(g, np.float32)
+    set_max = np.empty(k, np.float32)
     top = np.empty(k, np.int64)
     cand_groups = np.empty(g, np.int64)
     keys = np.empty(n, np.int64)
@@ -92,18 +95,32 @@ def _rank_rows(scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group, first, l
             n_nan += row[j] != row[j]
         nan_rows[r] = n_nan > 0
         # low: the least of the maxima of k disjoint sets of groups (each set holds an
-        # item >= low, so k items do); with fewer than k groups, -inf: every item
-        low = _NEG_INF
-        for i in range(k if sup > 0 else 0):
-            high = best[i * sup]
-            for t in range(i * sup + 1, (i + 1) * sup):
-                v = best[t]
-                high = v if v > high else high
-            low = high if (i == 0 or high < low) else low
-        m = 0
+        # item >= low, so k items do); with fewer than k groups, -inf: every item. The
+        # groups reaching it are split into k sets again while each set would hold two
+        # or more of them: low rises towards the K-th best group maximum, and fewer
+        # items are read and ordered below
+        m = g
         for t in range(g):
-            cand_groups[m] = t
-            m += best[t] >= low
+            cand_groups[t] = t
+            cand_best[t] = best[t]
+        low = _NEG_INF
+        while m >= 2 * k:
+            sets = m // k  # sets t, t + k, t + 2k, ...: one vectorised max per stride
+            set_max[:] = cand_best[:k]
+            for i in range(1, sets):
+                part = cand_best[i * k:(i + 1) * k]
+                for t in range(k):
+                    v, b = part[t], set_max[t]
+                    set_max[t] = v if v > b else b
+            low = set_max.min()
+            kept = 0
+            for c in range(m):
+                cand_groups[kept] = cand_groups[c]
+                cand_best[kept] = cand_best[c]
+                kept += cand_best[c] >= low
+            if kept == m:
+                break  # ties (or -inf): no group left behind, and none would be later
+            m = kept
         n_keys = 0
         for c in range(m):
             t = cand_groups[c]
@@ -146,6 +163,36 @@ def _rank_rows(scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group, first, l
             hits[r, p] = _contains(truth_idx, truth_ptr[0, r], truth_ptr[0, r + 1], its[p])
 
 
+#: rows a thread takes at a time from the chunk (threads take blocks until none is left)
+BLOCK = 16
+
+# the team's arguments: one int64 array of sizes and addresses, in this order
+(_NEXT, _ROWS, _ITEMS, _SCORES, _PARTS, _SEEN_PTR, _N_SEEN, _SEEN_IDX, _TRUTH_PTR, _N_TRUTH,
+ _TRUTH_IDX, _GROUP, _K, _OUT_ITEMS, _OUT_FILLED, _OUT_HITS, _OUT_NAN, _N_ARGS) = range(18)
+
+
+@numba.cfunc(numba.types.void(numba.types.CPointer(numba.types.int64)), cache=True)
+def _team(a):
+    """One OpenMP thread's share of :func:`rank_chunk`: blocks of :data:`BLOCK` rows,
+    taken with an atomic counter (``a[_NEXT]``) until the chunk is done."""
+    rows, n, k = a[_ROWS], a[_ITEMS], a[_K]
+    scores = numba.carray(float32_at(a[_SCORES]), (rows, n))
+    seen_ptr = numba.carray(int64_at(a[_SEEN_PTR]), (a[_PARTS], rows + 1))
+    seen_idx = numba.carray(int64_at(a[_SEEN_IDX]), (a[_N_SEEN],))
+    truth_ptr = numba.carray(int64_at(a[_TRUTH_PTR]), (1, rows + 1))
+    truth_idx = numba.carray(int64_at(a[_TRUTH_IDX]), (a[_N_TRUTH],))
+    items = numba.carray(int64_at(a[_OUT_ITEMS]), (rows, k))
+    filled = numba.carray(int64_at(a[_OUT_FILLED]), (rows,))
+    hits = numba.carray(uint8_at(a[_OUT_HITS]), (rows, k)).view(np.bool_)
+    nan = numba.carray(uint8_at(a[_OUT_NAN]), (rows,)).view(np.bool_)
+    while True:
+        first = fetch_add(a, BLOCK)  # a[_NEXT] is a[0]
+        if first >= rows:
+            return
+        _rank_rows(scores, seen_ptr, seen_idx, truth_ptr, truth_idx, a[_GROUP], first,
+                   min(first + BLOCK, rows), items, filled, hits, nan)
+
+
 _executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
 
@@ -158,6 +205,11 @@ def _threads() -> ThreadPoolExecutor:
         _executor = ThreadPoolExecutor(max_workers=torch.get_num_threads(),
                                        thread_name_prefix="recbench-rank")
     return _executor
+
+
+#: run the rows on torch's OpenMP threads when its runtime is found (:mod:`.openmp`);
+#: False: on a pool of this module's own (also where torch's backend is not OpenMP)
+ON_TORCH_THREADS = True
 
 
 def group_size(n_items: int) -> int:
@@ -196,11 +248,25 @@ def rank_chunk(scores: np.ndarray, seen_ptr: np.ndarray, seen_idx: np.ndarray,
     nan = np.empty(rows, np.bool_)
     args = (scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group_size(n_items))
     outs = (items, filled, hits, nan)
-    parts = min(torch.get_num_threads(), max(1, rows // 64))
-    if parts == 1:
+    threads = min(torch.get_num_threads(), max(1, rows // 64))
+    launch = torch_parallel() if ON_TORCH_THREADS else None
+    if threads == 1:
         _rank_rows(*args, 0, rows, *outs)
+    elif launch is not None:  # raw addresses: every array C-contiguous, of its dtype
+        if scores.dtype != np.float32 or not scores.flags.c_contiguous:
+            raise ValueError("scores must be C-contiguous float32")
+        seen_ptr, seen_idx, truth_ptr, truth_idx = (np.ascontiguousarray(x, np.int64) for x in (
+            seen_ptr, seen_idx, truth_ptr, truth_idx))
+        a = np.zeros(_N_ARGS, np.int64)
+        a[_ROWS], a[_ITEMS], a[_K], a[_GROUP] = rows, n_items, k, args[-1]
+        a[_PARTS], a[_N_SEEN], a[_N_TRUTH] = len(seen_ptr), len(seen_idx), len(truth_idx)
+        for at, array in ((_SCORES, scores), (_SEEN_PTR, seen_ptr), (_SEEN_IDX, seen_idx),
+                          (_TRUTH_PTR, truth_ptr), (_TRUTH_IDX, truth_idx), (_OUT_ITEMS, items),
+                          (_OUT_FILLED, filled), (_OUT_HITS, hits), (_OUT_NAN, nan)):
+            a[at] = array.ctypes.data
+        launch(_team.address, a.ctypes.data, threads, 0)
     else:
-        bounds = np.linspace(0, rows, parts + 1).astype(np.int64)
+        bounds = np.linspace(0, rows, threads + 1).astype(np.int64)
         with _lock:  # one chunk at a time over the pool's threads
             futures = [_threads().submit(_rank_rows, *args, int(a), int(b), *outs)
                        for a, b in zip(bounds[:-1], bounds[1:])]

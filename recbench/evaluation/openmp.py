@@ -1,0 +1,77 @@
+"""Running a compiled (numba) function on torch's own OpenMP threads.
+
+After every parallel torch op (the score product), torch's OpenMP workers spin for about
+a millisecond before they sleep. Work handed to threads of another pool in that time
+shares the cores with the spinners: measured on 2 cores, the ranking kernel right after
+the product took twice its time alone. Started as a parallel region of the same OpenMP
+runtime (``GOMP_parallel``, which libgomp, LLVM's libomp and Intel's libiomp5 all
+export), it runs on those very workers instead, as torch's own ops do.
+
+:func:`torch_parallel` finds that runtime among the libraries torch ships, when torch's
+parallel backend is OpenMP; None otherwise (callers keep their own threads). The
+intrinsics let a ``cfunc`` read its arguments from one ``int64`` array of addresses.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import glob
+import os
+
+import torch
+from numba import types
+from numba.extending import intrinsic
+
+#: file names of the OpenMP runtimes torch wheels ship (Linux: libgomp; macOS: libomp)
+_RUNTIMES = ("libgomp*.so*", "libomp*.so*", "libiomp5*.so*", "libomp*.dylib", "libiomp5*.dylib")
+
+
+@functools.cache
+def torch_parallel():
+    """``GOMP_parallel(fn, data, num_threads, flags)`` of the OpenMP runtime torch runs
+    its parallel ops on (a ctypes function; it releases the GIL), or None when torch's
+    backend is not OpenMP or its runtime is not among torch's libraries."""
+    if "parallel backend: OpenMP" not in torch.__config__.parallel_info():
+        return None
+    root = os.path.dirname(torch.__file__)
+    folders = (os.path.join(root, "lib"), root + ".libs")  # wheels, auditwheel-repaired
+    for folder in folders:
+        for pattern in _RUNTIMES:
+            for path in sorted(glob.glob(os.path.join(folder, pattern))):
+                try:
+                    # already loaded by torch: dlopen returns that copy, not a second one
+                    launch = ctypes.CDLL(path).GOMP_parallel
+                except (OSError, AttributeError):
+                    continue
+                launch.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+                launch.restype = None
+                return launch
+    return None
+
+
+def _pointer(to):
+    @intrinsic
+    def cast(typingctx, address):
+        sig = types.CPointer(to)(address)
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
+        return sig, codegen
+    return cast
+
+
+#: ``int64`` address -> typed pointer (for ``numba.carray``)
+float32_at = _pointer(types.float32)
+int64_at = _pointer(types.int64)
+uint8_at = _pointer(types.uint8)
+
+
+@intrinsic
+def fetch_add(typingctx, pointer, value):
+    """Atomically add ``value`` to ``*pointer`` (``int64``); returns the value before."""
+    sig = types.int64(pointer, value)
+
+    def codegen(context, builder, signature, args):
+        return builder.atomic_rmw("add", args[0], args[1], "monotonic")
+    return sig, codegen
