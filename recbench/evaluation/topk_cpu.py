@@ -41,17 +41,16 @@ _NEG_INF = np.float32(-np.inf)
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _contains(sorted_ids, lo, hi, j):
-    """Whether ``j`` is in ``sorted_ids[lo:hi]`` (ascending)."""
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        v = sorted_ids[mid]
-        if v == j:
-            return True
-        if v < j:
-            lo = mid + 1
-        else:
-            hi = mid
-    return False
+    """Whether ``j`` is in ``sorted_ids[lo:hi]`` (ascending); a binary search whose steps
+    depend only on ``hi - lo`` (conditional moves, no mispredicted branches)."""
+    n = hi - lo
+    if n == 0:
+        return False
+    while n > 1:
+        half = n >> 1
+        lo = lo + half if sorted_ids[lo + half] <= j else lo
+        n -= half
+    return sorted_ids[lo] == j
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -77,6 +76,7 @@ def _rank_rows(scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group, first, l
     top = np.empty(k, np.int64)
     cand_groups = np.empty(g, np.int64)
     keys = np.empty(n, np.int64)
+    relevant = np.zeros(n, np.bool_)
     for r in range(first, last):
         row = scores[r]
         bits = row.view(np.int32)
@@ -99,28 +99,29 @@ def _rank_rows(scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group, first, l
         # groups reaching it are split into k sets again while each set would hold two
         # or more of them: low rises towards the K-th best group maximum, and fewer
         # items are read and ordered below
-        m = g
-        for t in range(g):
-            cand_groups[t] = t
-            cand_best[t] = best[t]
-        low = _NEG_INF
+        m, low = g, _NEG_INF
+        source = best  # the first round reads the maxima of every group in place
         while m >= 2 * k:
             sets = m // k  # sets t, t + k, t + 2k, ...: one vectorised max per stride
-            set_max[:] = cand_best[:k]
+            set_max[:] = source[:k]
             for i in range(1, sets):
-                part = cand_best[i * k:(i + 1) * k]
+                part = source[i * k:(i + 1) * k]
                 for t in range(k):
                     v, b = part[t], set_max[t]
                     set_max[t] = v if v > b else b
             low = set_max.min()
             kept = 0
             for c in range(m):
-                cand_groups[kept] = cand_groups[c]
-                cand_best[kept] = cand_best[c]
-                kept += cand_best[c] >= low
+                v = source[c]
+                cand_groups[kept] = c if m == g else cand_groups[c]
+                cand_best[kept] = v
+                kept += v >= low
             if kept == m:
                 break  # ties (or -inf): no group left behind, and none would be later
-            m = kept
+            m, source = kept, cand_best
+        if m == g:
+            for t in range(g):
+                cand_groups[t] = t
         n_keys = 0
         for c in range(m):
             t = cand_groups[c]
@@ -159,8 +160,13 @@ def _rank_rows(scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group, first, l
         for p in range(kept, k):
             its[p] = 0
         filled_out[r] = kept
+        # hits: the user's relevant items flagged in a byte per item, read, then cleared
+        for p in range(truth_ptr[0, r], truth_ptr[0, r + 1]):
+            relevant[truth_idx[p]] = True
         for p in range(kept):
-            hits[r, p] = _contains(truth_idx, truth_ptr[0, r], truth_ptr[0, r + 1], its[p])
+            hits[r, p] = relevant[its[p]]
+        for p in range(truth_ptr[0, r], truth_ptr[0, r + 1]):
+            relevant[truth_idx[p]] = False
 
 
 #: rows a thread takes at a time from the chunk (threads take blocks until none is left)
