@@ -291,8 +291,9 @@ def test_elliot_gini_differences_pinned():
 
 def test_every_ild_path_agrees():
     """The Gram paths (sparse: few listed items; dense: every item pair's cosine kept, small
-    catalogues) and the summed-vector path (many listed items) are exact."""
+    catalogues, compiled) and the summed-vector path (many listed items) are exact."""
     from recbench.evaluation.beyond import _pair_sums_gram, _pair_sums_summed, intra_list_diversity
+    from recbench.evaluation.ild_cpu import pair_sums
     from recbench.evaluation.popularity import normalise_rows
 
     rng = np.random.default_rng(3)
@@ -305,7 +306,7 @@ def test_every_ild_path_agrees():
     a = _pair_sums_gram(gram, at, ok, [3, 7, 12])
     b = _pair_sums_summed(vectors, at, ok, [3, 7, 12])
     dense = vectors.toarray()
-    c = _pair_sums_gram(dense @ dense.T, at, ok, [3, 7, 12])
+    c = pair_sums(dense @ dense.T, at, ok, [3, 7, 12])
     with_cosines = intra_list_diversity(items, valid, vectors, [3, 7, 12], dense @ dense.T)
     without = intra_list_diversity(items, valid, vectors, [3, 7, 12])
     for k in (3, 7, 12):
