@@ -75,9 +75,10 @@ class CatalogAccumulator:
         items = np.concatenate(self._items) if self._items else np.zeros((0, 1), np.int64)
         valid = np.concatenate(self._valid) if self._valid else np.zeros((0, 1), bool)
         hits = np.concatenate(self._hits) if self._hits else np.zeros((0, 1), bool)
-        groups = np.stack([~self.stats.tail, self.stats.tail], axis=1).astype(np.float64)
-        candidates = groups.sum(0)[None, :] - (seen[users] > 0) @ groups  # (n, 2)
-        relevant = (truth[users] > 0) @ groups
+        tail = self.stats.tail
+        n_tail = float(tail.sum())
+        candidates = np.array([self.stats.n_items - n_tail, n_tail]) - _by_group(seen, tail)[users]
+        relevant = _by_group(truth, tail)[users]  # (n, 2): head, tail
         ks = sorted({min(k, items.shape[1]) for _, k in self.parsed})
         # only items listed to someone can have a non-zero count: the counts are kept for
         # those (columns of ``listed``); the metrics add the other items' zeros
@@ -92,9 +93,11 @@ class CatalogAccumulator:
             rows = np.repeat(np.arange(len(items)), v.sum(1))
             listed = sp.csr_matrix((np.ones(len(rows)), (rows, position[:, previous:k][v])),
                                    shape=(len(items), max(len(distinct), 1)))
-            group_of = groups[items[:, previous:k]] * v[..., None]  # (n, k - previous, 2)
-            segments[k] = (listed.T.tocsr().astype(np.float32), group_of.sum(1),
-                           (group_of * hits[:, previous:k, None]).sum(1))
+            in_tail = tail[items[:, previous:k]] & v
+            hit = hits[:, previous:k] & v
+            segments[k] = (listed.T.tocsr().astype(np.float32),
+                           _head_tail(v.sum(1), in_tail.sum(1)),
+                           _head_tail(hit.sum(1), (hit & in_tail).sum(1)))
             previous = k
         ones = np.ones((1, len(items)))
         values = {}
@@ -141,6 +144,25 @@ class CatalogAccumulator:
             if metric == "coverage":
                 out[f"coverage_count@{k}"] = (counts > 0).sum(1).astype(np.float64)
         return out
+
+
+def _head_tail(total: np.ndarray, tail: np.ndarray) -> np.ndarray:
+    """``(n, 2) float64``: head (``total - tail``) and tail counts per row."""
+    return np.stack([total - tail, tail], axis=1).astype(np.float64)
+
+
+def _by_group(matrix: sp.csr_matrix, tail: np.ndarray) -> np.ndarray:
+    """``(n_rows, 2)``: each row's stored positive entries among head and tail items (one
+    running sum over the nonzeros, no row selection or product)."""
+    matrix = matrix.tocsr()
+    if not matrix.has_canonical_format:  # an item stored twice in a row counts once
+        matrix = matrix.copy()
+        matrix.sum_duplicates()
+    stored = matrix.data > 0
+    ptr = matrix.indptr
+    running = np.concatenate([[0], np.cumsum(stored)])
+    in_tail = np.concatenate([[0], np.cumsum(stored & tail[matrix.indices])])
+    return _head_tail(running[ptr[1:]] - running[ptr[:-1]], in_tail[ptr[1:]] - in_tail[ptr[:-1]])
 
 
 def _metric(metric: str, counts, n_items: int, rec, candidates, hit, relevant) -> np.ndarray:
