@@ -297,7 +297,7 @@ def measure_evaluate(dataset: str, side: str, chunk: int = CHUNK, repeats: int =
             "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if on_gpu() else None}
 
 
-def measure_floor(dataset: str, chunk: int = CHUNK, repeats: int = 7) -> dict:
+def measure_floor(dataset: str, chunk: int = CHUNK, repeats: int = 11) -> dict:
     """recbench's test evaluation of MF-BPR trained one epoch beside the chunked GEMM floor,
     in one process, interleaved (each repeat runs every one of them once; the machine's
     speed drifts by 2x over minutes, so a ratio of times measured apart is not one):

@@ -36,11 +36,14 @@ def torch_parallel():
         return None
     root = os.path.dirname(torch.__file__)
     folders = (os.path.join(root, "lib"), root + ".libs")  # wheels, auditwheel-repaired
+    loaded = _loaded_files()
     for folder in folders:
         for pattern in _RUNTIMES:
             for path in sorted(glob.glob(os.path.join(folder, pattern))):
+                if loaded is not None and os.path.realpath(path) not in loaded:
+                    continue  # not the copy torch loaded: a second runtime, a second pool
                 try:
-                    # already loaded by torch: dlopen returns that copy, not a second one
+                    # loaded by torch: dlopen returns that copy, not a second one
                     launch = ctypes.CDLL(path).GOMP_parallel
                 except (OSError, AttributeError):
                     continue
@@ -48,6 +51,16 @@ def torch_parallel():
                 launch.restype = None
                 return launch
     return None
+
+
+def _loaded_files() -> set[str] | None:
+    """The shared libraries mapped into this process (Linux), None where unknown."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return {os.path.realpath(line.split(None, 5)[5].strip())
+                    for line in maps if len(line.split(None, 5)) == 6}
+    except OSError:
+        return None
 
 
 def _pointer(to):

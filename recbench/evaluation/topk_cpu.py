@@ -2,17 +2,19 @@
 
 ``torch.topk`` costs about as much as the score product itself on small catalogues (it
 copies every row into (value, index) pairs and partially sorts them), so on the CPU a
-compiled kernel (numba, no GIL, rows split over the torch threads) does, per row:
+compiled kernel (numba, no GIL; blocks of rows taken by torch's own OpenMP threads,
+:mod:`.openmp`, else by a pool of this module's) does, per row:
 
 1. sets the user's masked items to ``-inf`` (in place: the caller's buffer);
 2. one vectorised pass: the elementwise maximum of ``group`` strided slices of the row
    (group ``t`` holds items ``t``, ``t + g``, ``t + 2g``, ...) and a NaN count;
 3. a threshold ``low`` no larger than the row's K-th best score: the least of the maxima
-   of K disjoint sets of groups (each set holds an item scoring at least ``low``);
-4. collects, without branches, the items scoring at least ``low`` (about ``K log K`` on
-   most rows, read only from the groups whose maximum reaches it) and orders just those
-   by one int64 key: the float's order bits, then the complement of the item id;
-5. marks the listed items found in the user's relevant items (binary search).
+   of K disjoint sets of groups (each set holds an item scoring at least ``low``), raised
+   by splitting the groups that reach it into K sets again while each set would hold two;
+4. collects, without branches, the items scoring at least ``low`` (about 2K on most
+   rows, read only from the fewer than 2K groups whose maximum reaches it) and orders
+   just those by one int64 key: the float's order bits, then the complement of the item id;
+5. marks the listed items found in the user's relevant items (flagged in a byte per item).
 
 Masked items never enter a list; a real ``-inf`` score does (ranked last, by id), told
 apart from a masked item by a binary search in the user's masked items. NaN scores
