@@ -603,13 +603,17 @@ def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
                 .splitlines() if line.startswith("model name")), platform.machine())
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    # RECBENCH_COMMIT: where the tree is a copy without .git (the GPU machine)
-    commit = os.environ.get("RECBENCH_COMMIT") or subprocess.run(
-        ["git", "describe", "--always", "--dirty"], capture_output=True,
-        text=True).stdout.strip() or "unknown"
     return (f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB; Python "
             f"{platform.python_version()}, torch {version('torch')}, RecBole "
-            f"{version('recbole')}, recbench commit {commit}")
+            f"{version('recbole')}, recbench commit {commit()}")
+
+
+def commit() -> str:
+    """The recbench commit measured (``git describe``; ``-dirty`` with uncommitted edits)."""
+    # RECBENCH_COMMIT: where the tree is a copy without .git (the GPU machine)
+    return os.environ.get("RECBENCH_COMMIT") or subprocess.run(
+        ["git", "describe", "--always", "--dirty"], capture_output=True,
+        text=True).stdout.strip() or "unknown"
 
 
 def report(dataset: str) -> str:

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recbole_bench import (QUIET, THREADS, epoch_timer, machine,  # noqa: E402
+from recbole_bench import (QUIET, THREADS, commit, epoch_timer, machine,  # noqa: E402
                            max_rss_mb, others_cpu, recbench_fit, wait_for_quiet)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -277,7 +277,7 @@ def run_child(step: str, size: str, tries: int = 3, waits: int = 6) -> dict:
     if out.returncode:
         raise RuntimeError(f"{step} {size} failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    result |= {"others_cores": round(load, 2), "process_s": round(wall, 1)}
+    result |= {"others_cores": round(load, 2), "process_s": round(wall, 1), "commit": commit()}
     print(f"{step:12s} {size:4s} {json.dumps(result)}", flush=True)
     return result
 
@@ -362,6 +362,19 @@ def steep(cells: dict, sizes: list[str]) -> list[str]:
     return found
 
 
+def older_cells(cells: dict, sizes: list[str]) -> str:
+    """A sentence naming the cells measured at another commit than this report's (kept
+    by ``--reuse``), or nothing."""
+    now, other = commit(), {}
+    for step in STEPS:
+        for size in sizes:
+            cell = cells.get(f"{step} {size}")
+            if cell is not None and cell.get("commit", "unrecorded") != now:
+                other.setdefault(cell.get("commit", "unrecorded"), []).append(f"{step} {size}")
+    return "".join(f" Cells measured at commit {c} (kept by `--reuse`): {', '.join(keys)}."
+                   for c, keys in other.items())
+
+
 def report(cells: dict, sizes: list[str], shapes: dict, png: Path) -> str:
     xs = {s: shapes[s]["interactions"] for s in sizes}
     big = sizes[-1]
@@ -369,7 +382,7 @@ def report(cells: dict, sizes: list[str], shapes: dict, png: Path) -> str:
              f"Machine: {machine()}; torch threads {THREADS}. Every cell is one fresh process; "
              "times are wall-clock seconds, peak RSS is the process's `ru_maxrss` (MB), which "
              "includes loading the data. Produced by `benchmarks/scale_bench.py` "
-             "(`make bench-scale`).", "",
+             f"(`make bench-scale`).{older_cells(cells, sizes)}", "",
              "## Data", "",
              f"`recbench.data.synthetic.make_synthetic` at every size with MovieLens-20M's "
              f"universe: {N_USERS:,} users x {N_ITEMS:,} items, Zipf item popularity (exponent "
