@@ -3,9 +3,9 @@
 After every parallel torch op (the score product), torch's OpenMP workers keep spinning
 for a while before they sleep (libgomp's default: 300,000 spins). Work handed to threads
 of another pool in that time shares the cores with the spinners: measured on 2 cores, the
-ranking kernel right after the product took twice its time alone. Started as a parallel region of the same OpenMP
-runtime (``GOMP_parallel``, which libgomp, LLVM's libomp and Intel's libiomp5 all
-export), it runs on those very workers instead, as torch's own ops do.
+ranking kernel right after the product took twice its time alone. Started as a parallel
+region of the same OpenMP runtime (``GOMP_parallel``, which libgomp, LLVM's libomp and
+Intel's libiomp5 all export), it runs on those very workers instead, as torch's own ops do.
 
 :func:`torch_parallel` finds that runtime among the libraries torch ships, when torch's
 parallel backend is OpenMP; None otherwise (callers keep their own threads). The
