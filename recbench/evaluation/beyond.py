@@ -111,7 +111,7 @@ def intra_list_diversity(items: torch.Tensor, valid: torch.Tensor, vectors: sp.c
     n = ok[:, :ks[-1]].sum(1)
     if cosines is not None and float((n * (n - 1) // 2).sum()) <= listed_nnz:
         # reading each pair's cosine beats summing the listed vectors' nonzeros (compiled:
-        # numba loads in 0.3 s, which commands computing no ILD need not wait for)
+        # numba loads in 0.2 s, which commands computing no ILD need not wait for)
         from recbench.evaluation.ild_cpu import pair_sums
         return _ild(pair_sums(cosines, items.numpy(), ok, ks), ok, ks)
     distinct, position = distinct_items(listed, vectors.shape[0])

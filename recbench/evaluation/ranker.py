@@ -257,8 +257,8 @@ def ranked_chunks(score_fn: ScoreFn, truth: sp.csr_matrix,
                 buffer = scores  # the model wrote into it, or it is the buffer from now on
             n_rel = torch.from_numpy(n_rel_all[chunk])
             if k > 0 and scores.device.type == "cpu" and CPU_KERNEL:
-                # one compiled pass per row: mask, top-K, hits (imported here: numba
-                # loads in 0.3 s, which commands that rank nothing need not wait for)
+                # one compiled pass per row: mask, top-K, hits (imported here: numba and
+                # the kernel load in about 0.5 s, which commands ranking nothing skip)
                 from recbench.evaluation.topk_cpu import rank_chunk
                 items, valid, hits, nan = (torch.from_numpy(a) for a in rank_chunk(
                     scores.numpy(), *seen_rows.chunk(start, stop),
