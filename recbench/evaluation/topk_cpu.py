@@ -40,6 +40,9 @@ MIN_GROUPS = 200
 
 _NEG_INF = np.float32(-np.inf)
 
+#: rows a thread takes at a time from the chunk (threads take blocks until none is left)
+BLOCK = 16
+
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _contains(sorted_ids, lo, hi, j):
@@ -65,10 +68,12 @@ def _masked(seen_ptr, seen_idx, r, j):
 
 
 @numba.njit(cache=True, nogil=True)
-def _rank_rows(scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group, first, last,
+def _rank_rows(scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group, next_row,
                items, filled_out, hits, nan_rows):
-    """Rows ``first:last`` of :func:`rank_chunk` (the steps: this module's docstring)."""
-    n = scores.shape[1]
+    """Rows of :func:`rank_chunk` (the steps: this module's docstring), :data:`BLOCK` at a
+    time, taken with the atomic counter ``next_row[0]`` (shared by every thread ranking
+    the chunk) until none is left; the scratch arrays are made once per thread."""
+    rows, n = scores.shape
     k = items.shape[1]
     g = n // group
     whole = g * group
@@ -79,100 +84,102 @@ def _rank_rows(scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group, first, l
     cand_groups = np.empty(g, np.int64)
     keys = np.empty(n, np.int64)
     relevant = np.zeros(n, np.bool_)
-    for r in range(first, last):
-        row = scores[r]
-        bits = row.view(np.int32)
-        for q in range(seen_ptr.shape[0]):
-            for p in range(seen_ptr[q, r], seen_ptr[q, r + 1]):
-                row[seen_idx[p]] = _NEG_INF
-        n_nan = 0
-        best[:] = row[:g]
-        for i in range(group):
-            part = row[i * g:(i + 1) * g]
-            for t in range(g):
-                v, b = part[t], best[t]
-                best[t] = v if v > b else b  # NaN never wins here: counted instead
-                n_nan += v != v
-        for j in range(whole, n):
-            n_nan += row[j] != row[j]
-        nan_rows[r] = n_nan > 0
-        # low: the least of the maxima of k disjoint sets of groups (each set holds an
-        # item >= low, so k items do); with fewer than k groups, -inf: every item. The
-        # groups reaching it are split into k sets again while each set would hold two
-        # or more of them: low rises towards the K-th best group maximum, and fewer
-        # items are read and ordered below
-        m, low = g, _NEG_INF
-        source = best  # the first round reads the maxima of every group in place
-        while m >= 2 * k:
-            sets = m // k  # sets t, t + k, t + 2k, ...: one vectorised max per stride
-            set_max[:] = source[:k]
-            for i in range(1, sets):
-                part = source[i * k:(i + 1) * k]
-                for t in range(k):
-                    v, b = part[t], set_max[t]
-                    set_max[t] = v if v > b else b
-            low = set_max.min()
-            kept = 0
-            for c in range(m):
-                v = source[c]
-                cand_groups[kept] = c if m == g else cand_groups[c]
-                cand_best[kept] = v
-                kept += v >= low
-            if kept == m:
-                break  # ties (or -inf): no group left behind, and none would be later
-            m, source = kept, cand_best
-        if m == g:
-            for t in range(g):
-                cand_groups[t] = t
-        n_keys = 0
-        for c in range(m):
-            t = cand_groups[c]
+    counter = int64_at(next_row.ctypes.data)
+    while True:
+        first = fetch_add(counter, BLOCK)
+        if first >= rows:
+            return
+        for r in range(first, min(first + BLOCK, rows)):
+            row = scores[r]
+            bits = row.view(np.int32)
+            for q in range(seen_ptr.shape[0]):
+                for p in range(seen_ptr[q, r], seen_ptr[q, r + 1]):
+                    row[seen_idx[p]] = _NEG_INF
+            n_nan = 0
+            best[:] = row[:g]
             for i in range(group):
-                j = t + i * g
+                part = row[i * g:(i + 1) * g]
+                for t in range(g):
+                    v, b = part[t], best[t]
+                    best[t] = v if v > b else b  # NaN never wins here: counted instead
+                    n_nan += v != v
+            for j in range(whole, n):
+                n_nan += row[j] != row[j]
+            nan_rows[r] = n_nan > 0
+            # low: the least of the maxima of k disjoint sets of groups (each set holds an
+            # item >= low, so k items do); with fewer than k groups, -inf: every item. The
+            # groups reaching it are split into k sets again while each set would hold two
+            # or more of them: low rises towards the K-th best group maximum, and fewer
+            # items are read and ordered below
+            m, low = g, _NEG_INF
+            source = best  # the first round reads the maxima of every group in place
+            while m >= 2 * k:
+                sets = m // k  # sets t, t + k, t + 2k, ...: one vectorised max per stride
+                set_max[:] = source[:k]
+                for i in range(1, sets):
+                    part = source[i * k:(i + 1) * k]
+                    for t in range(k):
+                        v, b = part[t], set_max[t]
+                        set_max[t] = v if v > b else b
+                low = set_max.min()
+                kept = 0
+                for c in range(m):
+                    v = source[c]
+                    cand_groups[kept] = c if m == g else cand_groups[c]
+                    cand_best[kept] = v
+                    kept += v >= low
+                if kept == m:
+                    break  # ties (or -inf): no group left behind, and none would be later
+                m, source = kept, cand_best
+            if m == g:
+                for t in range(g):
+                    cand_groups[t] = t
+            n_keys = 0
+            for c in range(m):
+                t = cand_groups[c]
+                for i in range(group):
+                    j = t + i * g
+                    keys[n_keys] = j
+                    n_keys += row[j] >= low
+            for j in range(whole, n):
                 keys[n_keys] = j
                 n_keys += row[j] >= low
-        for j in range(whole, n):
-            keys[n_keys] = j
-            n_keys += row[j] >= low
-        filled = 0
-        for c in range(n_keys):
-            j = keys[c]
-            if row[j] == _NEG_INF and _masked(seen_ptr, seen_idx, r, j):
-                continue  # a masked item (its score was set to -inf above)
-            b = bits[j] if row[j] != 0 else 0  # -0.0 ties with 0.0
-            key = (np.int64(b ^ ((b >> 31) & 0x7FFFFFFF)) << 32) | (n - 1 - j)
-            keys[filled] = key
-            filled += 1
-        # the k largest keys, largest first (insertion over the few candidates)
-        kept = 0
-        for c in range(filled):
-            key = keys[c]
-            if kept == k and key <= top[k - 1]:
-                continue
-            pos = kept if kept < k else k - 1
-            if kept < k:
-                kept += 1
-            while pos > 0 and top[pos - 1] < key:
-                top[pos] = top[pos - 1]
-                pos -= 1
-            top[pos] = key
-        its = items[r]
-        for p in range(kept):
-            its[p] = n - 1 - (top[p] & 0xFFFFFFFF)
-        for p in range(kept, k):
-            its[p] = 0
-        filled_out[r] = kept
-        # hits: the user's relevant items flagged in a byte per item, read, then cleared
-        for p in range(truth_ptr[0, r], truth_ptr[0, r + 1]):
-            relevant[truth_idx[p]] = True
-        for p in range(kept):
-            hits[r, p] = relevant[its[p]]
-        for p in range(truth_ptr[0, r], truth_ptr[0, r + 1]):
-            relevant[truth_idx[p]] = False
+            filled = 0
+            for c in range(n_keys):
+                j = keys[c]
+                if row[j] == _NEG_INF and _masked(seen_ptr, seen_idx, r, j):
+                    continue  # a masked item (its score was set to -inf above)
+                b = bits[j] if row[j] != 0 else 0  # -0.0 ties with 0.0
+                key = (np.int64(b ^ ((b >> 31) & 0x7FFFFFFF)) << 32) | (n - 1 - j)
+                keys[filled] = key
+                filled += 1
+            # the k largest keys, largest first (insertion over the few candidates)
+            kept = 0
+            for c in range(filled):
+                key = keys[c]
+                if kept == k and key <= top[k - 1]:
+                    continue
+                pos = kept if kept < k else k - 1
+                if kept < k:
+                    kept += 1
+                while pos > 0 and top[pos - 1] < key:
+                    top[pos] = top[pos - 1]
+                    pos -= 1
+                top[pos] = key
+            its = items[r]
+            for p in range(kept):
+                its[p] = n - 1 - (top[p] & 0xFFFFFFFF)
+            for p in range(kept, k):
+                its[p] = 0
+            filled_out[r] = kept
+            # hits: the user's relevant items flagged in a byte per item, read, then cleared
+            for p in range(truth_ptr[0, r], truth_ptr[0, r + 1]):
+                relevant[truth_idx[p]] = True
+            for p in range(kept):
+                hits[r, p] = relevant[its[p]]
+            for p in range(truth_ptr[0, r], truth_ptr[0, r + 1]):
+                relevant[truth_idx[p]] = False
 
-
-#: rows a thread takes at a time from the chunk (threads take blocks until none is left)
-BLOCK = 16
 
 # the team's arguments: one int64 array of sizes and addresses, in this order
 (_NEXT, _ROWS, _ITEMS, _SCORES, _PARTS, _SEEN_PTR, _N_SEEN, _SEEN_IDX, _TRUTH_PTR, _N_TRUTH,
@@ -181,8 +188,8 @@ BLOCK = 16
 
 @numba.cfunc(numba.types.void(numba.types.CPointer(numba.types.int64)), cache=True)
 def _team(a):
-    """One OpenMP thread's share of :func:`rank_chunk`: blocks of :data:`BLOCK` rows,
-    taken with an atomic counter (``a[_NEXT]``) until the chunk is done."""
+    """One OpenMP thread's share of :func:`rank_chunk` (:func:`_rank_rows` on the arrays
+    whose addresses ``a`` holds; its counter is ``a[_NEXT]``)."""
     rows, n, k = a[_ROWS], a[_ITEMS], a[_K]
     scores = numba.carray(float32_at(a[_SCORES]), (rows, n))
     seen_ptr = numba.carray(int64_at(a[_SEEN_PTR]), (a[_PARTS], rows + 1))
@@ -193,12 +200,9 @@ def _team(a):
     filled = numba.carray(int64_at(a[_OUT_FILLED]), (rows,))
     hits = numba.carray(uint8_at(a[_OUT_HITS]), (rows, k)).view(np.bool_)
     nan = numba.carray(uint8_at(a[_OUT_NAN]), (rows,)).view(np.bool_)
-    while True:
-        first = fetch_add(a, BLOCK)  # a[_NEXT] is a[0]
-        if first >= rows:
-            return
-        _rank_rows(scores, seen_ptr, seen_idx, truth_ptr, truth_idx, a[_GROUP], first,
-                   min(first + BLOCK, rows), items, filled, hits, nan)
+    next_row = numba.carray(a, (1,))  # a[_NEXT] is a[0]
+    _rank_rows(scores, seen_ptr, seen_idx, truth_ptr, truth_idx, a[_GROUP], next_row, items,
+               filled, hits, nan)
 
 
 _executor: ThreadPoolExecutor | None = None
@@ -254,31 +258,31 @@ def rank_chunk(scores: np.ndarray, seen_ptr: np.ndarray, seen_idx: np.ndarray,
     filled = np.empty(rows, np.int64)
     hits = np.zeros((rows, k), np.bool_)
     nan = np.empty(rows, np.bool_)
-    args = (scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group_size(n_items))
+    group = group_size(n_items)
     outs = (items, filled, hits, nan)
     threads = min(torch.get_num_threads(), max(1, rows // 64))
     launch = torch_parallel() if ON_TORCH_THREADS else None
-    if threads == 1:
-        _rank_rows(*args, 0, rows, *outs)
-    elif launch is not None:  # raw addresses: every array C-contiguous, of its dtype
+    if threads > 1 and launch is not None:  # raw addresses: C-contiguous, of its dtype
         if scores.dtype != np.float32 or not scores.flags.c_contiguous:
             raise ValueError("scores must be C-contiguous float32")
         seen_ptr, seen_idx, truth_ptr, truth_idx = (np.ascontiguousarray(x, np.int64) for x in (
             seen_ptr, seen_idx, truth_ptr, truth_idx))
         a = np.zeros(_N_ARGS, np.int64)
-        a[_ROWS], a[_ITEMS], a[_K], a[_GROUP] = rows, n_items, k, args[-1]
+        a[_ROWS], a[_ITEMS], a[_K], a[_GROUP] = rows, n_items, k, group
         a[_PARTS], a[_N_SEEN], a[_N_TRUTH] = len(seen_ptr), len(seen_idx), len(truth_idx)
         for at, array in ((_SCORES, scores), (_SEEN_PTR, seen_ptr), (_SEEN_IDX, seen_idx),
                           (_TRUTH_PTR, truth_ptr), (_TRUTH_IDX, truth_idx), (_OUT_ITEMS, items),
                           (_OUT_FILLED, filled), (_OUT_HITS, hits), (_OUT_NAN, nan)):
             a[at] = array.ctypes.data
         launch(_team.address, a.ctypes.data, threads, 0)
-    else:
-        bounds = np.linspace(0, rows, threads + 1).astype(np.int64)
-        with _lock:  # one chunk at a time over the pool's threads
-            futures = [_threads().submit(_rank_rows, *args, int(a), int(b), *outs)
-                       for a, b in zip(bounds[:-1], bounds[1:])]
-            for future in futures:
-                future.result()
+    else:  # this thread alone, or the module's pool: each takes blocks until none is left
+        args = (scores, seen_ptr, seen_idx, truth_ptr, truth_idx, group,
+                np.zeros(1, np.int64), *outs)
+        if threads == 1:
+            _rank_rows(*args)
+        else:
+            with _lock:  # one chunk at a time over the pool's threads
+                for future in [_threads().submit(_rank_rows, *args) for _ in range(threads)]:
+                    future.result()
     valid = np.arange(k) < filled[:, None]
     return items, valid, hits, nan
