@@ -378,7 +378,7 @@ def load_kernel() -> None:
     from recbench.evaluation.topk_cpu import rank_chunk
 
     ptr, none = np.zeros((1, 2), np.int64), np.zeros(0, np.int64)
-    rank_chunk(np.zeros((1, 1), np.float32), ptr[:, :2] * 0, none, ptr * 0, none, 1)
+    rank_chunk(np.zeros((1, 1), np.float32), ptr, none, ptr, none, 1)
 
 
 def recbench_evaluation(split, chunk: int):
