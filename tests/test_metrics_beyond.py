@@ -12,7 +12,9 @@ import scipy.sparse as sp
 import torch
 
 from recbench.evaluation.beyond import list_metrics
-from recbench.evaluation.catalog import CatalogAccumulator, entropy, gini
+from recbench.evaluation import catalog, catalog_cpu
+from recbench.evaluation.catalog import CatalogAccumulator
+from recbench.evaluation.catalog_cpu import by_item, catalogue_stats, resample_weights
 from recbench.evaluation.popularity import ItemStats, long_tail
 from recbench.evaluation.slices import slice_metrics, user_groups
 from recbench.evaluation.suite import evaluate_suite
@@ -124,18 +126,129 @@ def test_catalog_metrics_by_hand():
     assert math.isnan(acc_empty.compute(users, seen, truth_tail)[0]["popreo@2"])
 
 
+def _gini_sorted(counts: np.ndarray, n_items: int) -> float:
+    """The N-convention Gini index over the ascending counts (zeros for unlisted items)."""
+    c = np.sort(np.concatenate([np.zeros(n_items - len(counts)), counts]))
+    j = np.arange(1, n_items + 1)
+    return float(((2 * j - n_items - 1) * c).sum() / (n_items * c.sum())) if c.sum() else 0.0
+
+
+def _entropy_direct(counts: np.ndarray) -> float:
+    p = counts[counts > 0] / counts.sum() if counts.sum() else np.zeros(0)
+    return float(-(p * np.log2(p)).sum())
+
+
+def _pairs(lists: list[list[int]], ks: list[int]):
+    """The by-item pairs of catalogue_stats for per-user lists; column ids = item ids of
+    the items listed (the distinct ones, ascending) and those ids."""
+    user = np.array([u for u, row in enumerate(lists) for _ in row[:ks[-1]]], np.int64)
+    position = np.array([p for row in lists for p in range(len(row[:ks[-1]]))], np.int64)
+    item = np.array([i for row in lists for i in row[:ks[-1]]], np.int64)
+    distinct, column = np.unique(item, return_inverse=True)
+    ptr, order = by_item(column, len(distinct))
+    segment = np.searchsorted(ks, position[order], side="right")
+    return (ptr, user[order], segment), distinct
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_catalogue_stats_equal_the_sorted_formulas_under_any_weights(threads, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)  # columns split 3 ways
+    rng = np.random.default_rng(0)
+    n_users, n_items, ks = 50, 30, [2, 5, 8]
+    lists = [list(rng.permutation(n_items)[:rng.integers(0, 9)]) for _ in range(n_users)]
+    pairs, distinct = _pairs(lists, ks)
+    # 70 weightings: more than one pass of 64 lanes; a user weighted 0 in some
+    weights = rng.integers(0, 4, size=(n_users, 70)).astype(np.uint8)
+    groups = rng.integers(0, 5, size=(n_users, 6))
+    covered, gini, entropy, sums = catalogue_stats(*pairs, weights, groups, n_items, len(ks))
+    for s, k in enumerate(ks):
+        listed = np.zeros((n_users, n_items))
+        for u, row in enumerate(lists):
+            listed[u, row[:k]] = 1
+        counts = weights.T.astype(np.float64) @ listed  # (R, N) item counts
+        assert covered[s].tolist() == (counts > 0).sum(1).tolist()
+        np.testing.assert_allclose(gini[s], [_gini_sorted(c, n_items) for c in counts],
+                                   rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(entropy[s], [_entropy_direct(c) for c in counts],
+                                   rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(sums, weights.T.astype(np.int64) @ groups)
+    # a weight above 255 is kept as int32, with the same statistics
+    heavy = weights.astype(np.int32)
+    heavy[3, 5] = 300
+    covered, gini, entropy, _ = catalogue_stats(*pairs, heavy, groups, n_items, len(ks))
+    listed = np.zeros((n_users, n_items))
+    for u, row in enumerate(lists):
+        listed[u, row[:ks[-1]]] = 1
+    counts = heavy[:, 5] @ listed
+    assert gini[-1, 5] == pytest.approx(_gini_sorted(counts, n_items), rel=1e-12)
+
+
+def _catalogue_of(counts: list[int], n_items: int) -> tuple[int, float, float]:
+    """Coverage count, Gini and entropy of catalogue_stats when item i is listed to
+    ``counts[i]`` users (one item each)."""
+    lists = [[i] for i, c in enumerate(counts) for _ in range(c)]
+    pairs, _ = _pairs(lists, [1])
+    ones = np.ones((len(lists), 1), np.uint8)
+    covered, gini, entropy, _ = catalogue_stats(*pairs, ones, np.zeros((len(lists), 0)),
+                                                n_items, 1)
+    return covered[0, 0], gini[0, 0], entropy[0, 0]
+
+
 def test_gini_and_entropy_extremes():
-    assert gini(np.array([[5, 5, 5, 5]]))[0] == 0 and entropy(np.array([[1, 1, 1, 1]]))[0] == 2
-    assert gini(np.array([[0, 0, 0, 8]]))[0] == pytest.approx(3 / 4)  # (N - 1) / N
-    assert gini(np.array([[8]]), 4)[0] == pytest.approx(3 / 4)  # 3 unlisted items count 0
-    assert gini(np.array([[1, 3]]), 5)[0] == pytest.approx(gini(np.array([[0, 0, 0, 1, 3]]))[0])
-    # many items with small counts (the histogram path) against the sorted formula
-    counts = np.random.default_rng(0).integers(0, 4, size=(3, 50))
-    for row, value in zip(counts, gini(counts, 60)):
-        srt = np.sort(np.concatenate([np.zeros(10), row]))
-        j = np.arange(1, 61)
-        assert value == pytest.approx(((2 * j - 61) * srt).sum() / (60 * srt.sum()))
-    assert gini(np.zeros((1, 3)))[0] == 0 and entropy(np.zeros((1, 3)))[0] == 0
+    stats = _catalogue_of
+    assert stats([5, 5, 5, 5], 4) == pytest.approx((4, 0, 2), abs=1e-15)
+    assert stats([0, 0, 0, 8], 4)[1] == pytest.approx(3 / 4)  # (N - 1) / N
+    assert stats([8], 4) == pytest.approx((1, 3 / 4, 0))  # 3 unlisted items count 0
+    assert stats([1, 3], 5)[1] == pytest.approx(_gini_sorted(np.array([0, 0, 0, 1, 3]), 5))
+    assert stats([], 3) == (0, 0, 0)  # nothing listed
+
+
+def test_resample_weights_count_the_draws():
+    rng = np.random.default_rng(1)
+    draws = rng.integers(0, 40, size=(7, 40))
+    weights = resample_weights(draws, 40)
+    assert weights.dtype == np.uint8
+    np.testing.assert_array_equal(weights.T, [np.bincount(d, minlength=40) for d in draws])
+    draws[2, :300 % 40] = 5  # (a row of 400 draws below) one user drawn 300+ times
+    many = np.concatenate([draws, np.full((7, 360), 5)], axis=1)
+    weights = resample_weights(many, 40)
+    assert weights.dtype == np.int32 and weights[5, 2] == (many[2] == 5).sum() > 255
+    np.testing.assert_array_equal(weights.T, [np.bincount(d, minlength=40) for d in many])
+
+
+def test_a_bootstrap_replicate_is_the_metrics_of_its_resampled_users(monkeypatch):
+    """Each resample's values (one weighted pass) equal the metrics computed afresh on the
+    users it drew, each listed as often as drawn."""
+    train, test, scores = _random_problem(3, n_users=80, n_items=25)
+    names = [f"{m}@{k}" for m in ("coverage", "gini", "entropy", "poprsp", "popreo")
+             for k in (3, 10)]
+    stats = ItemStats.from_train(train)
+    acc = CatalogAccumulator(names, stats)
+    users = np.flatnonzero(test.getnnz(axis=1) > 0)
+    # lists of 10 by score, the train items last and not valid (lists end early)
+    ranked = np.argsort(-scores[users] - 1e9 * train[users].toarray(), axis=1, kind="stable")
+    items = torch.from_numpy(ranked[:, :10])
+    valid = torch.from_numpy(train[users].toarray()[np.arange(len(users))[:, None],
+                                                    ranked[:, :10]] == 0)
+    hits = torch.from_numpy(test[users].toarray()[np.arange(len(users))[:, None],
+                                                  ranked[:, :10]] > 0) & valid
+    acc.add(items, valid, hits)
+    captured = []
+    original = CatalogAccumulator._replicates
+    monkeypatch.setattr(CatalogAccumulator, "_replicates", lambda self, ks, pairs, w, g:
+                        captured.append((w.copy(), original(self, ks, pairs, w, g)))
+                        or captured[-1][1])
+    values, _ = acc.compute(users, train, test, n_boot=5, seed=2)
+    weights, replicates = captured[1]  # [0] is the sample itself (a column of ones)
+    assert weights.shape == (len(users), 5) and captured[0][0].min() == 1
+    for r in range(5):
+        drawn = np.repeat(np.arange(len(users)), weights[:, r])
+        again = CatalogAccumulator(names, stats)
+        again.add(items[drawn], valid[drawn], hits[drawn])
+        fresh, _ = again.compute(users[drawn], train, test)
+        for name in fresh:
+            assert replicates[name][r] == pytest.approx(fresh[name], rel=1e-12, nan_ok=True), name
+    assert values.keys() == fresh.keys()
 
 
 def _random_problem(seed=0, n_users=60, n_items=30):
@@ -282,11 +395,11 @@ def test_elliot_gini_differences_pinned():
     """Elliot reports 1 - G over the recommended items only (its issue #21: values above 1
     on some inputs); ours is the Gini index over the whole catalogue. On counts where every
     item is recommended the two relate by ours = 1 - Elliot's."""
-    counts = np.array([[1, 2, 3, 10]])
-    srt = np.sort(counts[0])
+    counts = [1, 2, 3, 10]
+    srt = np.sort(counts)
     n = len(srt)
     elliot = 1 - sum((2 * (j + 1) - n - 1) * srt[j] for j in range(n)) / (n * srt.sum())
-    assert gini(counts)[0] == pytest.approx(1 - elliot)
+    assert _catalogue_of(counts, n)[1] == pytest.approx(1 - elliot)
 
 
 def test_every_ild_path_agrees():

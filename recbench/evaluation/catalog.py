@@ -38,10 +38,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recbench.evaluation.catalog_cpu import (by_item, catalogue_stats, resample_weights,
+                                             row_groups)
 from recbench.evaluation.popularity import ItemStats, distinct_items
 from recbench.evaluation.registry import REGISTRY, parse_metric
 
-BOOT_BLOCK = 64  #: resamples computed at once: memory ~ BOOT_BLOCK x listed items ints
+BOOT_BLOCK = 64  #: resamples drawn at once: memory ~ BOOT_BLOCK x users x 9 bytes (draws, counts)
 
 
 class CatalogAccumulator:
@@ -75,45 +77,29 @@ class CatalogAccumulator:
         items = np.concatenate(self._items) if self._items else np.zeros((0, 1), np.int64)
         valid = np.concatenate(self._valid) if self._valid else np.zeros((0, 1), bool)
         hits = np.concatenate(self._hits) if self._hits else np.zeros((0, 1), bool)
-        tail = self.stats.tail
-        n_tail = float(tail.sum())
-        candidates = np.array([self.stats.n_items - n_tail, n_tail]) - _by_group(seen, tail)[users]
-        relevant = _by_group(truth, tail)[users]  # (n, 2): head, tail
         ks = sorted({min(k, items.shape[1]) for _, k in self.parsed})
-        # only items listed to someone can have a non-zero count: the counts are kept for
-        # those (columns of ``listed``); the metrics add the other items' zeros
-        distinct, column = distinct_items(items[valid], self.stats.n_items)
-        position = np.zeros_like(items)
-        position[valid] = column
-        # the lists of a larger K extend those of a smaller one: each K adds the segment of
-        # positions [previous K, K), and the counts of K are running sums of the segments
-        segments, previous = {}, 0
-        for k in ks:
-            v = valid[:, previous:k]
-            rows = np.repeat(np.arange(len(items)), v.sum(1))
-            listed = sp.csr_matrix((np.ones(len(rows)), (rows, position[:, previous:k][v])),
-                                   shape=(len(items), max(len(distinct), 1)))
-            in_tail = tail[items[:, previous:k]] & v
-            hit = hits[:, previous:k] & v
-            segments[k] = (listed.T.tocsr().astype(np.float32),
-                           _head_tail(v.sum(1), in_tail.sum(1)),
-                           _head_tail(hit.sum(1), (hit & in_tail).sum(1)))
-            previous = k
-        ones = np.ones((1, len(items)))
-        values = {}
-        for name, reps in self._replicates(segments, ones, candidates, relevant).items():
-            values[name] = float(reps[0])
+        at, ok = items[:, :ks[-1]], valid[:, :ks[-1]]
+        # the listed (user, item) pairs by item: only items listed to someone can count more
+        # than 0 (the kernel adds the other items' zeros); a pair at a position in [K', K)
+        # (K' the next shorter K) is in the lists of K and of every longer K
+        user, position = np.nonzero(ok)
+        distinct, column = distinct_items(at[ok], self.stats.n_items)
+        ptr, order = by_item(column, len(distinct))
+        segment = np.searchsorted(ks, np.arange(ks[-1]), side="right")
+        pairs = ptr, user[order], segment[position[order]]
+        groups = self._groups(users, seen, truth, ks, at, ok, hits[:, :ks[-1]] & ok)
+        ones = np.ones((len(items), 1), np.uint8)
+        values = {name: float(reps[0])
+                  for name, reps in self._replicates(ks, pairs, ones, groups).items()}
         if n_boot <= 0:
             return values, {}
         replicates: dict[str, list[np.ndarray]] = {name: [] for name in values}
         rng = np.random.default_rng(seed)
         n = len(items)
         for start in range(0, n_boot, BOOT_BLOCK):
-            r = min(BOOT_BLOCK, n_boot - start)
-            draws = rng.integers(0, n, size=(r, n)) + n * np.arange(r)[:, None]
-            weights = np.bincount(draws.ravel(), minlength=r * n).reshape(r, n)
-            for name, reps in self._replicates(segments, weights.astype(np.float32),
-                                               candidates, relevant).items():
+            draws = rng.integers(0, n, size=(min(BOOT_BLOCK, n_boot - start), n))
+            weights = resample_weights(draws, n)
+            for name, reps in self._replicates(ks, pairs, weights, groups).items():
                 replicates[name].append(reps)
         intervals = {}
         for name in self.names:
@@ -123,99 +109,47 @@ class CatalogAccumulator:
             intervals[name] = (values[name] - half, values[name] + half)
         return values, intervals
 
-    def _replicates(self, segments: dict, weights: np.ndarray, candidates: np.ndarray,
-                    relevant: np.ndarray) -> dict[str, np.ndarray]:
-        """Every metric (and ``coverage_count@K``) on each row of ``weights`` (``(R, n)``:
-        how often each user counts; a row of ones is the sample itself)."""
-        cand, rel = weights @ candidates, weights @ relevant
-        counts, rec, hit = 0, 0, 0
-        at_k = {}
-        # float32 holds these integer sums exactly (< 2**24 users)
-        wt = np.ascontiguousarray(weights.T, dtype=np.float32)
-        for k, (by_item, seg_rec, seg_hit) in segments.items():
-            counts = counts + np.ascontiguousarray(np.rint(by_item @ wt).T, dtype=np.int64)
-            rec, hit = rec + weights @ seg_rec, hit + weights @ seg_hit
-            at_k[k] = (counts, rec, hit)
-        k_list = max(segments)
-        out = {}
-        for name, (metric, k) in zip(self.names, self.parsed):
-            counts, rec, hit = at_k[min(k, k_list)]
-            out[name] = _metric(metric, counts, self.stats.n_items, rec, cand, hit, rel)
-            if metric == "coverage":
-                out[f"coverage_count@{k}"] = (counts > 0).sum(1).astype(np.float64)
+    def _groups(self, users, seen, truth, ks, at, ok, hit) -> np.ndarray:
+        """``(n, 4 + 4 len(ks)) int64`` per user, head and tail (2 columns each): items
+        that could be listed, relevant items, then per K listed and hit items."""
+        tail = self.stats.tail
+        n_tail = int(tail.sum())
+        out = np.empty((len(users), 4 + 4 * len(ks)), np.int64)
+        out[:, 0:2] = np.array([self.stats.n_items - n_tail, n_tail]) - row_groups(seen, users, tail)
+        out[:, 2:4] = row_groups(truth, users, tail)
+        at_k = np.asarray(ks) - 1
+        in_tail = tail[at] & ok
+        for column, (count, count_tail) in enumerate([(ok, in_tail), (hit, hit & in_tail)]):
+            total = np.cumsum(count, 1, dtype=np.int32)[:, at_k]  # (n, K) per user
+            in_tail_k = np.cumsum(count_tail, 1, dtype=np.int32)[:, at_k]
+            out[:, 4 + 2 * column::4] = total - in_tail_k
+            out[:, 5 + 2 * column::4] = in_tail_k
         return out
 
-
-def _head_tail(total: np.ndarray, tail: np.ndarray) -> np.ndarray:
-    """``(n, 2) float64``: head (``total - tail``) and tail counts per row."""
-    return np.stack([total - tail, tail], axis=1).astype(np.float64)
-
-
-def _by_group(matrix: sp.csr_matrix, tail: np.ndarray) -> np.ndarray:
-    """``(n_rows, 2)``: each row's stored positive entries among head and tail items (one
-    running sum over the nonzeros, no row selection or product)."""
-    matrix = matrix.tocsr()
-    if not matrix.has_canonical_format:  # an item stored twice in a row counts once
-        matrix = matrix.copy()
-        matrix.sum_duplicates()
-    stored = matrix.data > 0
-    ptr = matrix.indptr
-    running = np.concatenate([[0], np.cumsum(stored)])
-    in_tail = np.concatenate([[0], np.cumsum(stored & tail[matrix.indices])])
-    return _head_tail(running[ptr[1:]] - running[ptr[:-1]], in_tail[ptr[1:]] - in_tail[ptr[:-1]])
-
-
-def _metric(metric: str, counts, n_items: int, rec, candidates, hit, relevant) -> np.ndarray:
-    """One value per row: ``counts (R, D)`` of D of the ``n_items`` catalogue items (the
-    others count 0), group sums ``(R, 2)`` (head, tail)."""
-    if metric == "coverage":
-        return (counts > 0).sum(1) / n_items
-    if metric == "gini":
-        return gini(counts, n_items)
-    if metric == "entropy":
-        return entropy(counts)
-    if metric == "poprsp":
-        return parity(rec, candidates)
-    return parity(hit, relevant)  # popreo
-
-
-def gini(counts: np.ndarray, n_items: int | None = None) -> np.ndarray:
-    """Gini index of each row of non-negative integer ``counts`` (``(R, D)``) over
-    ``N = n_items >= D`` items (the ``N - D`` missing ones count 0; default ``N = D``), the
-    N convention: ``sum_j (2j - N - 1) c_(j) / (N sum c)`` over the ascending order.
-
-    Few distinct items (D <= the largest count): sort each row; the missing items are the
-    N - D smallest. Many: no sort, a value ``v`` held by ``h`` items that follow ``a``
-    smaller ones fills the positions ``a+1 .. a+h``, whose weights sum to ``h (2a + h - N)``.
-    """
-    c = np.asarray(counts, dtype=np.int64)
-    r, d = c.shape
-    n = d if n_items is None else n_items
-    top = int(c.max()) + 1 if c.size else 1
-    if d <= top:
-        positions = np.arange(n - d + 1, n + 1, dtype=np.float64)
-        weighted = np.sort(c, axis=1).astype(np.float64) @ (2 * positions - n - 1)
-    else:
-        hist = np.bincount((c + top * np.arange(r)[:, None]).ravel(),
-                           minlength=r * top).reshape(r, top).astype(np.float64)
-        hist[:, 0] += n - d
-        below = np.cumsum(hist, axis=1) - hist
-        value = np.arange(top, dtype=np.float64)
-        weighted = (value * hist * (2 * below + hist - n)).sum(1)
-    total = c.sum(1).astype(np.float64)
-    return np.divide(weighted, n * total, out=np.zeros(r), where=total > 0)
-
-
-def entropy(counts: np.ndarray) -> np.ndarray:
-    """Shannon entropy (bits) of each row's distribution ``counts / T``, T = row sum:
-    ``log2 T - sum c log2 c / T`` (integer counts: ``c log2 c`` is looked up)."""
-    c = np.asarray(counts, dtype=np.int64)
-    top = int(c.max()) + 1 if c.size else 1
-    xlogx = np.zeros(top)
-    xlogx[1:] = np.arange(1, top) * np.log2(np.arange(1, top))
-    total = c.sum(1).astype(np.float64)
-    return np.where(total > 0, np.log2(np.maximum(total, 1)) - xlogx[c].sum(1)
-                    / np.maximum(total, 1), 0.0)
+    def _replicates(self, ks: list[int], pairs: tuple, weights: np.ndarray,
+                    groups: np.ndarray) -> dict[str, np.ndarray]:
+        """Every metric (and ``coverage_count@K``) under each column of ``weights``
+        (``(n, R)``: how often each user counts; a column of ones is the sample itself),
+        given :meth:`compute`'s ``pairs`` and :meth:`_groups`."""
+        n_items, r = self.stats.n_items, weights.shape[1]
+        covered, gini, entropy, sums = catalogue_stats(*pairs, weights, groups, n_items, len(ks))
+        candidates, relevant = sums[:, 0:2], sums[:, 2:4]
+        listed_hit = sums[:, 4:].reshape(r, len(ks), 2, 2)  # (R, K, listed / hit, head / tail)
+        out = {}
+        for name, (metric, k) in zip(self.names, self.parsed):
+            at_k = ks.index(min(k, ks[-1]))
+            if metric == "coverage":
+                out[name] = covered[at_k] / n_items
+                out[f"coverage_count@{k}"] = covered[at_k].astype(np.float64)
+            elif metric == "gini":
+                out[name] = gini[at_k]
+            elif metric == "entropy":
+                out[name] = entropy[at_k]
+            elif metric == "poprsp":
+                out[name] = parity(listed_hit[:, at_k, 0], candidates)
+            else:  # popreo
+                out[name] = parity(listed_hit[:, at_k, 1], relevant)
+        return out
 
 
 def parity(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -10,6 +10,8 @@ Intel's libiomp5 all export), it runs on those very workers instead, as torch's 
 :func:`torch_parallel` finds that runtime among the libraries torch ships, when torch's
 parallel backend is OpenMP; None otherwise (callers keep their own threads). The
 intrinsics let a ``cfunc`` read its arguments from one ``int64`` array of addresses.
+:func:`on_own_threads` is the other way: a pool of this module's, as many threads as
+torch's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import ctypes
 import functools
 import glob
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from numba import types
@@ -88,3 +92,21 @@ def fetch_add(typingctx, pointer, value):
     def codegen(context, builder, signature, args):
         return builder.atomic_rmw("add", args[0], args[1], "monotonic")
     return sig, codegen
+
+
+_executor: ThreadPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def on_own_threads(fn, calls: list[tuple]) -> None:
+    """``fn(*args)`` for every ``args`` of ``calls`` at once on a pool of as many threads
+    as torch uses (``fn`` compiled without the GIL); returns when all are done."""
+    global _executor
+    with _lock:  # one batch at a time over the pool's threads
+        if _executor is None or _executor._max_workers != torch.get_num_threads():
+            if _executor is not None:
+                _executor.shutdown(wait=False)  # torch.set_num_threads changed: resize
+            _executor = ThreadPoolExecutor(max_workers=torch.get_num_threads(),
+                                           thread_name_prefix="recbench-kernel")
+        for future in [_executor.submit(fn, *args) for args in calls]:
+            future.result()

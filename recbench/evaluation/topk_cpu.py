@@ -24,14 +24,12 @@ are reported per row. The lists equal :func:`recbench.evaluation.ranker._exact_t
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
 import torch
 
-from recbench.evaluation.openmp import fetch_add, float32_at, int64_at, torch_parallel, uint8_at
+from recbench.evaluation.openmp import (fetch_add, float32_at, int64_at, on_own_threads,
+                                        torch_parallel, uint8_at)
 
 #: strided items per group of the first pass; a row narrower than ``MIN_GROUPS`` groups
 #: of this size uses smaller groups (down to 1: every item its own group)
@@ -205,20 +203,6 @@ def _team(a):
                filled, hits, nan)
 
 
-_executor: ThreadPoolExecutor | None = None
-_lock = threading.Lock()
-
-
-def _threads() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None or _executor._max_workers != torch.get_num_threads():
-        if _executor is not None:
-            _executor.shutdown(wait=False)  # torch.set_num_threads changed: resize
-        _executor = ThreadPoolExecutor(max_workers=torch.get_num_threads(),
-                                       thread_name_prefix="recbench-rank")
-    return _executor
-
-
 #: run the rows on torch's OpenMP threads when its runtime is found (:mod:`.openmp`);
 #: False: on a pool of this module's own (also where torch's backend is not OpenMP)
 ON_TORCH_THREADS = True
@@ -281,8 +265,6 @@ def rank_chunk(scores: np.ndarray, seen_ptr: np.ndarray, seen_idx: np.ndarray,
         if threads == 1:
             _rank_rows(*args)
         else:
-            with _lock:  # one chunk at a time over the pool's threads
-                for future in [_threads().submit(_rank_rows, *args) for _ in range(threads)]:
-                    future.result()
+            on_own_threads(_rank_rows, [args] * threads)
     valid = np.arange(k) < filled[:, None]
     return items, valid, hits, nan
