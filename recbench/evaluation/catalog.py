@@ -115,7 +115,8 @@ class CatalogAccumulator:
         tail = self.stats.tail
         n_tail = int(tail.sum())
         out = np.empty((len(users), 4 + 4 * len(ks)), np.int64)
-        out[:, 0:2] = np.array([self.stats.n_items - n_tail, n_tail]) - row_groups(seen, users, tail)
+        out[:, 0:2] = [self.stats.n_items - n_tail, n_tail]
+        out[:, 0:2] -= row_groups(seen, users, tail)
         out[:, 2:4] = row_groups(truth, users, tail)
         at_k = np.asarray(ks) - 1
         in_tail = tail[at] & ok
