@@ -154,3 +154,25 @@ def test_a_model_taking_out_writes_every_chunk_into_one_buffer_kept_for_the_next
                                  chunk_size=100))
     for a, c in zip(ignored, plain):
         torch.testing.assert_close(a.items, c.items)
+
+
+def test_accepts_out_reads_the_signature_of_functions_methods_and_callables():
+    from recbench.evaluation.ranker import accepts_out
+
+    class Model:
+        def score(self, users, out=None):
+            return out
+
+        def plain(self, users):
+            return users
+
+    class Unhashable:
+        __hash__ = None
+
+        def __call__(self, users, out=None):
+            return out
+
+    a, b = Model(), Model()
+    assert accepts_out(a.score) and accepts_out(b.score)  # bound methods: one cached answer
+    assert not accepts_out(a.plain) and not accepts_out(lambda users: users)
+    assert accepts_out(Unhashable()) and not accepts_out(len)  # a builtin: no signature
