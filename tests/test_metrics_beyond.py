@@ -12,7 +12,6 @@ import scipy.sparse as sp
 import torch
 
 from recbench.evaluation.beyond import list_metrics
-from recbench.evaluation import catalog, catalog_cpu
 from recbench.evaluation.catalog import CatalogAccumulator
 from recbench.evaluation.catalog_cpu import by_item, catalogue_stats, resample_weights
 from recbench.evaluation.popularity import ItemStats, long_tail
