@@ -38,8 +38,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recbench.evaluation.catalog_cpu import (by_item, catalogue_stats, resample_weights,
-                                             row_groups)
 from recbench.evaluation.popularity import ItemStats, distinct_items
 from recbench.evaluation.registry import REGISTRY, parse_metric
 
@@ -74,6 +72,10 @@ class CatalogAccumulator:
             users: ``(n,)`` the evaluated users, in the order their chunks were added.
             seen: ``(n_users, n_items)`` masked items; truth: relevant items.
         """
+        # compiled (numba loads in 0.2 s, which commands computing no catalogue metric
+        # need not wait for)
+        from recbench.evaluation.catalog_cpu import by_item, resample_weights
+
         items = np.concatenate(self._items) if self._items else np.zeros((0, 1), np.int64)
         valid = np.concatenate(self._valid) if self._valid else np.zeros((0, 1), bool)
         hits = np.concatenate(self._hits) if self._hits else np.zeros((0, 1), bool)
@@ -112,6 +114,8 @@ class CatalogAccumulator:
     def _groups(self, users, seen, truth, ks, at, ok, hit) -> np.ndarray:
         """``(n, 4 + 4 len(ks)) int64`` per user, head and tail (2 columns each): items
         that could be listed, relevant items, then per K listed and hit items."""
+        from recbench.evaluation.catalog_cpu import row_groups
+
         tail = self.stats.tail
         n_tail = int(tail.sum())
         out = np.empty((len(users), 4 + 4 * len(ks)), np.int64)
@@ -132,6 +136,8 @@ class CatalogAccumulator:
         """Every metric (and ``coverage_count@K``) under each column of ``weights``
         (``(n, R)``: how often each user counts; a column of ones is the sample itself),
         given :meth:`compute`'s ``pairs`` and :meth:`_groups`."""
+        from recbench.evaluation.catalog_cpu import catalogue_stats
+
         n_items, r = self.stats.n_items, weights.shape[1]
         covered, gini, entropy, sums = catalogue_stats(*pairs, weights, groups, n_items, len(ks))
         candidates, relevant = sums[:, 0:2], sums[:, 2:4]
