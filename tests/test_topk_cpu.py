@@ -176,3 +176,13 @@ def test_accepts_out_reads_the_signature_of_functions_methods_and_callables():
     assert accepts_out(a.score) and accepts_out(b.score)  # bound methods: one cached answer
     assert not accepts_out(a.plain) and not accepts_out(lambda users: users)
     assert accepts_out(Unhashable()) and not accepts_out(len)  # a builtin: no signature
+    # a closure is asked afresh, not kept: the model it holds can be freed
+    import gc
+    import weakref
+
+    held = Model()
+    gone = weakref.ref(held)
+    assert accepts_out(lambda users, out=None, model=held: model.score(users, out))
+    del held
+    gc.collect()
+    assert gone() is None
