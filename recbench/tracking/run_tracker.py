@@ -13,6 +13,7 @@ import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from omegaconf import DictConfig, OmegaConf
 
+from recbench import interrupt
 from recbench.config import config_hash, flatten, model_label, result_config
 from recbench.errors import first_line
 from recbench.tracking.environment import environment
@@ -128,24 +129,31 @@ class RunTracker:
             client.log_dict(tracker.run_id, environment(), "environment.json")
         return tracker
 
+    # the writes of a running run (a curve point every epoch) hold Ctrl-C and SIGTERM
+    # until they are done (interrupt.held: a store transaction is never cut in half)
     def log_metrics(self, values: dict[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
         metrics = [Metric(metric_key(k), float(v), now, step) for k, v in values.items()]
-        for start in range(0, len(metrics), 1000):  # MLflow's limit per batch
-            self.client.log_batch(self.run_id, metrics=metrics[start:start + 1000])
+        with interrupt.held():
+            for start in range(0, len(metrics), 1000):  # MLflow's limit per batch
+                self.client.log_batch(self.run_id, metrics=metrics[start:start + 1000])
 
     def set_tags(self, tags: dict[str, str]) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        with interrupt.held():
+            self.client.log_batch(self.run_id,
+                                  tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def log_dict(self, data: dict, name: str) -> None:
-        self.client.log_dict(self.run_id, data, name)
+        with interrupt.held():
+            self.client.log_dict(self.run_id, data, name)
 
     def log_frame(self, frame: pd.DataFrame, name: str) -> None:
         """Save a frame as a parquet artifact called ``name``."""
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp, name)
             frame.to_parquet(path, index=False)
-            self.client.log_artifact(self.run_id, str(path))
+            with interrupt.held():
+                self.client.log_artifact(self.run_id, str(path))
 
     @contextmanager
     def guard(self, finish: bool = True):
@@ -155,12 +163,12 @@ class RunTracker:
             yield self
         except KeyboardInterrupt:
             self.heartbeat.stop()
-            self.client.set_terminated(self.run_id, "KILLED")
+            with interrupt.held():
+                self.client.set_terminated(self.run_id, "KILLED")
             raise
         except BaseException as err:
             self.heartbeat.stop()
             err.recbench_run_id = self.run_id  # the failure is a run in MLflow: not lost
-            from recbench import interrupt
             if interrupt.requested.is_set():  # SIGTERM, wrapped by a library on its way up
                 self.client.set_terminated(self.run_id, "KILLED")
                 raise KeyboardInterrupt("signal 15") from err
